@@ -1,0 +1,2 @@
+//! The `election` command.
+fn main() {}

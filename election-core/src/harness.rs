@@ -1,0 +1,355 @@
+//! A hand-driven cluster for tests, examples and classrooms: deliver one message, fire one timer,
+//! crash, recover, cut a link, and look at every node's status in between.
+//!
+//! The network here is ideal but controllable: messages wait in one FIFO queue until delivered, and
+//! [`Cluster::run_for`] delivers every message before letting the clock advance to the next timer,
+//! so messages are always faster than timeouts (Garcia-Molina's synchronous assumption). For
+//! latency, loss, drift and random fault storms use the simulator crate.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::protocol::{
+    Command, ConfigError, Context, Input, Kind, Members, Membership, Node, NodeId, Out, Protocol,
+    Time,
+};
+use crate::status::{State, Status};
+
+/// A message on its way.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InFlight<M> {
+    /// The sender.
+    pub from: NodeId,
+    /// The receiver.
+    pub to: NodeId,
+    /// The message.
+    pub msg: M,
+}
+
+/// Deliveries and timer firings allowed in one call before the harness declares a livelock.
+const STEP_LIMIT: usize = 1_000_000;
+
+/// A small cluster of `P` nodes driven step by step.
+pub struct Cluster<P: Protocol> {
+    config: P::Config,
+    members: Members,
+    nodes: BTreeMap<NodeId, Node<P>>,
+    persisted: BTreeMap<NodeId, Vec<u8>>,
+    timers: BTreeMap<(NodeId, P::Timer), Time>,
+    in_flight: VecDeque<InFlight<P::Msg>>,
+    blocked: BTreeSet<(NodeId, NodeId)>,
+    now: Time,
+    rng: ChaCha8Rng,
+    sent: BTreeMap<&'static str, usize>,
+    out: Out<P>,
+}
+
+impl<P: Protocol> Cluster<P> {
+    /// A cluster whose members are `n0 … n(n-1)`, none of them started yet.
+    pub fn new(config: P::Config, n: u32) -> Result<Self, ConfigError> {
+        P::new(config.clone())?;
+        Ok(Cluster {
+            config,
+            members: Members::first(n),
+            nodes: BTreeMap::new(),
+            persisted: BTreeMap::new(),
+            timers: BTreeMap::new(),
+            in_flight: VecDeque::new(),
+            blocked: BTreeSet::new(),
+            now: 0,
+            rng: ChaCha8Rng::seed_from_u64(0),
+            sent: BTreeMap::new(),
+            out: Out::new(),
+        })
+    }
+
+    /// Starts every member that is not running, lowest id first.
+    pub fn start_all(&mut self) {
+        for id in self.members.all().to_vec() {
+            if !self.nodes.contains_key(&id) {
+                self.start(id.0);
+            }
+        }
+    }
+
+    /// Boots node `id` with a fresh state machine and whatever it persisted before. Starting a
+    /// running node restarts it.
+    pub fn start(&mut self, id: u32) {
+        let id = NodeId(id);
+        self.crash(id.0);
+        let protocol = P::new(self.config.clone()).expect("config was validated in Cluster::new");
+        self.nodes.insert(id, Node::new(protocol));
+        let persisted = self.persisted.get(&id).cloned();
+        self.input(id, Input::Start { persisted });
+    }
+
+    /// Recovers a crashed node (same as [`start`](Self::start)).
+    pub fn recover(&mut self, id: u32) {
+        self.start(id);
+    }
+
+    /// Crashes node `id`: its state machine and timers are dropped; what it persisted survives.
+    pub fn crash(&mut self, id: u32) {
+        let id = NodeId(id);
+        self.nodes.remove(&id);
+        self.timers.retain(|(owner, _), _| *owner != id);
+    }
+
+    /// A new member `id` joins: every running member learns it, then it boots.
+    pub fn join(&mut self, id: u32) {
+        let new = NodeId(id);
+        self.members.insert(new);
+        self.notify_all(Membership::Joined(new), new);
+        self.start(id);
+    }
+
+    /// Member `id` leaves gracefully: it stops, and every running member learns it at once.
+    pub fn leave(&mut self, id: u32) {
+        let gone = NodeId(id);
+        self.crash(id);
+        self.members.remove(gone);
+        self.persisted.remove(&gone);
+        self.notify_all(Membership::Left(gone), gone);
+    }
+
+    fn notify_all(&mut self, change: Membership, except: NodeId) {
+        let ids: Vec<NodeId> = self.nodes.keys().copied().filter(|&n| n != except).collect();
+        for id in ids {
+            self.input(id, Input::Membership(change));
+        }
+    }
+
+    /// Cuts every link between nodes of different groups; a member listed in no group is cut off
+    /// from everyone.
+    pub fn partition(&mut self, groups: &[&[u32]]) {
+        let group_of = |id: NodeId| groups.iter().position(|g| g.contains(&id.0));
+        let all = self.members.all().to_vec();
+        for &a in &all {
+            for &b in &all {
+                if a != b && (group_of(a).is_none() || group_of(a) != group_of(b)) {
+                    self.blocked.insert((a, b));
+                }
+            }
+        }
+    }
+
+    /// Cuts the link between `a` and `b` in both directions.
+    pub fn cut(&mut self, a: u32, b: u32) {
+        self.cut_one_way(a, b);
+        self.cut_one_way(b, a);
+    }
+
+    /// Drops messages from `from` to `to` only.
+    pub fn cut_one_way(&mut self, from: u32, to: u32) {
+        self.blocked.insert((NodeId(from), NodeId(to)));
+    }
+
+    /// Restores every link.
+    pub fn heal(&mut self) {
+        self.blocked.clear();
+    }
+
+    /// Delivers (or drops, if the receiver is down or the link is cut) the oldest message in
+    /// flight. Returns it, or `None` if nothing was in flight.
+    pub fn deliver_next(&mut self) -> Option<InFlight<P::Msg>> {
+        let m = self.in_flight.pop_front()?;
+        if self.nodes.contains_key(&m.to) && !self.blocked.contains(&(m.from, m.to)) {
+            let input = Input::Message {
+                from: m.from,
+                msg: m.msg.clone(),
+            };
+            self.input(m.to, input);
+        }
+        Some(m)
+    }
+
+    /// Delivers messages until none is in flight; returns how many were taken off the queue.
+    ///
+    /// # Panics
+    /// If the nodes keep messaging each other without end (a livelock).
+    pub fn deliver_all(&mut self) -> usize {
+        let mut n = 0;
+        while self.deliver_next().is_some() {
+            n += 1;
+            assert!(n < STEP_LIMIT, "livelock: {n} deliveries without quiescence");
+        }
+        n
+    }
+
+    /// Fires `timer` on node `id` now, ahead of its deadline. Returns false (and does nothing)
+    /// if that timer is not set.
+    pub fn fire(&mut self, id: u32, timer: P::Timer) -> bool {
+        let key = (NodeId(id), timer);
+        if self.timers.remove(&key).is_none() {
+            return false;
+        }
+        self.input(key.0, Input::Timer(key.1));
+        true
+    }
+
+    /// Advances the clock to the earliest timer deadline and fires that timer (ties: lowest node,
+    /// then smallest timer). Returns what fired.
+    pub fn fire_next(&mut self) -> Option<(NodeId, P::Timer)> {
+        let (key, deadline) = self.next_timer()?;
+        self.now = self.now.max(deadline);
+        self.timers.remove(&key);
+        self.input(key.0, Input::Timer(key.1.clone()));
+        Some(key)
+    }
+
+    fn next_timer(&self) -> Option<((NodeId, P::Timer), Time)> {
+        self.timers
+            .iter()
+            .min_by_key(|(key, deadline)| (**deadline, (*key).clone()))
+            .map(|(k, d)| (k.clone(), *d))
+    }
+
+    /// Runs the cluster for `duration` microseconds of virtual time: all messages are delivered
+    /// before each timer fires, and the clock ends at `now + duration`.
+    pub fn run_for(&mut self, duration: Time) {
+        let end = self.now + duration;
+        for _ in 0..STEP_LIMIT {
+            self.deliver_all();
+            match self.next_timer() {
+                Some((_, deadline)) if deadline <= end => {
+                    self.fire_next();
+                }
+                _ => {
+                    self.now = end;
+                    return;
+                }
+            }
+        }
+        panic!("livelock: {STEP_LIMIT} timer firings within {duration}us");
+    }
+
+    fn input(&mut self, id: NodeId, input: Input<P>) {
+        let Some(node) = self.nodes.get_mut(&id) else {
+            return;
+        };
+        let mut cx = Context {
+            id,
+            now: self.now,
+            members: &self.members,
+            rng: &mut self.rng,
+        };
+        node.handle(&mut cx, input, &mut self.out);
+        let commands: Vec<_> = self.out.drain().collect();
+        for command in commands {
+            match command {
+                Command::Send { to, msg } => self.post(id, to, msg),
+                Command::Broadcast { msg } => {
+                    for to in self.members.all().to_vec() {
+                        if to != id {
+                            self.post(id, to, msg.clone());
+                        }
+                    }
+                }
+                Command::SetTimer { timer, after } => {
+                    self.timers.insert((id, timer), self.now + after);
+                }
+                Command::CancelTimer(timer) => {
+                    self.timers.remove(&(id, timer));
+                }
+                Command::Persist(bytes) => {
+                    self.persisted.insert(id, bytes);
+                }
+                Command::StatusChanged(_) => {}
+            }
+        }
+    }
+
+    fn post(&mut self, from: NodeId, to: NodeId, msg: P::Msg) {
+        *self.sent.entry(msg.kind()).or_default() += 1;
+        self.in_flight.push_back(InFlight { from, to, msg });
+    }
+
+    /// The current virtual time.
+    pub fn now(&self) -> Time {
+        self.now
+    }
+
+    /// The membership table.
+    pub fn members(&self) -> &Members {
+        &self.members
+    }
+
+    /// Messages waiting to be delivered, oldest first.
+    pub fn in_flight(&self) -> &VecDeque<InFlight<P::Msg>> {
+        &self.in_flight
+    }
+
+    /// Whether `timer` is set on node `id`.
+    pub fn timer_set(&self, id: u32, timer: &P::Timer) -> bool {
+        self.timers.contains_key(&(NodeId(id), timer.clone()))
+    }
+
+    /// The running node `id`, if it is up.
+    pub fn node(&self, id: u32) -> Option<&Node<P>> {
+        self.nodes.get(&NodeId(id))
+    }
+
+    /// Node `id`'s status (`Down` when it is not running).
+    pub fn status(&self, id: u32) -> Status {
+        self.node(id).map_or(Status::down(), |n| *n.status())
+    }
+
+    /// Ids of the running nodes.
+    pub fn live(&self) -> Vec<u32> {
+        self.nodes.keys().map(|id| id.0).collect()
+    }
+
+    /// Messages of type `kind` sent since the start or the last [`reset_counts`](Self::reset_counts)
+    /// (a broadcast counts once per receiver).
+    pub fn sent(&self, kind: &str) -> usize {
+        self.sent.get(kind).copied().unwrap_or(0)
+    }
+
+    /// Messages of every type sent, by type.
+    pub fn sent_by_kind(&self) -> &BTreeMap<&'static str, usize> {
+        &self.sent
+    }
+
+    /// Zeroes the message counters.
+    pub fn reset_counts(&mut self) {
+        self.sent.clear();
+    }
+
+    /// Checks that every running node is `Normal` and follows one coordinator, which is running
+    /// and considers itself the leader. Returns that leader.
+    pub fn check_one_leader(&self) -> Result<u32, String> {
+        self.check_group(&self.live())
+    }
+
+    /// Checks that the nodes `ids` are all running, `Normal`, and follow one coordinator among
+    /// them that considers itself the leader; returns it.
+    pub fn check_group(&self, ids: &[u32]) -> Result<u32, String> {
+        let statuses: Vec<(u32, Status)> = ids.iter().map(|&id| (id, self.status(id))).collect();
+        if let Some((id, s)) = statuses.iter().find(|(_, s)| s.state != State::Normal) {
+            return Err(format!("n{id} is {} ({}), not Normal; all: {}", s.state, s.phase, self.describe(ids)));
+        }
+        let leader = statuses.first().and_then(|(_, s)| s.coordinator).ok_or("no nodes")?;
+        if statuses.iter().any(|(_, s)| s.coordinator != Some(leader) || s.group != statuses[0].1.group) {
+            return Err(format!("nodes disagree: {}", self.describe(ids)));
+        }
+        if !ids.contains(&leader.0) || !self.status(leader.0).is_leader(leader) {
+            return Err(format!("coordinator {leader} is not a leader among them: {}", self.describe(ids)));
+        }
+        Ok(leader.0)
+    }
+
+    /// One line per node: id, state, phase, coordinator, group.
+    pub fn describe(&self, ids: &[u32]) -> String {
+        ids.iter()
+            .map(|&id| {
+                let s = self.status(id);
+                let coord = s.coordinator.map_or("-".into(), |c| c.to_string());
+                let group = s.group.map_or("-".into(), |g| g.to_string());
+                format!("n{id}:{}/{} coord={coord} group={group}", s.state, s.phase)
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}

@@ -1,0 +1,20 @@
+//! Leader-election algorithms as pure, sans-IO state machines.
+//!
+//! Each algorithm implements [`Protocol`]: an input (start, message, timer, membership change)
+//! goes in, [`Command`]s (send, broadcast, set or cancel a timer, persist, status changed) come
+//! out. Nothing in this crate reads a clock, opens a socket or draws OS randomness, so the same
+//! state machines run unchanged in the hand-driven [`harness`], in the deterministic simulator and
+//! on real nodes over UDP.
+
+pub mod cluster_config;
+pub mod harness;
+pub mod protocol;
+pub mod report;
+pub mod status;
+
+pub use cluster_config::{ClusterConfig, ClusterConfigError};
+pub use protocol::{
+    AlgorithmConfig, Command, ConfigError, Context, Input, Kind, Members, Membership, Node, NodeId,
+    Out, Protocol, Time, MILLIS,
+};
+pub use status::{GroupId, State, Status};

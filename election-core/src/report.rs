@@ -1,0 +1,77 @@
+//! The JSON documents real nodes send to the logserver and what it answers. Both sides use these
+//! types, so the wire format is defined once.
+
+use serde::{Deserialize, Serialize};
+
+use crate::status::State;
+
+/// Why a node sent a report.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportEvent {
+    /// The process started.
+    Started,
+    /// The node's status changed.
+    Status,
+    /// Periodic liveness report; the status is unchanged.
+    Heartbeat,
+    /// The node left gracefully.
+    Left,
+}
+
+/// One node's report: its status at `node_time_us` on its own clock.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeReport {
+    /// The reporting node's `ip:port`.
+    pub addr: String,
+    /// The algorithm it runs (`bully`, `invitation`, `async-bully`, `ring`).
+    pub algorithm: String,
+    /// Why this report was sent.
+    pub event: ReportEvent,
+    /// Garcia-Molina state.
+    pub state: State,
+    /// The coordinator's `ip:port`, if the node has one.
+    pub coordinator: Option<String>,
+    /// Group or election id as `ip:port#counter`.
+    pub group: Option<String>,
+    /// Incarnation number, where the algorithm has one.
+    pub incarnation: Option<u64>,
+    /// The algorithm's own sub-state name.
+    pub phase: String,
+    /// Microseconds since the node process started (its monotonic clock).
+    pub node_time_us: u64,
+    /// How often this node sends heartbeats, so the logserver can tell when it went silent.
+    pub heartbeat_ms: u64,
+    /// The node's process id, so a user can kill it from a shell.
+    pub pid: u32,
+}
+
+/// A batch of reports in one request (`POST /api/reports`).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportBatch {
+    /// Reports in the order the node produced them.
+    pub reports: Vec<NodeReport>,
+}
+
+/// A one-way blocked link: datagrams from `from` to `to` are dropped. Blocking a pair both ways
+/// takes two links.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlockedLink {
+    /// The sender's `ip:port`.
+    pub from: String,
+    /// The receiver's `ip:port`.
+    pub to: String,
+}
+
+/// The logserver's answer to a report batch: how many it took, and the links currently blocked,
+/// which is how blocks reach the nodes without a proxy.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct ReportReply {
+    /// Number of reports stored.
+    pub accepted: usize,
+    /// Every blocked link, in order.
+    pub blocked: Vec<BlockedLink>,
+}

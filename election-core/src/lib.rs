@@ -6,15 +6,22 @@
 //! state machines run unchanged in the hand-driven [`harness`], in the deterministic simulator and
 //! on real nodes over UDP.
 
+pub mod algorithm;
+pub mod async_bully;
+pub mod bully;
 pub mod cluster_config;
+pub mod detector;
 pub mod harness;
+pub mod invitation;
 pub mod protocol;
 pub mod report;
+pub mod ring;
 pub mod status;
 
+pub use algorithm::{Algorithm, UnknownAlgorithm};
 pub use cluster_config::{ClusterConfig, ClusterConfigError};
 pub use protocol::{
     AlgorithmConfig, Command, ConfigError, Context, Input, Kind, Members, Membership, Node, NodeId,
-    Out, Protocol, Time, MILLIS,
+    Out, Protocol, Time, Timing, MILLIS,
 };
 pub use status::{GroupId, State, Status};

@@ -170,8 +170,23 @@ pub struct ConfigError {
     pub problem: String,
 }
 
+/// The two knobs every algorithm's timeouts derive from, so that drivers (the simulator, the
+/// `--heartbeat-ms` / `--timeout-ms` flags of a real node) can configure any algorithm alike.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
+pub struct Timing {
+    /// Period of polls / heartbeats / coordinator checks.
+    pub heartbeat: Time,
+    /// How long to wait for an answer before declaring the peer failed. It bounds a round trip, so
+    /// the one-way delay the algorithm tolerates is half of it.
+    pub timeout: Time,
+}
+
 /// The timing configuration of an algorithm.
 pub trait AlgorithmConfig: Clone + Debug + Send + Sync + 'static {
+    /// The configuration derived from the common [`Timing`] knobs (algorithm options such as
+    /// Bully's `sticky` take their defaults).
+    fn from_timing(timing: Timing) -> Self;
+
     /// Checks the timeouts against each other (for example, a reply timeout must exceed the
     /// round-trip time the algorithm assumes).
     fn validate(&self) -> Result<(), ConfigError>;

@@ -1,1 +1,1 @@
-//! (under construction)
+//! Shared helpers for the benchmark targets (filled by the benchmark owners).

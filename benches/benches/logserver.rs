@@ -1,0 +1,2 @@
+//! logserver benchmarks (being written).
+fn main() {}

@@ -1,0 +1,2 @@
+//! sim benchmarks (being written).
+fn main() {}

@@ -1,0 +1,518 @@
+//! Fault plans: the network the simulated cluster runs on and the timed faults it suffers.
+//!
+//! A plan comes from a scenario file (TOML or JSON, see the crate README) or is generated from
+//! the seed by [`RandomFaults::generate`]. Either way the simulator receives a concrete, validated
+//! [`Plan`], and the trace header records it, so a run is reproducible from the header alone.
+
+use std::path::Path;
+
+use election_core::Time;
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+/// How messages travel while faults are active (after the last fault the simulator calms the
+/// network, see [`crate::sim`]).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Network {
+    /// Smallest one-way delay, microseconds.
+    pub min_latency_us: Time,
+    /// Largest one-way delay, microseconds. Each message draws its delay uniformly from
+    /// `min_latency_us..=max_latency_us`, so messages on one link overtake each other
+    /// (reordering) whenever the range is wider than the gap between two sends.
+    pub max_latency_us: Time,
+    /// Probability that a message is lost.
+    pub loss: f64,
+    /// Probability that a message is delivered twice (each copy draws its own delay).
+    pub duplicate: f64,
+}
+
+impl Default for Network {
+    fn default() -> Self {
+        Network {
+            min_latency_us: 1_000,
+            max_latency_us: 5_000,
+            loss: 0.0,
+            duplicate: 0.0,
+        }
+    }
+}
+
+impl Network {
+    fn validate(&self, at: &str) -> Result<(), PlanError> {
+        if self.min_latency_us > self.max_latency_us {
+            return Err(PlanError::field(
+                at,
+                "min_latency_us",
+                format!(
+                    "{} is larger than max_latency_us {}",
+                    self.min_latency_us, self.max_latency_us
+                ),
+            ));
+        }
+        for (name, p) in [("loss", self.loss), ("duplicate", self.duplicate)] {
+            if !(0.0..=1.0).contains(&p) {
+                return Err(PlanError::field(
+                    at,
+                    name,
+                    format!("{p} is not a probability in 0..=1"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One fault (or repair) the plan applies at a point in time.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "fault", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Fault {
+    /// The node stops; its state and timers are lost, what it persisted is kept.
+    Crash {
+        /// Which node.
+        node: u32,
+    },
+    /// A crashed node boots with a fresh state machine and what it persisted.
+    Recover {
+        /// Which node.
+        node: u32,
+    },
+    /// A new node joins with id one above the largest id ever used; every live node is told.
+    Join,
+    /// The node stops and is removed from the membership; every live node is told.
+    Leave {
+        /// Which node.
+        node: u32,
+    },
+    /// Only nodes of the same group can talk; a node listed in no group is isolated. Replaces
+    /// any earlier partition (single blocked links stay).
+    Partition {
+        /// The groups of node ids.
+        groups: Vec<Vec<u32>>,
+    },
+    /// Messages from `from` to `to` are dropped (and from `to` to `from` too unless `one_way`).
+    Block {
+        /// Sender side of the cut.
+        from: u32,
+        /// Receiver side of the cut.
+        to: u32,
+        /// Cut only the direction `from` → `to`.
+        #[serde(default)]
+        one_way: bool,
+    },
+    /// Removes the partition and every blocked link.
+    Heal,
+    /// From now on messages travel on this network.
+    Network(Network),
+    /// The node's clock runs at a different rate: every timer it sets lasts `1 + rate` times as
+    /// long (`rate` in -0.5..=0.5; negative shrinks).
+    Drift {
+        /// Which node.
+        node: u32,
+        /// Relative stretch of the node's timers.
+        rate: f64,
+    },
+}
+
+impl Fault {
+    /// The fault's name as written in scenario files.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Fault::Crash { .. } => "crash",
+            Fault::Recover { .. } => "recover",
+            Fault::Join => "join",
+            Fault::Leave { .. } => "leave",
+            Fault::Partition { .. } => "partition",
+            Fault::Block { .. } => "block",
+            Fault::Heal => "heal",
+            Fault::Network(_) => "network",
+            Fault::Drift { .. } => "drift",
+        }
+    }
+
+    /// Every node id the fault names.
+    fn nodes(&self) -> Vec<(&'static str, u32)> {
+        match self {
+            Fault::Crash { node } | Fault::Recover { node } | Fault::Leave { node } => {
+                vec![("node", *node)]
+            }
+            Fault::Drift { node, .. } => vec![("node", *node)],
+            Fault::Block { from, to, .. } => vec![("from", *from), ("to", *to)],
+            Fault::Partition { groups } => {
+                groups.iter().flatten().map(|&n| ("groups", n)).collect()
+            }
+            Fault::Join | Fault::Heal | Fault::Network(_) => Vec::new(),
+        }
+    }
+}
+
+/// A fault and when it happens. (Unknown keys are rejected by [`Fault`]; serde cannot also deny
+/// them here because of the flattening.)
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TimedFault {
+    /// Virtual time of the fault, microseconds since the cluster booted.
+    pub at_us: Time,
+    /// What happens.
+    #[serde(flatten)]
+    pub fault: Fault,
+}
+
+/// The network a run starts on and the faults it suffers, in time order.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Plan {
+    /// The network from boot until a [`Fault::Network`] changes it.
+    pub network: Network,
+    /// The faults, sorted by `at_us` (ties keep file order).
+    pub faults: Vec<TimedFault>,
+}
+
+/// A scenario file or plan that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// The file could not be read.
+    #[error("cannot read plan file {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML/JSON for a plan.
+    #[error("plan file {path}: {message}")]
+    Syntax {
+        /// The file.
+        path: String,
+        /// The parser's message (it names the line and the field).
+        message: String,
+    },
+    /// A field has a value the simulator cannot use.
+    #[error("plan {at}.{field}: {problem}")]
+    Field {
+        /// Where in the plan, e.g. `faults[3]`.
+        at: String,
+        /// The field.
+        field: &'static str,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+impl PlanError {
+    fn field(at: &str, field: &'static str, problem: String) -> Self {
+        PlanError::Field {
+            at: at.to_string(),
+            field,
+            problem,
+        }
+    }
+}
+
+impl Plan {
+    /// A plan without faults on the default network.
+    pub fn calm() -> Self {
+        Plan::default()
+    }
+
+    /// Reads a scenario file: JSON if the name ends in `.json`, TOML otherwise. The plan is
+    /// validated for a cluster that boots with `nodes` nodes.
+    pub fn load(path: &Path, nodes: u32) -> Result<Plan, PlanError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| PlanError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        let is_json = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+        let plan: Plan = if is_json {
+            serde_json::from_str(&text).map_err(|e| PlanError::Syntax {
+                path: shown.clone(),
+                message: e.to_string(),
+            })?
+        } else {
+            toml::from_str(&text).map_err(|e| PlanError::Syntax {
+                path: shown.clone(),
+                message: e.to_string(),
+            })?
+        };
+        plan.validate(nodes).map_err(|e| match e {
+            PlanError::Field { at, field, problem } => PlanError::Syntax {
+                path: shown,
+                message: format!("{at}.{field}: {problem}"),
+            },
+            other => other,
+        })?;
+        Ok(plan)
+    }
+
+    /// Checks probabilities, latency ranges, drift rates, time order and node ids (a node must
+    /// exist: be one of the first `nodes` or created by an earlier `join`).
+    pub fn validate(&self, nodes: u32) -> Result<(), PlanError> {
+        self.network.validate("network")?;
+        let mut existing = nodes;
+        let mut last = 0;
+        for (i, f) in self.faults.iter().enumerate() {
+            let at = format!("faults[{i}]");
+            if f.at_us < last {
+                return Err(PlanError::field(
+                    &at,
+                    "at_us",
+                    format!(
+                        "{} is earlier than the fault before it ({last}); faults must be in time order",
+                        f.at_us
+                    ),
+                ));
+            }
+            last = f.at_us;
+            for (field, node) in f.fault.nodes() {
+                if node >= existing {
+                    return Err(PlanError::field(
+                        &at,
+                        field,
+                        format!("node {node} does not exist at that time (ids 0..{existing})"),
+                    ));
+                }
+            }
+            match &f.fault {
+                Fault::Join => existing += 1,
+                Fault::Network(net) => net.validate(&format!("{at}.network"))?,
+                Fault::Drift { rate, .. } if !(-0.5..=0.5).contains(rate) => {
+                    return Err(PlanError::field(
+                        &at,
+                        "rate",
+                        format!("{rate} is outside -0.5..=0.5"),
+                    ));
+                }
+                Fault::Block { from, to, .. } if from == to => {
+                    return Err(PlanError::field(
+                        &at,
+                        "to",
+                        format!("a node cannot block itself ({from})"),
+                    ));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// When the last fault happens (0 for a calm plan): from then on the simulator calms the
+    /// network and the liveness clock starts.
+    pub fn last_fault(&self) -> Time {
+        self.faults.last().map_or(0, |f| f.at_us)
+    }
+
+    /// The largest one-way delay any network of the plan allows.
+    pub fn max_latency(&self) -> Time {
+        self.faults
+            .iter()
+            .filter_map(|f| match &f.fault {
+                Fault::Network(net) => Some(net.max_latency_us),
+                _ => None,
+            })
+            .fold(self.network.max_latency_us, Time::max)
+    }
+
+    /// The largest timer stretch any drift of the plan sets (0 without slow clocks).
+    pub fn max_stretch(&self) -> f64 {
+        self.faults
+            .iter()
+            .filter_map(|f| match f.fault {
+                Fault::Drift { rate, .. } => Some(rate),
+                _ => None,
+            })
+            .fold(0.0, f64::max)
+    }
+}
+
+/// How wild a randomly generated plan is. Every field has a default; `faults = 0` gives a calm
+/// run.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RandomFaults {
+    /// Number of fault events.
+    pub faults: u32,
+    /// Faults happen at random times in `0..window_us`.
+    pub window_us: Time,
+    /// Largest message-loss probability of a generated network.
+    pub max_loss: f64,
+    /// Largest duplication probability of a generated network.
+    pub max_duplicate: f64,
+    /// Largest one-way delay of a generated network (may exceed the algorithm's `max_delay`).
+    pub max_latency_us: Time,
+    /// Largest absolute clock drift rate.
+    pub max_drift: f64,
+    /// Whether joins and leaves are generated.
+    pub membership: bool,
+}
+
+impl Default for RandomFaults {
+    fn default() -> Self {
+        RandomFaults {
+            faults: 8,
+            window_us: 3_000_000,
+            max_loss: 0.3,
+            max_duplicate: 0.1,
+            max_latency_us: 40_000,
+            max_drift: 0.1,
+            membership: true,
+        }
+    }
+}
+
+/// RNG stream of plan generation (the network and the protocols use others, so a plan does not
+/// shift their draws).
+const PLAN_STREAM: u64 = 1;
+
+impl RandomFaults {
+    /// A plan for a cluster booting with `nodes` nodes, a pure function of `seed` and `self`.
+    pub fn generate(&self, seed: u64, nodes: u32) -> Plan {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        rng.set_stream(PLAN_STREAM);
+        let mut times: Vec<Time> = (0..self.faults)
+            .map(|_| rng.random_range(0..self.window_us.max(1)))
+            .collect();
+        times.sort_unstable();
+        let mut existing = nodes.max(1);
+        let mut members = existing;
+        let mut faults = Vec::with_capacity(times.len());
+        for at_us in times {
+            let node = rng.random_range(0..existing);
+            let other = rng.random_range(0..existing);
+            let fault = match rng.random_range(0..if self.membership { 11 } else { 9 }) {
+                0 | 1 => Fault::Crash { node },
+                2 | 3 => Fault::Recover { node },
+                4 => {
+                    let cut = rng.random_range(0..=existing);
+                    let (low, high): (Vec<u32>, Vec<u32>) = (0..existing).partition(|n| {
+                        // A random split, not just by id, so either side may hold the top node.
+                        (n ^ cut).count_ones() % 2 == 0
+                    });
+                    Fault::Partition {
+                        groups: vec![low, high],
+                    }
+                }
+                5 if node != other => Fault::Block {
+                    from: node,
+                    to: other,
+                    one_way: rng.random_bool(0.5),
+                },
+                5 | 6 => Fault::Heal,
+                7 => Fault::Network(self.network(&mut rng)),
+                8 => Fault::Drift {
+                    node,
+                    rate: if self.max_drift > 0.0 {
+                        rng.random_range(-self.max_drift..=self.max_drift)
+                    } else {
+                        0.0
+                    },
+                },
+                9 => {
+                    existing += 1;
+                    members += 1;
+                    Fault::Join
+                }
+                _ if members > 1 => {
+                    members -= 1;
+                    Fault::Leave { node }
+                }
+                _ => Fault::Heal,
+            };
+            faults.push(TimedFault { at_us, fault });
+        }
+        Plan {
+            network: if self.faults == 0 {
+                Network::default()
+            } else {
+                self.network(&mut rng)
+            },
+            faults,
+        }
+    }
+
+    fn network(&self, rng: &mut ChaCha8Rng) -> Network {
+        let max =
+            rng.random_range(Network::default().min_latency_us..=self.max_latency_us.max(1_000));
+        Network {
+            min_latency_us: Network::default().min_latency_us.min(max),
+            max_latency_us: max,
+            loss: rng.random_range(0.0..=self.max_loss.clamp(0.0, 1.0)),
+            duplicate: rng.random_range(0.0..=self.max_duplicate.clamp(0.0, 1.0)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_plans_are_valid_and_seeded() {
+        let r = RandomFaults::default();
+        for seed in 0..200 {
+            let plan = r.generate(seed, 5);
+            plan.validate(5)
+                .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+            assert_eq!(plan, r.generate(seed, 5), "seed {seed}");
+        }
+        assert_ne!(r.generate(1, 5), r.generate(2, 5));
+    }
+
+    #[test]
+    fn toml_plan_round_trips_and_bad_fields_are_named() {
+        let text = r#"
+            [network]
+            max_latency_us = 9000
+            loss = 0.1
+
+            [[faults]]
+            at_us = 1000
+            fault = "crash"
+            node = 4
+
+            [[faults]]
+            at_us = 2000
+            fault = "partition"
+            groups = [[0, 1], [2, 3]]
+        "#;
+        let plan: Plan = toml::from_str(text).unwrap();
+        plan.validate(5).unwrap();
+        assert_eq!(plan.faults[0].fault, Fault::Crash { node: 4 });
+        assert_eq!(plan.network.max_latency_us, 9000);
+
+        let err = plan.validate(4).unwrap_err().to_string();
+        assert!(
+            err.contains("faults[0].node") && err.contains("node 4"),
+            "{err}"
+        );
+
+        let bad = toml::from_str::<Plan>("[[faults]]\nat_us = 1\nfault = \"crash\"\nnod = 1\n");
+        let err = bad.unwrap_err().to_string();
+        assert!(err.contains("nod"), "{err}");
+
+        let loss: Plan = toml::from_str("[network]\nloss = 1.5\n").unwrap();
+        let err = loss.validate(3).unwrap_err().to_string();
+        assert!(err.contains("network.loss"), "{err}");
+    }
+
+    #[test]
+    fn faults_out_of_order_are_rejected() {
+        let plan = Plan {
+            network: Network::default(),
+            faults: vec![
+                TimedFault {
+                    at_us: 5,
+                    fault: Fault::Heal,
+                },
+                TimedFault {
+                    at_us: 4,
+                    fault: Fault::Heal,
+                },
+            ],
+        };
+        let err = plan.validate(3).unwrap_err().to_string();
+        assert!(err.contains("faults[1].at_us"), "{err}");
+    }
+}

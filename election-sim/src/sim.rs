@@ -1,0 +1,783 @@
+//! The discrete-event engine.
+//!
+//! A run is a pure function of its [`Spec`] (seed, algorithm, timing, plan):
+//! - events wait in one binary heap ordered by (virtual time, sequence number), so ties break in
+//!   the order the events were created;
+//! - every random draw comes from ChaCha8 streams of the one seed (network and protocol draws
+//!   on separate streams; plan generation on a third);
+//! - nodes live in a vector indexed by id and every scan goes in id order.
+//!
+//! Phases of a run. From boot until the last fault of the plan the network is as the plan says.
+//! At that time (`calm`) the simulator heals every partition and blocked link and switches to a
+//! calm network: no loss, no duplication, delays within the plan's first latency range clipped
+//! to the algorithm's `max_delay`. Crashed nodes stay down, drifting clocks keep drifting. The
+//! liveness check runs at `calm + settle` where
+//! `settle = max_latency + liveness_bound(n) * (1 + max_stretch)`: the slowest message still in
+//! flight from the faulty phase arrives within `max_latency` (the largest delay of the plan), and
+//! the algorithm's bound is a sum of timeouts, which a clock stretched by `1 + rate` lengthens by
+//! that factor. `n` counts every node the plan ever creates. The run then continues for a tail of
+//! three heartbeats and two timeouts, during which the settled state must not change.
+//!
+//! Membership is a control plane, like the report's PUT: a join or leave updates the one shared
+//! [`Members`] table at once and every live node receives the `Membership` input at that instant,
+//! before the joining node boots. A joined node gets the id one above the largest ever used.
+//! A node that joins while a partition is active belongs to no side (it is isolated) until heal.
+
+use std::cmp::Ordering;
+use std::collections::{BTreeSet, BinaryHeap};
+
+use election_core::{
+    AlgorithmConfig, Command, Context, Input, Kind, Members, Membership, Node, NodeId, Out,
+    Protocol, State, Status, Time,
+};
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::check::{Invariant, Safety, Violation, describe};
+use crate::plan::{Fault, Network, PlanError};
+use crate::stats::RunStats;
+use crate::trace::{Ev, Line, Spec, TraceSink};
+
+const NETWORK_STREAM: u64 = 2;
+const PROTOCOL_STREAM: u64 = 3;
+/// Partition group of a node listed in no group.
+const ISOLATED: u32 = u32::MAX;
+
+/// A run that cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    /// The algorithm rejected the timing.
+    #[error(transparent)]
+    Config(#[from] election_core::ConfigError),
+    /// The plan is invalid.
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    /// Nothing to simulate.
+    #[error("a cluster needs at least one node")]
+    NoNodes,
+}
+
+enum Action<M> {
+    Deliver {
+        from: u32,
+        to: u32,
+        msg: M,
+    },
+    Timer {
+        node: u32,
+        idx: u32,
+        generation: u32,
+    },
+    Fault(u32),
+    Calm,
+    Check,
+    End,
+}
+
+struct Event<M> {
+    time: Time,
+    seq: u64,
+    action: Action<M>,
+}
+
+impl<M> PartialEq for Event<M> {
+    fn eq(&self, other: &Self) -> bool {
+        (self.time, self.seq) == (other.time, other.seq)
+    }
+}
+impl<M> Eq for Event<M> {}
+impl<M> PartialOrd for Event<M> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl<M> Ord for Event<M> {
+    /// Reversed, so that `BinaryHeap` (a max-heap) pops the earliest event first.
+    fn cmp(&self, other: &Self) -> Ordering {
+        (other.time, other.seq).cmp(&(self.time, self.seq))
+    }
+}
+
+/// A timer of one node. Setting it bumps the generation; a queued firing whose generation no
+/// longer matches is stale and skipped, which makes cancel and replace O(timers per node).
+struct TimerSlot<T> {
+    timer: T,
+    /// 0 when not armed.
+    generation: u32,
+}
+
+struct Slot<P: Protocol> {
+    node: Option<Node<P>>,
+    timers: Vec<TimerSlot<P::Timer>>,
+    /// Never reset (not even by a crash), so firings from an earlier life stay stale.
+    last_generation: u32,
+    drift: f64,
+    persisted: Option<Box<[u8]>>,
+}
+
+impl<P: Protocol> Slot<P> {
+    fn new() -> Self {
+        Slot {
+            node: None,
+            timers: Vec::new(),
+            last_generation: 0,
+            drift: 0.0,
+            persisted: None,
+        }
+    }
+}
+
+enum Phase {
+    Running,
+    Settled {
+        leader: Option<NodeId>,
+        group: Option<election_core::GroupId>,
+    },
+}
+
+/// The result of a run.
+#[derive(Debug)]
+pub struct Outcome {
+    /// Counters.
+    pub stats: RunStats,
+    /// The first invariant broken, if any (the run stops there).
+    pub violation: Option<Violation>,
+    /// Hash of the trace, if one was written (or the write error).
+    pub trace: Option<std::io::Result<u64>>,
+}
+
+/// A simulated cluster running protocol `P`.
+pub struct Sim<P: Protocol> {
+    spec: Spec,
+    config: P::Config,
+    validity: bool,
+    members: Members,
+    slots: Vec<Slot<P>>,
+    queue: BinaryHeap<Event<P::Msg>>,
+    seq: u64,
+    now: Time,
+    started: bool,
+    network: Network,
+    calm_network: Network,
+    /// Partition group per node; empty when there is no partition.
+    partition: Vec<u32>,
+    blocked: BTreeSet<(u32, u32)>,
+    net_rng: ChaCha8Rng,
+    proto_rng: ChaCha8Rng,
+    out: Out<P>,
+    safety: Safety,
+    phase: Phase,
+    stats: RunStats,
+    /// Per-type send counters; a short vector beats a map on the hot path.
+    sent: Vec<(&'static str, u64)>,
+    queue_sum: u128,
+    last_change: Time,
+    end_at: Time,
+    trace: Option<TraceSink>,
+    violation: Option<Violation>,
+}
+
+impl<P: Protocol> Sim<P> {
+    /// A cluster of `spec.nodes` nodes, none booted yet; they boot at time 0 when the run starts.
+    /// If `trace` is given the header line is written to it at once.
+    pub fn new(spec: Spec, mut trace: Option<TraceSink>) -> Result<Self, SimError> {
+        if spec.nodes == 0 {
+            return Err(SimError::NoNodes);
+        }
+        spec.plan.validate(spec.nodes)?;
+        let config = P::Config::from_timing(spec.timing);
+        config.validate()?;
+        P::new(config.clone())?;
+
+        let plan = &spec.plan;
+        let joins = plan
+            .faults
+            .iter()
+            .filter(|f| f.fault == Fault::Join)
+            .count();
+        let n = spec.nodes as usize + joins;
+        let calm_at = plan.last_fault();
+        let bound = config.liveness_bound(n) as f64 * (1.0 + plan.max_stretch());
+        let check_at = calm_at + plan.max_latency() + bound.ceil() as Time;
+        let end_at = check_at + 3 * spec.timing.heartbeat + 2 * spec.timing.timeout;
+        let max_delay = config.max_delay();
+        let calm_network = Network {
+            min_latency_us: plan.network.min_latency_us.min(max_delay),
+            max_latency_us: plan.network.max_latency_us.min(max_delay),
+            loss: 0.0,
+            duplicate: 0.0,
+        };
+
+        let mut net_rng = ChaCha8Rng::seed_from_u64(spec.seed);
+        net_rng.set_stream(NETWORK_STREAM);
+        let mut proto_rng = ChaCha8Rng::seed_from_u64(spec.seed);
+        proto_rng.set_stream(PROTOCOL_STREAM);
+        if let Some(t) = trace.as_mut() {
+            t.line(&spec);
+        }
+        let mut sim = Sim {
+            validity: matches!(P::NAME, "bully" | "async-bully"),
+            members: Members::first(spec.nodes),
+            slots: (0..spec.nodes).map(|_| Slot::new()).collect(),
+            queue: BinaryHeap::new(),
+            seq: 0,
+            now: 0,
+            started: false,
+            network: plan.network,
+            calm_network,
+            partition: Vec::new(),
+            blocked: BTreeSet::new(),
+            net_rng,
+            proto_rng,
+            out: Out::new(),
+            safety: Safety::default(),
+            phase: Phase::Running,
+            stats: RunStats {
+                calm_at,
+                ..RunStats::default()
+            },
+            sent: Vec::new(),
+            queue_sum: 0,
+            last_change: 0,
+            end_at,
+            trace,
+            violation: None,
+            config,
+            spec,
+        };
+        for i in 0..sim.spec.plan.faults.len() {
+            let at = sim.spec.plan.faults[i].at_us;
+            sim.push(at, Action::Fault(i as u32));
+        }
+        sim.push(calm_at, Action::Calm);
+        sim.push(check_at, Action::Check);
+        sim.push(end_at, Action::End);
+        Ok(sim)
+    }
+
+    /// Turns the validity check (settled leader = highest live node) on or off. By default it is
+    /// on for Bully and asynchronous Bully.
+    pub fn check_validity(&mut self, on: bool) {
+        self.validity = on;
+    }
+
+    /// Runs to the end and returns the outcome.
+    pub fn run(mut self) -> Outcome {
+        let _ = self.run_until(self.end_at);
+        self.finish()
+    }
+
+    /// Processes every event up to time `until`; stops early at the first violation.
+    pub fn run_until(&mut self, until: Time) -> Result<(), Violation> {
+        if !self.started {
+            self.started = true;
+            for id in 0..self.spec.nodes {
+                self.boot(id);
+            }
+        }
+        while self.violation.is_none() {
+            match self.queue.peek() {
+                Some(ev) if ev.time <= until => {}
+                _ => break,
+            }
+            let ev = self.queue.pop().expect("peeked");
+            self.now = ev.time;
+            self.stats.events += 1;
+            self.queue_sum += self.queue.len() as u128;
+            self.dispatch(ev.action);
+        }
+        match &self.violation {
+            Some(v) => Err(v.clone()),
+            None => Ok(()),
+        }
+    }
+
+    /// Ends the run: closes the trace and returns the outcome.
+    pub fn finish(mut self) -> Outcome {
+        if self.violation.is_none() {
+            self.emit(|| Ev::End);
+        }
+        let mut stats = std::mem::take(&mut self.stats);
+        stats.sent = self.sent.iter().copied().collect();
+        stats.mean_queue = if stats.events == 0 {
+            0.0
+        } else {
+            self.queue_sum as f64 / stats.events as f64
+        };
+        Outcome {
+            stats,
+            violation: self.violation,
+            trace: self.trace.map(TraceSink::finish),
+        }
+    }
+
+    /// When the run ends (virtual time).
+    pub fn end_time(&self) -> Time {
+        self.end_at
+    }
+
+    /// The current virtual time.
+    pub fn now(&self) -> Time {
+        self.now
+    }
+
+    /// The shared membership table.
+    pub fn members(&self) -> &Members {
+        &self.members
+    }
+
+    /// Node `id`'s status (`Down` if it is not running or does not exist).
+    pub fn status(&self, id: u32) -> Status {
+        self.slots
+            .get(id as usize)
+            .and_then(|s| s.node.as_ref())
+            .map_or(Status::down(), |n| *n.status())
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> &RunStats {
+        &self.stats
+    }
+
+    /// Events waiting in the queue.
+    pub fn queue_len(&self) -> usize {
+        self.queue.len()
+    }
+
+    fn push(&mut self, time: Time, action: Action<P::Msg>) {
+        self.seq += 1;
+        self.queue.push(Event {
+            time,
+            seq: self.seq,
+            action,
+        });
+    }
+
+    /// Writes a trace line if tracing is on; `ev` is not even built otherwise.
+    #[inline]
+    fn emit<'a>(&mut self, ev: impl FnOnce() -> Ev<'a, P::Msg, P::Timer>) {
+        if let Some(t) = self.trace.as_mut() {
+            t.line(&Line {
+                t: self.now,
+                ev: ev(),
+            });
+        }
+    }
+
+    fn dispatch(&mut self, action: Action<P::Msg>) {
+        match action {
+            Action::Deliver { from, to, msg } => self.deliver(from, to, msg),
+            Action::Timer {
+                node,
+                idx,
+                generation,
+            } => {
+                let slot = &mut self.slots[node as usize];
+                let Some(t) = slot.timers.get_mut(idx as usize) else {
+                    return;
+                };
+                if t.generation != generation {
+                    return;
+                }
+                t.generation = 0;
+                let timer = t.timer.clone();
+                self.stats.timers += 1;
+                self.emit(|| Ev::Timer {
+                    node,
+                    kind: timer.kind(),
+                    timer: &timer,
+                });
+                self.input(node, Input::Timer(timer));
+            }
+            Action::Fault(i) => {
+                let fault = self.spec.plan.faults[i as usize].fault.clone();
+                self.emit(|| Ev::Fault { fault: &fault });
+                self.apply(fault);
+            }
+            Action::Calm => {
+                self.emit(|| Ev::Calm);
+                self.partition.clear();
+                self.blocked.clear();
+                self.network = self.calm_network;
+            }
+            Action::Check => self.check_liveness(),
+            Action::End => {}
+        }
+    }
+
+    fn deliver(&mut self, from: u32, to: u32, msg: P::Msg) {
+        let live = self
+            .slots
+            .get(to as usize)
+            .is_some_and(|s| s.node.is_some());
+        if !live {
+            self.stats.to_down += 1;
+            self.emit(|| Ev::Drop {
+                from,
+                to,
+                kind: msg.kind(),
+                reason: "down",
+            });
+        } else if self.is_blocked(from, to) {
+            self.stats.blocked += 1;
+            self.emit(|| Ev::Drop {
+                from,
+                to,
+                kind: msg.kind(),
+                reason: "blocked",
+            });
+        } else {
+            self.stats.delivered += 1;
+            self.emit(|| Ev::Deliver {
+                from,
+                to,
+                kind: msg.kind(),
+            });
+            self.input(
+                to,
+                Input::Message {
+                    from: NodeId(from),
+                    msg,
+                },
+            );
+        }
+    }
+
+    fn is_blocked(&self, from: u32, to: u32) -> bool {
+        if !self.partition.is_empty() {
+            let side = |n: u32| self.partition.get(n as usize).copied().unwrap_or(ISOLATED);
+            let (a, b) = (side(from), side(to));
+            if a != b || a == ISOLATED {
+                return true;
+            }
+        }
+        !self.blocked.is_empty() && self.blocked.contains(&(from, to))
+    }
+
+    fn apply(&mut self, fault: Fault) {
+        match fault {
+            Fault::Crash { node } => self.stop(node),
+            Fault::Recover { node } => {
+                if self.members.contains(NodeId(node)) && self.slots[node as usize].node.is_none() {
+                    self.boot(node);
+                }
+            }
+            Fault::Join => {
+                let id = self.slots.len() as u32;
+                self.slots.push(Slot::new());
+                self.members.insert(NodeId(id));
+                self.notify(Membership::Joined(NodeId(id)), id);
+                self.boot(id);
+            }
+            Fault::Leave { node } => {
+                if self.members.remove(NodeId(node)) {
+                    self.stop(node);
+                    self.slots[node as usize].persisted = None;
+                    self.notify(Membership::Left(NodeId(node)), node);
+                }
+            }
+            Fault::Partition { groups } => {
+                self.partition = vec![ISOLATED; self.slots.len()];
+                for (g, members) in groups.iter().enumerate() {
+                    for &n in members {
+                        self.partition[n as usize] = g as u32;
+                    }
+                }
+            }
+            Fault::Block { from, to, one_way } => {
+                self.blocked.insert((from, to));
+                if !one_way {
+                    self.blocked.insert((to, from));
+                }
+            }
+            Fault::Heal => {
+                self.partition.clear();
+                self.blocked.clear();
+            }
+            Fault::Network(net) => self.network = net,
+            Fault::Drift { node, rate } => self.slots[node as usize].drift = rate,
+        }
+    }
+
+    fn notify(&mut self, change: Membership, except: u32) {
+        for id in 0..self.slots.len() as u32 {
+            if id != except && self.slots[id as usize].node.is_some() {
+                self.input(id, Input::Membership(change));
+            }
+        }
+    }
+
+    fn boot(&mut self, id: u32) {
+        let protocol = P::new(self.config.clone()).expect("configuration validated in Sim::new");
+        let slot = &mut self.slots[id as usize];
+        slot.node = Some(Node::new(protocol));
+        let persisted = slot.persisted.as_deref().map(<[u8]>::to_vec);
+        self.emit(|| Ev::Start { node: id });
+        self.input(id, Input::Start { persisted });
+    }
+
+    /// Crash (or the stop half of a leave): state and timers go, persisted bytes stay.
+    fn stop(&mut self, id: u32) {
+        let slot = &mut self.slots[id as usize];
+        let Some(node) = slot.node.take() else {
+            return;
+        };
+        slot.timers.clear();
+        let down = Status::down();
+        self.status_changed(id, node.status(), &down);
+    }
+
+    fn input(&mut self, id: u32, input: Input<P>) {
+        let slot = &mut self.slots[id as usize];
+        let Some(node) = slot.node.as_mut() else {
+            return;
+        };
+        let before = *node.status();
+        let mut cx = Context {
+            id: NodeId(id),
+            now: self.now,
+            members: &self.members,
+            rng: &mut self.proto_rng,
+        };
+        node.handle(&mut cx, input, &mut self.out);
+        let mut out = std::mem::take(&mut self.out);
+        for command in out.drain() {
+            match command {
+                Command::Send { to, msg } => self.post(id, to.0, msg),
+                Command::Broadcast { msg } => {
+                    for i in 0..self.members.len() {
+                        let to = self.members.all()[i].0;
+                        if to != id {
+                            self.post(id, to, msg.clone());
+                        }
+                    }
+                }
+                Command::SetTimer { timer, after } => self.set_timer(id, timer, after),
+                Command::CancelTimer(timer) => {
+                    let slot = &mut self.slots[id as usize];
+                    if let Some(t) = slot.timers.iter_mut().find(|t| t.timer == timer) {
+                        t.generation = 0;
+                    }
+                }
+                Command::Persist(bytes) => {
+                    self.emit(|| Ev::Persist {
+                        node: id,
+                        bytes: bytes.len(),
+                    });
+                    self.slots[id as usize].persisted = Some(bytes.into_boxed_slice());
+                }
+                Command::StatusChanged(status) => self.status_changed(id, &before, &status),
+            }
+        }
+        self.out = out;
+    }
+
+    fn set_timer(&mut self, id: u32, timer: P::Timer, after: Time) {
+        let slot = &mut self.slots[id as usize];
+        slot.last_generation += 1;
+        let generation = slot.last_generation;
+        let idx = match slot.timers.iter().position(|t| t.timer == timer) {
+            Some(i) => {
+                slot.timers[i].generation = generation;
+                i
+            }
+            None => {
+                slot.timers.push(TimerSlot { timer, generation });
+                slot.timers.len() - 1
+            }
+        };
+        let after = if slot.drift == 0.0 {
+            after
+        } else {
+            (after as f64 * (1.0 + slot.drift)).round() as Time
+        };
+        self.push(
+            self.now + after,
+            Action::Timer {
+                node: id,
+                idx: idx as u32,
+                generation,
+            },
+        );
+    }
+
+    fn post(&mut self, from: u32, to: u32, msg: P::Msg) {
+        let kind = msg.kind();
+        match self.sent.iter_mut().find(|(k, _)| *k == kind) {
+            Some((_, n)) => *n += 1,
+            None => self.sent.push((kind, 1)),
+        }
+        self.emit(|| Ev::Send {
+            from,
+            to,
+            kind,
+            msg: &msg,
+        });
+        if self.is_blocked(from, to) {
+            self.stats.blocked += 1;
+            self.emit(|| Ev::Drop {
+                from,
+                to,
+                kind,
+                reason: "blocked",
+            });
+            return;
+        }
+        let net = self.network;
+        if net.loss > 0.0 && self.net_rng.random_bool(net.loss) {
+            self.stats.lost += 1;
+            self.emit(|| Ev::Drop {
+                from,
+                to,
+                kind,
+                reason: "lost",
+            });
+            return;
+        }
+        if net.duplicate > 0.0 && self.net_rng.random_bool(net.duplicate) {
+            self.stats.duplicated += 1;
+            self.emit(|| Ev::Duplicate { from, to, kind });
+            let at = self.now + self.latency(&net);
+            self.push(
+                at,
+                Action::Deliver {
+                    from,
+                    to,
+                    msg: msg.clone(),
+                },
+            );
+        }
+        let at = self.now + self.latency(&net);
+        self.push(at, Action::Deliver { from, to, msg });
+    }
+
+    fn latency(&mut self, net: &Network) -> Time {
+        if net.min_latency_us == net.max_latency_us {
+            net.min_latency_us
+        } else {
+            self.net_rng
+                .random_range(net.min_latency_us..=net.max_latency_us)
+        }
+    }
+
+    fn status_changed(&mut self, id: u32, old: &Status, new: &Status) {
+        self.stats.status_changes += 1;
+        if new.state == State::Election && old.state != State::Election {
+            self.stats.elections_started += 1;
+        }
+        self.last_change = self.now;
+        self.emit(|| Ev::Status {
+            node: id,
+            status: new,
+        });
+        let me = NodeId(id);
+        if let Some((invariant, other, detail)) = self.safety.change(me, old, new) {
+            let group = new.group;
+            let mut nodes = vec![me, other];
+            let seen: Vec<String> = (0..self.slots.len() as u32)
+                .map(|i| (NodeId(i), self.status(i)))
+                .filter(|(_, s)| group.is_some() && s.group == group)
+                .take(8)
+                .map(|(i, s)| {
+                    if s.coordinator == Some(other) && !nodes.contains(&i) {
+                        nodes.push(i);
+                    }
+                    describe(i, &s)
+                })
+                .collect();
+            self.violate(
+                invariant,
+                nodes,
+                format!("{detail}; group members: {}", seen.join("; ")),
+            );
+            return;
+        }
+        if let Phase::Settled { leader, group } = self.phase {
+            let agrees =
+                new.state == State::Normal && new.coordinator == leader && new.group == group;
+            if !agrees {
+                let expected = leader.map_or("-".into(), |l| l.to_string());
+                self.violate(
+                    Invariant::Stability,
+                    vec![me],
+                    format!(
+                        "settled on leader {expected}, then {} on a calm network",
+                        describe(me, new)
+                    ),
+                );
+            }
+        }
+    }
+
+    fn violate(&mut self, invariant: Invariant, nodes: Vec<NodeId>, detail: String) {
+        let v = Violation {
+            seed: self.spec.seed,
+            time: self.now,
+            invariant,
+            nodes,
+            detail,
+        };
+        self.emit(|| Ev::Violation { violation: &v });
+        self.violation = Some(v);
+    }
+
+    fn check_liveness(&mut self) {
+        let live: Vec<(NodeId, Status)> = (0..self.slots.len() as u32)
+            .filter(|&i| self.slots[i as usize].node.is_some())
+            .map(|i| (NodeId(i), self.status(i)))
+            .collect();
+        let Some(&(_, first)) = live.first() else {
+            self.settle(None, None);
+            return;
+        };
+        let leader = first.coordinator;
+        let odd: Vec<&(NodeId, Status)> = live
+            .iter()
+            .filter(|(_, s)| {
+                s.state != State::Normal || s.coordinator != leader || s.group != first.group
+            })
+            .collect();
+        let leader_ok = leader.is_some_and(|l| self.status(l.0).is_leader(l));
+        if !odd.is_empty() || !leader_ok {
+            let shown: Vec<String> = live.iter().take(12).map(|(i, s)| describe(*i, s)).collect();
+            let mut nodes: Vec<NodeId> = odd.iter().take(8).map(|(i, _)| *i).collect();
+            nodes.extend(leader.filter(|_| !leader_ok));
+            let n = live.len();
+            self.violate(
+                Invariant::Liveness,
+                nodes,
+                format!(
+                    "{} of {n} live nodes not Normal behind one live leader ({}) {}us after the calm; nodes: {}",
+                    odd.len(),
+                    leader.map_or("none".into(), |l| l.to_string()),
+                    self.now - self.stats.calm_at,
+                    shown.join("; ")
+                ),
+            );
+            return;
+        }
+        let highest = live.last().map(|(i, _)| *i);
+        if self.validity && leader != highest {
+            self.violate(
+                Invariant::Validity,
+                leader.into_iter().chain(highest).collect(),
+                format!(
+                    "settled leader {} is not the highest live node {}",
+                    leader.map_or("none".into(), |l| l.to_string()),
+                    highest.map_or("none".into(), |h| h.to_string())
+                ),
+            );
+            return;
+        }
+        self.settle(leader, first.group);
+    }
+
+    fn settle(&mut self, leader: Option<NodeId>, group: Option<election_core::GroupId>) {
+        self.stats.time_to_stable = Some(self.last_change.saturating_sub(self.stats.calm_at));
+        self.stats.leader = leader.map(|l| l.0);
+        self.emit(|| Ev::Settled {
+            leader: leader.map(|l| l.0),
+        });
+        self.phase = Phase::Settled { leader, group };
+    }
+}

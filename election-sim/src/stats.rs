@@ -1,0 +1,129 @@
+//! Statistics of one run and summaries over many seeds.
+
+use std::collections::BTreeMap;
+
+use election_core::Time;
+use serde::Serialize;
+
+/// Counters of one run.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct RunStats {
+    /// Messages sent, by message type (a broadcast counts once per receiver).
+    pub sent: BTreeMap<&'static str, u64>,
+    /// Messages handed to a live receiver.
+    pub delivered: u64,
+    /// Messages lost by the network.
+    pub lost: u64,
+    /// Messages dropped by a partition or blocked link.
+    pub blocked: u64,
+    /// Messages that arrived at a node that was down.
+    pub to_down: u64,
+    /// Extra copies made by duplication.
+    pub duplicated: u64,
+    /// Timers that fired.
+    pub timers: u64,
+    /// Transitions into the `Election` state.
+    pub elections_started: u64,
+    /// Status changes of all nodes.
+    pub status_changes: u64,
+    /// Events taken off the queue.
+    pub events: u64,
+    /// Mean queue length seen by those events.
+    pub mean_queue: f64,
+    /// When the network calmed (the last fault), microseconds.
+    pub calm_at: Time,
+    /// Time from the calm to the last status change before the liveness check: how long the
+    /// cluster took to settle on its stable leader. `None` if it did not settle.
+    pub time_to_stable: Option<Time>,
+    /// The leader it settled on.
+    pub leader: Option<u32>,
+}
+
+impl RunStats {
+    /// Total messages sent.
+    pub fn messages(&self) -> u64 {
+        self.sent.values().sum()
+    }
+}
+
+/// Distribution summary of a sample.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct Percentiles {
+    /// Sample size.
+    pub count: usize,
+    /// Median.
+    pub median: u64,
+    /// 99th percentile (nearest rank).
+    pub p99: u64,
+    /// Largest value.
+    pub max: u64,
+}
+
+impl Percentiles {
+    /// Summarises `values` (sorted in place).
+    pub fn of(values: &mut [u64]) -> Self {
+        if values.is_empty() {
+            return Percentiles::default();
+        }
+        values.sort_unstable();
+        let rank =
+            |q: f64| values[((q * values.len() as f64).ceil() as usize).clamp(1, values.len()) - 1];
+        Percentiles {
+            count: values.len(),
+            median: rank(0.5),
+            p99: rank(0.99),
+            max: values[values.len() - 1],
+        }
+    }
+}
+
+/// Statistics over many runs.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Summary {
+    /// Runs summarised.
+    pub runs: usize,
+    /// Messages sent over all runs, by type.
+    pub sent: BTreeMap<&'static str, u64>,
+    /// Elections started over all runs.
+    pub elections_started: u64,
+    /// Time from calm to stable leader, microseconds, over the runs that settled.
+    pub time_to_stable: Percentiles,
+    /// Messages per run.
+    pub messages: Percentiles,
+}
+
+impl Summary {
+    /// Summarises the runs.
+    pub fn of<'a>(runs: impl IntoIterator<Item = &'a RunStats>) -> Self {
+        let mut s = Summary::default();
+        let mut times = Vec::new();
+        let mut messages = Vec::new();
+        for r in runs {
+            s.runs += 1;
+            for (k, v) in &r.sent {
+                *s.sent.entry(k).or_default() += v;
+            }
+            s.elections_started += r.elections_started;
+            times.extend(r.time_to_stable);
+            messages.push(r.messages());
+        }
+        s.time_to_stable = Percentiles::of(&mut times);
+        s.messages = Percentiles::of(&mut messages);
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_use_nearest_rank() {
+        let mut v: Vec<u64> = (1..=100).rev().collect();
+        let p = Percentiles::of(&mut v);
+        assert_eq!((p.count, p.median, p.p99, p.max), (100, 50, 99, 100));
+        let p = Percentiles::of(&mut [7]);
+        assert_eq!((p.median, p.p99, p.max), (7, 7, 7));
+        assert_eq!(Percentiles::of(&mut []).count, 0);
+    }
+}

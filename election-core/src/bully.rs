@@ -1,1 +1,631 @@
-//! (being written)
+//! Garcia-Molina's Bully algorithm (H. Garcia-Molina, "Elections in a Distributed Computing
+//! System", IEEE Trans. Computers C-31(1), 1982, section 4).
+//!
+//! # The paper, and where to find it here
+//!
+//! Each node `i` keeps the paper's variables: `S(i).s` is [`Bully::state`] (`Down`, `Election`,
+//! `Reorganization`, `Normal`), `S(i).c` the coordinator, `S(i).h` the node that halted `i`
+//! (`halted_by`), and `S(i).Up` the nodes a coordinator included in its group (`up`). `S(i).d`,
+//! the task description handed out in `Ready`, has no counterpart: nothing here runs a task.
+//!
+//! The paper's procedures map onto the handlers:
+//! - **Check** (the coordinator, periodically): [`Msg::AreYouNormal`] to every member; a member
+//!   that is not `Normal` under this coordinator answers [`Msg::NotNormal`] and the coordinator
+//!   calls Election, which (re)includes it. This is how a recovered lower node gets back in.
+//! - **Timeout** (a member, periodically): [`Msg::AreYouThere`] to the coordinator; no answer
+//!   within the timeout, or an answer saying it no longer leads, calls Election. A node left in
+//!   `Election` or `Reorganization` longer than [`BullyConfig::election_wait`] calls Election too.
+//! - **Election**: [`Msg::AreYouThere`] to every higher node; if one answers, the node returns and
+//!   waits to be halted. Otherwise it sets `s = Election, h = i`, sends [`Msg::Halt`] to every lower
+//!   node and puts those that answer in `Up`, then `c = i, s = Reorganization`,
+//!   [`Msg::NewCoordinator`] to `Up`, then [`Msg::Ready`] to `Up`, then `s = Normal`. A missing
+//!   answer to NewCoordinator or Ready calls Election again, as in the paper.
+//! - **Halt / NewCoordinator / Ready** (the receivers): `s = Election, h = j`; then
+//!   `c = j, s = Reorganization` if `h = j`; then `s = Normal` if `c = j` and `s = Reorganization`.
+//! - **Recovery**: a booting node calls Election, so a recovering or newly joined higher-priority
+//!   node takes over.
+//!
+//! Assertion 1 of the paper — any two nodes in `Normal` or `Reorganization` have the same
+//! coordinator — holds whenever messages arrive within the timeouts: a node only enters
+//! `Reorganization` under the coordinator that halted it last, and a coordinator only announces
+//! itself after halting every lower node it can reach. Assertion 2 (with no failures the system
+//! reaches a state with one `Normal` coordinator followed by every live node) is what
+//! [`BullyConfig::liveness_bound`] quantifies.
+//!
+//! # Departures from the paper, and why
+//! - The paper's remote procedure calls are asynchronous messages here: each request has an
+//!   answer message and the caller's "no answer" is the [`Timer::Reply`] timeout.
+//! - AreYouNormal is answered only when the answer is "no" ([`Msg::NotNormal`]): the coordinator
+//!   acts only on a "no", and a silent "yes" halves its Check traffic in large clusters. "Normal"
+//!   also means "following the asker", so a node loyal to another coordinator makes the asker
+//!   call an election that settles which of the two leads.
+//! - A node shows `Election` as soon as it starts probing higher nodes (the paper changes `S(i).s`
+//!   only when it begins to halt others), so the status page tells a searching node from a
+//!   settled one.
+//! - A Halt from a *lower* node is refused (and makes the receiver call its own election): in the
+//!   paper it cannot happen, but with lost messages it would let a lower node depose a live higher
+//!   one for good.
+//! - The `sticky` option (not in the paper; the peer-to-peer report's behaviour): a booting node
+//!   first asks every node AreYouThere and, if a `Normal` coordinator answers — even a lower one —
+//!   joins it directly as a `Normal` member; it calls an election only when that leader fails.
+//! - Membership: when the coordinator (or the node that halted us) leaves gracefully, an election
+//!   starts at once instead of after a timeout; a leaving member is dropped from `Up` and from any
+//!   round that awaits its answer.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::protocol::{
+    AlgorithmConfig, ConfigError, Context, Kind, Membership, NodeId, Out, Protocol, Time, Timing,
+};
+use crate::status::{State, Status};
+
+/// Timeouts and options of [`Bully`].
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct BullyConfig {
+    /// Period of a member's AreYouThere poll and of the coordinator's AreYouNormal check.
+    pub heartbeat: Time,
+    /// How long to wait for an answer (a round trip).
+    pub timeout: Time,
+    /// Join a running `Normal` coordinator on boot instead of taking over (see the module docs).
+    pub sticky: bool,
+}
+
+/// Largest heartbeat or timeout accepted (one day), so that the bound arithmetic cannot overflow.
+const MAX_PERIOD: Time = 86_400_000_000;
+
+/// Checks the two common timing knobs of an algorithm; shared by the Garcia-Molina algorithms.
+pub(crate) fn validate_timing(
+    algorithm: &'static str,
+    heartbeat: Time,
+    timeout: Time,
+) -> Result<(), ConfigError> {
+    let error = |field, problem: String| ConfigError {
+        algorithm,
+        field,
+        problem,
+    };
+    for (field, value) in [("heartbeat", heartbeat), ("timeout", timeout)] {
+        if value == 0 {
+            return Err(error(field, "must be positive".into()));
+        }
+        if value > MAX_PERIOD {
+            return Err(error(
+                field,
+                format!("is {value}us, more than one day ({MAX_PERIOD}us)"),
+            ));
+        }
+    }
+    if timeout < 2 {
+        return Err(error(
+            "timeout",
+            "must be at least 2us (it is a round trip of two one-way delays)".into(),
+        ));
+    }
+    Ok(())
+}
+
+impl BullyConfig {
+    /// How long a node waits in `Election` (to be halted, or for NewCoordinator) or in
+    /// `Reorganization` (for Ready) before it calls an election itself: the paper's Timeout for a
+    /// node that is not `Normal`.
+    ///
+    /// It must outlast what the node waits for. A node that lost its probe waits for the highest
+    /// live node to notice the failure (a poll period and a timeout) and to probe (a timeout)
+    /// before the Halt comes; a halted node waits one halting round for NewCoordinator; a node in
+    /// Reorganization waits one announcing round for Ready. One more timeout covers delivery.
+    pub fn election_wait(&self) -> Time {
+        self.heartbeat + 3 * self.timeout
+    }
+}
+
+impl AlgorithmConfig for BullyConfig {
+    fn from_timing(timing: Timing) -> Self {
+        BullyConfig {
+            heartbeat: timing.heartbeat,
+            timeout: timing.timeout,
+            sticky: false,
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        validate_timing(Bully::NAME, self.heartbeat, self.timeout)
+    }
+
+    fn max_delay(&self) -> Time {
+        self.timeout / 2
+    }
+
+    /// `2·heartbeat + 16·timeout`, independent of `n` (all rounds send in parallel).
+    ///
+    /// Let `h` be the highest live node of a component, `H` the heartbeat, `T` the timeout; every
+    /// request is answered within `T`.
+    /// 1. `h` starts an election within `2H + 4T` of the last fault: as a member it polls within
+    ///    `H` and learns within `T` that its (higher, hence dead) coordinator is gone; left in
+    ///    `Election`/`Reorganization` its wait (`H + 3T`) runs out; as a coordinator its Check
+    ///    (`H`) draws a NotNormal (`T`) from any node not following it; an election it is running
+    ///    ends within `4T`. With `sticky`, `h` may follow a lower leader `c`: any disturbance makes
+    ///    `c` call an election (`H + T`), lose its probe to `h` (`T`), and then `h`'s next poll
+    ///    (`H + T`) starts `h`'s election — `2H + 3T`.
+    /// 2. `h`'s election takes at most `4T` (probe, halt, announce, ready, each at most `T`). Every
+    ///    live node accepts `h`'s Halt (`h` is higher) and answers. It fails only if a lower node
+    ///    `g` halts some member after `h` did, so that the member ignores `h`'s NewCoordinator.
+    ///    `g` can send Halts only if its probe went unanswered, which after the last fault means
+    ///    the probe began before it; such Halts are sent within `T` and arrive within `1.5T`, and
+    ///    `g`, once halted by `h`, sends no more. So at most two of `h`'s attempts fail, and the
+    ///    third (`3 · 4T`) succeeds: every live node is then `Normal` under `h`.
+    fn liveness_bound(&self, _n: usize) -> Time {
+        2 * self.heartbeat + 16 * self.timeout
+    }
+}
+
+/// Bully's wire messages: the paper's remote calls and their answers.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub enum Msg {
+    /// "Are you there?": a member polling its coordinator, or an Election probing a higher node.
+    AreYouThere,
+    /// The answer to AreYouThere.
+    IAmThere {
+        /// Whether the answering node is a `Normal` coordinator.
+        leader: bool,
+    },
+    /// The coordinator's Check: "are you `Normal` under me?"
+    AreYouNormal,
+    /// The "no" answer to AreYouNormal ("yes" is not sent).
+    NotNormal,
+    /// Stop what you are doing: the sender is about to become coordinator.
+    Halt,
+    /// The answer to Halt.
+    HaltAck,
+    /// The sender is your new coordinator.
+    NewCoordinator,
+    /// The answer to NewCoordinator.
+    NewCoordinatorAck,
+    /// Reorganization is over: resume normal operation.
+    Ready,
+    /// The answer to Ready.
+    ReadyAck,
+}
+
+impl Kind for Msg {
+    fn kind(&self) -> &'static str {
+        match self {
+            Msg::AreYouThere => "AreYouThere",
+            Msg::IAmThere { .. } => "IAmThere",
+            Msg::AreYouNormal => "AreYouNormal",
+            Msg::NotNormal => "NotNormal",
+            Msg::Halt => "Halt",
+            Msg::HaltAck => "HaltAck",
+            Msg::NewCoordinator => "NewCoordinator",
+            Msg::NewCoordinatorAck => "NewCoordinatorAck",
+            Msg::Ready => "Ready",
+            Msg::ReadyAck => "ReadyAck",
+        }
+    }
+}
+
+/// Bully's timers.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug, Serialize, Deserialize)]
+pub enum Timer {
+    /// Periodic: a member polls its coordinator, a coordinator checks its members.
+    Heartbeat,
+    /// The answer to the node's outstanding request round is overdue.
+    Reply,
+    /// The node has waited [`BullyConfig::election_wait`] outside `Normal`.
+    Wait,
+}
+
+impl Kind for Timer {
+    fn kind(&self) -> &'static str {
+        match self {
+            Timer::Heartbeat => "Heartbeat",
+            Timer::Reply => "Reply",
+            Timer::Wait => "Wait",
+        }
+    }
+}
+
+/// The request round a node is waiting on, if any.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Step {
+    /// No request outstanding.
+    Idle,
+    /// A member's AreYouThere to its coordinator.
+    Polling,
+    /// Election's AreYouThere to the higher nodes (to every node when `join_leader`: a sticky boot).
+    Probing {
+        /// Join a `Normal` coordinator that answers (sticky boot).
+        join_leader: bool,
+        /// A higher node answered.
+        higher_alive: bool,
+    },
+    /// Halt sent to the lower nodes; those that answer are collected in `up`.
+    Halting,
+    /// NewCoordinator sent to `up`; `pending` have not answered yet.
+    Announcing {
+        /// Members of `up` still to answer.
+        pending: BTreeSet<NodeId>,
+    },
+    /// Ready sent to `up`; `pending` have not answered yet.
+    Readying {
+        /// Members of `up` still to answer.
+        pending: BTreeSet<NodeId>,
+    },
+}
+
+/// One node running Garcia-Molina's Bully algorithm (see the [module docs](self)).
+#[derive(Debug)]
+pub struct Bully {
+    config: BullyConfig,
+    /// `S(i).s`.
+    state: State,
+    /// `S(i).c`.
+    coordinator: Option<NodeId>,
+    /// `S(i).h`.
+    halted_by: Option<NodeId>,
+    /// `S(i).Up`: only a coordinator holding an election fills it.
+    up: BTreeSet<NodeId>,
+    step: Step,
+}
+
+impl Bully {
+    /// The paper's `S(i).s`.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    fn is_leader(&self, me: NodeId) -> bool {
+        self.state == State::Normal && self.coordinator == Some(me)
+    }
+
+    /// Starts a request round and its answer deadline.
+    fn await_replies(&mut self, step: Step, out: &mut Out<Self>) {
+        self.step = step;
+        out.set_timer(Timer::Reply, self.config.timeout);
+    }
+
+    /// Ends the outstanding round, if any.
+    fn stop_round(&mut self, out: &mut Out<Self>) {
+        if self.step != Step::Idle {
+            self.step = Step::Idle;
+            out.cancel_timer(Timer::Reply);
+        }
+    }
+
+    /// Waits in `Election`/`Reorganization` for someone else to move us on.
+    fn wait(&mut self, out: &mut Out<Self>) {
+        self.stop_round(out);
+        out.set_timer(Timer::Wait, self.config.election_wait());
+    }
+
+    /// The paper's Election: probe every higher node, or halt the lower ones if there is none.
+    fn election(&mut self, cx: &Context<'_>, out: &mut Out<Self>) {
+        self.state = State::Election;
+        self.halted_by = None;
+        self.up.clear();
+        out.cancel_timer(Timer::Wait);
+        let higher = cx.members.higher_than(cx.id);
+        if higher.is_empty() {
+            return self.halt_lower(cx, out);
+        }
+        for &j in higher {
+            out.send(j, Msg::AreYouThere);
+        }
+        let probe = Step::Probing {
+            join_leader: false,
+            higher_alive: false,
+        };
+        self.await_replies(probe, out);
+    }
+
+    /// No higher node answered: `s = Election, h = i`, Halt every lower node.
+    fn halt_lower(&mut self, cx: &Context<'_>, out: &mut Out<Self>) {
+        self.state = State::Election;
+        self.halted_by = Some(cx.id);
+        self.up.clear();
+        for &j in cx.members.lower_than(cx.id) {
+            out.send(j, Msg::Halt);
+        }
+        self.await_replies(Step::Halting, out);
+        self.advance(cx, out);
+    }
+
+    /// `c = i, s = Reorganization`, NewCoordinator to `Up`.
+    fn announce(&mut self, cx: &Context<'_>, out: &mut Out<Self>) {
+        self.coordinator = Some(cx.id);
+        self.state = State::Reorganization;
+        for &j in &self.up {
+            out.send(j, Msg::NewCoordinator);
+        }
+        let pending = self.up.clone();
+        self.await_replies(Step::Announcing { pending }, out);
+    }
+
+    /// Ready to `Up`.
+    fn ready(&mut self, out: &mut Out<Self>) {
+        for &j in &self.up {
+            out.send(j, Msg::Ready);
+        }
+        let pending = self.up.clone();
+        self.await_replies(Step::Readying { pending }, out);
+    }
+
+    /// Moves the coordinator's election on once every awaited answer is in.
+    fn advance(&mut self, cx: &Context<'_>, out: &mut Out<Self>) {
+        match &self.step {
+            Step::Halting if self.up.len() == cx.members.lower_than(cx.id).len() => {
+                self.announce(cx, out);
+                self.advance(cx, out);
+            }
+            Step::Announcing { pending } if pending.is_empty() => {
+                self.ready(out);
+                self.advance(cx, out);
+            }
+            Step::Readying { pending } if pending.is_empty() => {
+                self.state = State::Normal;
+                self.up.clear();
+                self.stop_round(out);
+            }
+            _ => {}
+        }
+    }
+
+    /// Someone else is coordinating (or about to): stop our round and wait for it.
+    fn lose(&mut self, out: &mut Out<Self>) {
+        self.state = State::Election;
+        self.halted_by = None;
+        self.up.clear();
+        self.wait(out);
+    }
+
+    fn on_reply_timeout(&mut self, cx: &Context<'_>, out: &mut Out<Self>) {
+        match std::mem::replace(&mut self.step, Step::Idle) {
+            Step::Idle => {}
+            Step::Polling => self.election(cx, out),
+            Step::Probing { higher_alive, .. } => {
+                if higher_alive {
+                    self.lose(out);
+                } else {
+                    self.halt_lower(cx, out);
+                }
+            }
+            Step::Halting => {
+                self.announce(cx, out);
+                self.advance(cx, out);
+            }
+            // A member of Up stopped answering: the paper calls Election again.
+            Step::Announcing { .. } | Step::Readying { .. } => self.election(cx, out),
+        }
+    }
+
+    fn on_heartbeat(&mut self, cx: &Context<'_>, out: &mut Out<Self>) {
+        out.set_timer(Timer::Heartbeat, self.config.heartbeat);
+        if self.state != State::Normal || self.step != Step::Idle {
+            return;
+        }
+        match self.coordinator {
+            Some(c) if c == cx.id => out.broadcast(Msg::AreYouNormal),
+            Some(c) => {
+                out.send(c, Msg::AreYouThere);
+                self.await_replies(Step::Polling, out);
+            }
+            None => {}
+        }
+    }
+
+    fn on_i_am_there(
+        &mut self,
+        cx: &Context<'_>,
+        from: NodeId,
+        leader: bool,
+        out: &mut Out<Self>,
+    ) {
+        match self.step {
+            Step::Polling if Some(from) == self.coordinator => {
+                if leader {
+                    self.stop_round(out);
+                } else {
+                    self.election(cx, out);
+                }
+            }
+            Step::Probing { join_leader, .. } if join_leader && leader => {
+                self.state = State::Normal;
+                self.coordinator = Some(from);
+                self.halted_by = None;
+                self.stop_round(out);
+            }
+            Step::Probing { join_leader, .. } if from > cx.id => {
+                if join_leader {
+                    self.step = Step::Probing {
+                        join_leader,
+                        higher_alive: true,
+                    };
+                } else {
+                    self.lose(out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_halt(&mut self, cx: &Context<'_>, from: NodeId, out: &mut Out<Self>) {
+        if from > cx.id {
+            self.state = State::Election;
+            self.halted_by = Some(from);
+            self.up.clear();
+            self.wait(out);
+            out.send(from, Msg::HaltAck);
+        } else if !matches!(self.step, Step::Probing { .. } | Step::Halting) {
+            // A lower node thinks we are gone; we are not, and we outrank it.
+            self.election(cx, out);
+        }
+    }
+
+    fn on_new_coordinator(&mut self, from: NodeId, out: &mut Out<Self>) {
+        let fresh = self.state == State::Election && self.halted_by == Some(from);
+        let repeat = self.state == State::Reorganization && self.coordinator == Some(from);
+        if fresh {
+            self.coordinator = Some(from);
+            self.state = State::Reorganization;
+            self.wait(out);
+        }
+        if fresh || repeat {
+            out.send(from, Msg::NewCoordinatorAck);
+        }
+    }
+
+    fn on_ready(&mut self, from: NodeId, out: &mut Out<Self>) {
+        if self.coordinator != Some(from) {
+            return;
+        }
+        match self.state {
+            State::Reorganization => {
+                self.state = State::Normal;
+                self.halted_by = None;
+                out.cancel_timer(Timer::Wait);
+                out.send(from, Msg::ReadyAck);
+            }
+            State::Normal => out.send(from, Msg::ReadyAck),
+            State::Down | State::Election => {}
+        }
+    }
+
+    /// Records `from`'s answer in the current Announcing/Readying round.
+    fn acknowledged(&mut self, cx: &Context<'_>, from: NodeId, announcing: bool, out: &mut Out<Self>) {
+        match &mut self.step {
+            Step::Announcing { pending } if announcing => pending.remove(&from),
+            Step::Readying { pending } if !announcing => pending.remove(&from),
+            _ => return,
+        };
+        self.advance(cx, out);
+    }
+}
+
+impl Protocol for Bully {
+    const NAME: &'static str = "bully";
+    type Config = BullyConfig;
+    type Msg = Msg;
+    type Timer = Timer;
+
+    fn new(config: BullyConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
+        Ok(Bully {
+            config,
+            state: State::Down,
+            coordinator: None,
+            halted_by: None,
+            up: BTreeSet::new(),
+            step: Step::Idle,
+        })
+    }
+
+    /// The paper's Recovery: call Election (or, when sticky, look for a leader to join first).
+    fn on_start(&mut self, cx: &mut Context<'_>, _persisted: Option<&[u8]>, out: &mut Out<Self>) {
+        out.set_timer(Timer::Heartbeat, self.config.heartbeat);
+        if self.config.sticky && cx.members.len() > 1 {
+            self.state = State::Election;
+            out.broadcast(Msg::AreYouThere);
+            let probe = Step::Probing {
+                join_leader: true,
+                higher_alive: false,
+            };
+            self.await_replies(probe, out);
+        } else {
+            self.election(cx, out);
+        }
+    }
+
+    fn on_message(&mut self, cx: &mut Context<'_>, from: NodeId, msg: Msg, out: &mut Out<Self>) {
+        // A node that left (or never joined) has no say, whatever is still in flight from it.
+        if from == cx.id || !cx.members.contains(from) {
+            return;
+        }
+        match msg {
+            Msg::AreYouThere => out.send(
+                from,
+                Msg::IAmThere {
+                    leader: self.is_leader(cx.id),
+                },
+            ),
+            Msg::IAmThere { leader } => self.on_i_am_there(cx, from, leader, out),
+            Msg::AreYouNormal => {
+                if !(self.state == State::Normal && self.coordinator == Some(from)) {
+                    out.send(from, Msg::NotNormal);
+                }
+            }
+            Msg::NotNormal => {
+                if self.is_leader(cx.id) {
+                    self.election(cx, out);
+                }
+            }
+            Msg::Halt => self.on_halt(cx, from, out),
+            Msg::HaltAck => {
+                if self.step == Step::Halting && from < cx.id && cx.members.contains(from) {
+                    self.up.insert(from);
+                    self.advance(cx, out);
+                }
+            }
+            Msg::NewCoordinator => self.on_new_coordinator(from, out),
+            Msg::NewCoordinatorAck => self.acknowledged(cx, from, true, out),
+            Msg::Ready => self.on_ready(from, out),
+            Msg::ReadyAck => self.acknowledged(cx, from, false, out),
+        }
+    }
+
+    fn on_timer(&mut self, cx: &mut Context<'_>, timer: Timer, out: &mut Out<Self>) {
+        match timer {
+            Timer::Heartbeat => self.on_heartbeat(cx, out),
+            Timer::Reply => self.on_reply_timeout(cx, out),
+            Timer::Wait => {
+                if self.state != State::Normal && self.step == Step::Idle {
+                    self.election(cx, out);
+                }
+            }
+        }
+    }
+
+    fn on_membership(&mut self, cx: &mut Context<'_>, change: Membership, out: &mut Out<Self>) {
+        // A joiner boots and runs its own Recovery; there is nothing to do for it here.
+        let Membership::Left(gone) = change else {
+            return;
+        };
+        let following = match self.state {
+            State::Normal | State::Reorganization => self.coordinator,
+            State::Election => self.halted_by,
+            State::Down => None,
+        };
+        if following == Some(gone) && gone != cx.id {
+            return self.election(cx, out);
+        }
+        self.up.remove(&gone);
+        if let Step::Announcing { pending } | Step::Readying { pending } = &mut self.step {
+            pending.remove(&gone);
+        }
+        self.advance(cx, out);
+    }
+
+    fn status(&self) -> Status {
+        let phase = match (&self.step, self.state) {
+            (_, State::Normal) => "Normal",
+            (Step::Probing { .. }, _) => "Probing",
+            (Step::Halting, _) => "Halting",
+            (Step::Announcing { .. }, _) => "Announcing",
+            (Step::Readying { .. }, _) => "Readying",
+            (_, State::Election) if self.halted_by.is_some() => "Halted",
+            (_, State::Election) => "AwaitingHalt",
+            (_, State::Reorganization) => "AwaitingReady",
+            (_, State::Down) => "Down",
+        };
+        Status {
+            state: self.state,
+            coordinator: match self.state {
+                State::Normal | State::Reorganization => self.coordinator,
+                State::Down | State::Election => None,
+            },
+            group: None,
+            incarnation: None,
+            phase,
+        }
+    }
+}

@@ -1,0 +1,336 @@
+//! Scenario tests of Garcia-Molina's Bully algorithm through the hand-driven harness.
+
+use election_core::bully::{Bully, BullyConfig, Msg, Timer};
+use election_core::harness::Cluster;
+use election_core::{
+    AlgorithmConfig, Context, Input, MILLIS, Members, Membership, Node, NodeId, Out, Protocol,
+    State, Timing,
+};
+use proptest::prelude::*;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+const TIMING: Timing = Timing {
+    heartbeat: 100 * MILLIS,
+    timeout: 40 * MILLIS,
+};
+
+fn config(sticky: bool) -> BullyConfig {
+    BullyConfig {
+        sticky,
+        ..BullyConfig::from_timing(TIMING)
+    }
+}
+
+fn bound() -> u64 {
+    config(false).liveness_bound(5)
+}
+
+/// A started 5-node cluster that has settled.
+fn settled(sticky: bool) -> Cluster<Bully> {
+    let mut c = Cluster::<Bully>::new(config(sticky), 5).unwrap();
+    c.start_all();
+    c.run_for(bound());
+    c
+}
+
+#[test]
+fn fresh_start_elects_the_highest_without_waiting() {
+    let mut c = Cluster::<Bully>::new(config(false), 5).unwrap();
+    c.start_all();
+    // n4 has no higher node to probe, so it halts the others at once and no timer is needed.
+    c.deliver_all();
+    assert_eq!(c.now(), 0);
+    assert_eq!(c.check_one_leader(), Ok(4), "{}", c.describe(&c.live()));
+    assert_eq!(c.sent("NewCoordinator"), 4);
+    assert_eq!(c.sent("Ready"), 4);
+    // And it stays that way: polls and checks keep everyone Normal.
+    c.run_for(10 * bound());
+    assert_eq!(c.check_one_leader(), Ok(4));
+    assert_eq!(c.sent("Halt"), 4, "no further election");
+}
+
+#[test]
+fn leader_crash_elects_the_next_highest() {
+    let mut c = settled(false);
+    c.crash(4);
+    c.run_for(bound());
+    assert_eq!(c.check_one_leader(), Ok(3), "{}", c.describe(&c.live()));
+    c.crash(3);
+    c.run_for(bound());
+    assert_eq!(c.check_one_leader(), Ok(2), "{}", c.describe(&c.live()));
+}
+
+/// Best case of the paper: the second-highest node is the one that notices the coordinator's
+/// crash, so one election with n-2 Halts and n-2 NewCoordinator announcements settles it.
+#[test]
+fn best_case_second_highest_detects_and_sends_n_minus_2_announcements() {
+    let mut c = settled(false);
+    c.crash(4);
+    c.reset_counts();
+    assert!(c.fire(3, Timer::Heartbeat), "n3 polls its coordinator");
+    c.deliver_all();
+    assert!(c.fire(3, Timer::Reply), "the poll goes unanswered");
+    assert_eq!(c.status(3).state, State::Election);
+    c.deliver_all();
+    assert!(c.fire(3, Timer::Reply), "the probe of n4 goes unanswered");
+    c.deliver_all();
+    assert_eq!(c.check_one_leader(), Ok(3), "{}", c.describe(&c.live()));
+    let n = 5;
+    assert_eq!(c.sent("AreYouThere"), 2, "one poll, one probe of n4");
+    assert_eq!(c.sent("Halt"), n - 2);
+    assert_eq!(c.sent("NewCoordinator"), n - 2);
+    assert_eq!(c.sent("Ready"), n - 2);
+    assert_eq!(c.sent("IAmThere"), 0);
+}
+
+#[test]
+fn a_recovering_higher_node_takes_over() {
+    let mut c = settled(false);
+    c.crash(4);
+    c.run_for(bound());
+    assert_eq!(c.check_one_leader(), Ok(3));
+    c.recover(4);
+    c.deliver_all();
+    assert_eq!(c.check_one_leader(), Ok(4), "{}", c.describe(&c.live()));
+}
+
+#[test]
+fn sticky_a_recovering_higher_node_joins_the_running_leader() {
+    let mut c = settled(true);
+    assert_eq!(c.check_one_leader(), Ok(4), "{}", c.describe(&c.live()));
+    c.crash(4);
+    c.run_for(bound());
+    assert_eq!(c.check_one_leader(), Ok(3));
+    c.recover(4);
+    c.run_for(10 * bound());
+    assert_eq!(c.check_one_leader(), Ok(3), "{}", c.describe(&c.live()));
+    assert_eq!(c.status(4).coordinator, Some(NodeId(3)));
+    // Only when that leader fails does the higher node take over.
+    c.crash(3);
+    c.run_for(bound());
+    assert_eq!(c.check_one_leader(), Ok(4), "{}", c.describe(&c.live()));
+}
+
+#[test]
+fn a_recovering_lower_node_is_brought_back_in() {
+    let mut c = settled(false);
+    c.crash(1);
+    c.run_for(bound());
+    assert_eq!(c.check_one_leader(), Ok(4));
+    c.recover(1);
+    assert_eq!(c.status(1).state, State::Election);
+    c.run_for(bound());
+    assert_eq!(c.check_one_leader(), Ok(4), "{}", c.describe(&c.live()));
+    assert_eq!(c.live(), vec![0, 1, 2, 3, 4]);
+}
+
+#[test]
+fn a_joining_higher_node_takes_over_unless_sticky() {
+    let mut c = settled(false);
+    c.join(5);
+    c.deliver_all();
+    assert_eq!(c.check_one_leader(), Ok(5), "{}", c.describe(&c.live()));
+
+    let mut c = settled(true);
+    c.join(5);
+    c.run_for(bound());
+    assert_eq!(c.check_one_leader(), Ok(4), "{}", c.describe(&c.live()));
+    assert_eq!(c.status(5).coordinator, Some(NodeId(4)));
+}
+
+#[test]
+fn a_lower_node_that_leaves_and_joins_again_is_included() {
+    let mut c = settled(false);
+    c.leave(0);
+    c.run_for(bound());
+    assert_eq!(c.check_one_leader(), Ok(4));
+    c.join(0);
+    assert_eq!(c.status(0).state, State::Election);
+    c.run_for(bound());
+    assert_eq!(c.check_one_leader(), Ok(4), "{}", c.describe(&c.live()));
+    assert_eq!(c.live(), vec![0, 1, 2, 3, 4]);
+}
+
+#[test]
+fn the_leader_leaving_triggers_an_election_without_a_timeout() {
+    let mut c = settled(false);
+    let before = c.now();
+    c.leave(4);
+    // No timer fires: the members learn of the leave and elect at once.
+    c.deliver_all();
+    assert_eq!(c.now(), before);
+    assert_eq!(c.check_one_leader(), Ok(3), "{}", c.describe(&c.live()));
+    assert!(!c.members().contains(NodeId(4)));
+
+    // A crash, by contrast, is only noticed when a poll times out.
+    let mut c = settled(false);
+    c.crash(4);
+    c.deliver_all();
+    assert_eq!(c.status(3).coordinator, Some(NodeId(4)));
+}
+
+#[test]
+fn a_member_leaving_does_not_disturb_the_leader() {
+    let mut c = settled(false);
+    c.reset_counts();
+    c.leave(2);
+    c.run_for(bound());
+    assert_eq!(c.check_one_leader(), Ok(4));
+    assert_eq!(c.sent("Halt"), 0);
+}
+
+#[test]
+fn each_side_of_a_partition_elects_its_highest_and_the_highest_wins_after_healing() {
+    let mut c = settled(false);
+    c.partition(&[&[0, 1], &[2, 3, 4]]);
+    c.run_for(bound());
+    assert_eq!(c.check_group(&[0, 1]), Ok(1), "{}", c.describe(&c.live()));
+    assert_eq!(c.check_group(&[2, 3, 4]), Ok(4));
+    c.heal();
+    c.run_for(bound());
+    assert_eq!(c.check_one_leader(), Ok(4), "{}", c.describe(&c.live()));
+}
+
+#[test]
+fn invalid_configs_are_rejected_with_the_field_named() {
+    let bad = BullyConfig {
+        timeout: 0,
+        ..config(false)
+    };
+    let err = Cluster::<Bully>::new(bad, 3).err().expect("zero timeout rejected");
+    assert_eq!(err.field, "timeout");
+    assert!(err.to_string().contains("bully"), "{err}");
+    let bad = BullyConfig {
+        heartbeat: 0,
+        ..config(false)
+    };
+    assert_eq!(bad.validate().unwrap_err().field, "heartbeat");
+    let bad = BullyConfig {
+        heartbeat: u64::MAX,
+        ..config(false)
+    };
+    assert!(bad.validate().unwrap_err().problem.contains("one day"));
+}
+
+/// Every message a Bully node can receive.
+const ALL_MSGS: [Msg; 10] = [
+    Msg::AreYouThere,
+    Msg::IAmThere { leader: false },
+    Msg::IAmThere { leader: true },
+    Msg::AreYouNormal,
+    Msg::NotNormal,
+    Msg::Halt,
+    Msg::HaltAck,
+    Msg::NewCoordinator,
+    Msg::NewCoordinatorAck,
+    Msg::Ready,
+];
+
+/// An arbitrary input to node n2 of a 5-node view: a message from anyone, a timer, or a leave.
+fn any_input() -> impl Strategy<Value = Input<Bully>> {
+    prop_oneof![
+        (0u32..5, 0..ALL_MSGS.len()).prop_map(|(from, m)| Input::Message {
+            from: NodeId(from),
+            msg: ALL_MSGS[m],
+        }),
+        prop_oneof![Just(Timer::Heartbeat), Just(Timer::Reply), Just(Timer::Wait)]
+            .prop_map(Input::Timer),
+        (0u32..5).prop_map(|id| Input::Membership(Membership::Left(NodeId(id)))),
+    ]
+}
+
+/// A fault or a stretch of steps for the cluster property test.
+#[derive(Clone, Debug)]
+enum Action {
+    Crash(u32),
+    Recover(u32),
+    Steps(usize),
+}
+
+fn any_action() -> impl Strategy<Value = Action> {
+    prop_oneof![
+        (0u32..5).prop_map(Action::Crash),
+        (0u32..5).prop_map(Action::Recover),
+        (1usize..60).prop_map(Action::Steps),
+    ]
+}
+
+/// Garcia-Molina's Assertion 1: any two nodes in Normal or Reorganization agree on the coordinator.
+fn assertion_1(c: &Cluster<Bully>) -> Result<(), String> {
+    let mut coordinators = c
+        .live()
+        .into_iter()
+        .map(|id| c.status(id))
+        .filter(|s| matches!(s.state, State::Normal | State::Reorganization))
+        .map(|s| s.coordinator);
+    match coordinators.next() {
+        Some(first) if coordinators.any(|other| other != first) => Err(c.describe(&c.live())),
+        _ => Ok(()),
+    }
+}
+
+proptest! {
+    /// Invariant: any sequence of messages (stale, duplicated, from anyone), timers and leaves
+    /// is handled without a panic, and a node that reports Normal or Reorganization names a
+    /// coordinator from its membership view.
+    #[test]
+    fn any_input_sequence_is_handled(
+        sticky: bool,
+        inputs in proptest::collection::vec(any_input(), 0..200),
+    ) {
+        let mut members = Members::first(5);
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let mut node = Node::new(Bully::new(config(sticky)).unwrap());
+        let mut out = Out::new();
+        let me = NodeId(2);
+        let mut now = 0;
+        let start = Input::Start { persisted: None };
+        node.handle(&mut Context { id: me, now, members: &members, rng: &mut rng }, start, &mut out);
+        for input in inputs {
+            now += MILLIS;
+            if let Input::Membership(Membership::Left(gone)) = input {
+                if gone == me {
+                    continue;
+                }
+                members.remove(gone);
+            }
+            node.handle(&mut Context { id: me, now, members: &members, rng: &mut rng }, input, &mut out);
+            out.drain();
+            let s = node.status();
+            if matches!(s.state, State::Normal | State::Reorganization) {
+                prop_assert!(s.coordinator.is_some_and(|c| c == me || members.contains(c)), "{s:?}");
+            }
+        }
+    }
+
+    /// Invariants under crashes and recoveries with prompt delivery (the paper's synchronous
+    /// system): Assertion 1 holds after every single delivery or timer, and once the faults stop
+    /// the highest live node is the one leader within the liveness bound (without `sticky`).
+    #[test]
+    fn crashes_and_recoveries_keep_assertion_1_and_end_with_the_highest(
+        actions in proptest::collection::vec(any_action(), 1..30),
+    ) {
+        let mut c = Cluster::<Bully>::new(config(false), 5).unwrap();
+        c.start_all();
+        for action in actions {
+            match action {
+                Action::Crash(id) => c.crash(id),
+                Action::Recover(id) => c.recover(id),
+                Action::Steps(k) => {
+                    for _ in 0..k {
+                        if c.deliver_next().is_none() {
+                            c.fire_next();
+                        }
+                        prop_assert_eq!(assertion_1(&c), Ok(()));
+                    }
+                }
+            }
+            prop_assert_eq!(assertion_1(&c), Ok(()));
+        }
+        c.run_for(bound());
+        if let Some(&highest) = c.live().last() {
+            prop_assert_eq!(c.check_one_leader(), Ok(highest));
+        }
+    }
+}

@@ -103,8 +103,18 @@ pub enum Fault {
     },
     /// Removes the partition and every blocked link.
     Heal,
-    /// From now on messages travel on this network.
+    /// From now on messages travel on this network (links with their own network excepted).
     Network(Network),
+    /// From now on messages from `from` to `to` travel on their own network (one direction;
+    /// the calm at the end of the plan removes it).
+    Link {
+        /// Sender.
+        from: u32,
+        /// Receiver.
+        to: u32,
+        /// That link's latency, loss and duplication.
+        network: Network,
+    },
     /// The node's clock runs at a different rate: every timer it sets lasts `1 + rate` times as
     /// long (`rate` in -0.5..=0.5; negative shrinks).
     Drift {
@@ -127,6 +137,7 @@ impl Fault {
             Fault::Block { .. } => "block",
             Fault::Heal => "heal",
             Fault::Network(_) => "network",
+            Fault::Link { .. } => "link",
             Fault::Drift { .. } => "drift",
         }
     }
@@ -138,7 +149,9 @@ impl Fault {
                 vec![("node", *node)]
             }
             Fault::Drift { node, .. } => vec![("node", *node)],
-            Fault::Block { from, to, .. } => vec![("from", *from), ("to", *to)],
+            Fault::Block { from, to, .. } | Fault::Link { from, to, .. } => {
+                vec![("from", *from), ("to", *to)]
+            }
             Fault::Partition { groups } => {
                 groups.iter().flatten().map(|&n| ("groups", n)).collect()
             }
@@ -277,7 +290,9 @@ impl Plan {
             }
             match &f.fault {
                 Fault::Join => existing += 1,
-                Fault::Network(net) => net.validate(&format!("{at}.network"))?,
+                Fault::Network(net) | Fault::Link { network: net, .. } => {
+                    net.validate(&format!("{at}.network"))?
+                }
                 Fault::Drift { rate, .. } if !(-0.5..=0.5).contains(rate) => {
                     return Err(PlanError::field(
                         &at,
@@ -309,7 +324,7 @@ impl Plan {
         self.faults
             .iter()
             .filter_map(|f| match &f.fault {
-                Fault::Network(net) => Some(net.max_latency_us),
+                Fault::Network(net) | Fault::Link { network: net, .. } => Some(net.max_latency_us),
                 _ => None,
             })
             .fold(self.network.max_latency_us, Time::max)
@@ -400,6 +415,11 @@ impl RandomFaults {
                     one_way: rng.random_bool(0.5),
                 },
                 5 | 6 => Fault::Heal,
+                7 if node != other && rng.random_bool(0.5) => Fault::Link {
+                    from: node,
+                    to: other,
+                    network: self.network(&mut rng),
+                },
                 7 => Fault::Network(self.network(&mut rng)),
                 8 => Fault::Drift {
                     node,

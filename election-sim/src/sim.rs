@@ -24,7 +24,7 @@
 //! A node that joins while a partition is active belongs to no side (it is isolated) until heal.
 
 use std::cmp::Ordering;
-use std::collections::{BTreeSet, BinaryHeap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 
 use election_core::{
     AlgorithmConfig, Command, Context, Input, Kind, Members, Membership, Node, NodeId, Out,
@@ -162,6 +162,8 @@ pub struct Sim<P: Protocol> {
     /// Partition group per node; empty when there is no partition.
     partition: Vec<u32>,
     blocked: BTreeSet<(u32, u32)>,
+    /// Links with their own network, by (from, to).
+    links: BTreeMap<(u32, u32), Network>,
     net_rng: ChaCha8Rng,
     proto_rng: ChaCha8Rng,
     out: Out<P>,
@@ -172,6 +174,10 @@ pub struct Sim<P: Protocol> {
     sent: Vec<(&'static str, u64)>,
     queue_sum: u128,
     last_change: Time,
+    /// Messages sent so far, at the last status change, and at the calm.
+    sent_total: u64,
+    sent_at_change: u64,
+    sent_at_calm: u64,
     end_at: Time,
     trace: Option<TraceSink>,
     violation: Option<Violation>,
@@ -227,6 +233,7 @@ impl<P: Protocol> Sim<P> {
             calm_network,
             partition: Vec::new(),
             blocked: BTreeSet::new(),
+            links: BTreeMap::new(),
             net_rng,
             proto_rng,
             out: Out::new(),
@@ -239,6 +246,9 @@ impl<P: Protocol> Sim<P> {
             sent: Vec::new(),
             queue_sum: 0,
             last_change: 0,
+            sent_total: 0,
+            sent_at_change: 0,
+            sent_at_calm: 0,
             end_at,
             trace,
             violation: None,
@@ -396,8 +406,10 @@ impl<P: Protocol> Sim<P> {
             }
             Action::Calm => {
                 self.emit(|| Ev::Calm);
+                self.sent_at_calm = self.sent_total;
                 self.partition.clear();
                 self.blocked.clear();
+                self.links.clear();
                 self.network = self.calm_network;
             }
             Action::Check => self.check_liveness(),
@@ -495,6 +507,9 @@ impl<P: Protocol> Sim<P> {
                 self.blocked.clear();
             }
             Fault::Network(net) => self.network = net,
+            Fault::Link { from, to, network } => {
+                self.links.insert((from, to), network);
+            }
             Fault::Drift { node, rate } => self.slots[node as usize].drift = rate,
         }
     }
@@ -603,6 +618,7 @@ impl<P: Protocol> Sim<P> {
 
     fn post(&mut self, from: u32, to: u32, msg: P::Msg) {
         let kind = msg.kind();
+        self.sent_total += 1;
         match self.sent.iter_mut().find(|(k, _)| *k == kind) {
             Some((_, n)) => *n += 1,
             None => self.sent.push((kind, 1)),
@@ -623,7 +639,10 @@ impl<P: Protocol> Sim<P> {
             });
             return;
         }
-        let net = self.network;
+        let net = match self.links.is_empty() {
+            true => self.network,
+            false => *self.links.get(&(from, to)).unwrap_or(&self.network),
+        };
         if net.loss > 0.0 && self.net_rng.random_bool(net.loss) {
             self.stats.lost += 1;
             self.emit(|| Ev::Drop {
@@ -666,6 +685,7 @@ impl<P: Protocol> Sim<P> {
             self.stats.elections_started += 1;
         }
         self.last_change = self.now;
+        self.sent_at_change = self.sent_total;
         self.emit(|| Ev::Status {
             node: id,
             status: new,
@@ -774,6 +794,7 @@ impl<P: Protocol> Sim<P> {
 
     fn settle(&mut self, leader: Option<NodeId>, group: Option<election_core::GroupId>) {
         self.stats.time_to_stable = Some(self.last_change.saturating_sub(self.stats.calm_at));
+        self.stats.messages_to_stable = Some(self.sent_at_change.saturating_sub(self.sent_at_calm));
         self.stats.leader = leader.map(|l| l.0);
         self.emit(|| Ev::Settled {
             leader: leader.map(|l| l.0),

@@ -35,6 +35,9 @@ pub struct RunStats {
     /// Time from the calm to the last status change before the liveness check: how long the
     /// cluster took to settle on its stable leader. `None` if it did not settle.
     pub time_to_stable: Option<Time>,
+    /// Messages sent from the calm to that last status change (0 if nothing changed after the
+    /// calm). `None` if it did not settle.
+    pub messages_to_stable: Option<u64>,
     /// The leader it settled on.
     pub leader: Option<u32>,
 }

@@ -167,3 +167,41 @@ fn lossy_network_loses_and_duplicates() {
     let sent = s.messages();
     assert!(s.lost > sent / 10 && s.duplicated > 0, "{s:?}");
 }
+
+#[test]
+fn a_link_network_applies_to_that_direction_only() {
+    let lossy = Network {
+        min_latency_us: 1_000,
+        max_latency_us: 1_000,
+        loss: 1.0,
+        duplicate: 0.0,
+    };
+    let plan = Plan {
+        network: Network::default(),
+        faults: vec![
+            at(
+                0,
+                Fault::Link {
+                    from: 0,
+                    to: 1,
+                    network: lossy,
+                },
+            ),
+            at(1_000_000, Fault::Heal),
+        ],
+    };
+    let spec = Spec::new("beacon", 2, 4, plan);
+    let (bytes, _) = traced::<CorrectBeacon>(spec);
+    let text = String::from_utf8(bytes).unwrap();
+    let lost = |from: u32, to: u32| {
+        text.lines()
+            .filter(|l| l.contains("\"reason\":\"lost\""))
+            .filter(|l| l.contains(&format!("\"from\":{from},\"to\":{to},")))
+            .count()
+    };
+    assert!(
+        lost(0, 1) > 10,
+        "0 -> 1 should lose everything until the calm"
+    );
+    assert_eq!(lost(1, 0), 0, "1 -> 0 keeps the default network");
+}

@@ -1,0 +1,127 @@
+//! Helpers shared by the logserver test files: a small HTTP client, temporary directories and
+//! report builders.
+
+#![allow(dead_code)] // each test file uses a different subset
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use election_core::State;
+use election_core::report::{NodeReport, ReportEvent};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::{Method, Request, StatusCode};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use logserver::{ServeArgs, Server};
+
+/// A fresh, empty directory under the system temp dir.
+pub fn temp_dir(name: &str) -> PathBuf {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "logserver-test-{name}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A logserver on a free loopback port with an embedded store in `dir`.
+pub async fn start(dir: &std::path::Path) -> Server {
+    Server::start(ServeArgs::new(0, dir)).await.unwrap()
+}
+
+/// A plain HTTP/1.1 client that returns status and body text.
+#[derive(Clone)]
+pub struct Http {
+    client: Client<HttpConnector, Full<Bytes>>,
+    base: String,
+}
+
+impl Http {
+    pub fn new(server: &Server) -> Http {
+        Http::to(&format!("http://{}", server.local_addr()))
+    }
+
+    pub fn to(base: &str) -> Http {
+        Http {
+            client: Client::builder(TokioExecutor::new()).build_http(),
+            base: base.to_string(),
+        }
+    }
+
+    /// Sends a request with optional body and headers; returns status, headers and body text.
+    pub async fn send_full(
+        &self,
+        method: Method,
+        path: &str,
+        body: &str,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, hyper::HeaderMap, String) {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let res = self
+            .client
+            .request(req.body(Full::new(Bytes::from(body.to_string()))).unwrap())
+            .await
+            .unwrap();
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = res.into_body().collect().await.unwrap().to_bytes();
+        (status, headers, String::from_utf8(bytes.to_vec()).unwrap())
+    }
+
+    pub async fn send(&self, method: Method, path: &str, body: &str) -> (StatusCode, String) {
+        let (status, _, text) = self.send_full(method, path, body, &[]).await;
+        (status, text)
+    }
+
+    /// GET that must succeed; returns the body as JSON.
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        let (status, text) = self.send(Method::GET, path, "").await;
+        assert_eq!(status, StatusCode::OK, "GET {path}: {text}");
+        serde_json::from_str(&text).unwrap()
+    }
+
+    /// Posts reports as one batch; the reply must be 200.
+    pub async fn post_reports(&self, reports: &[NodeReport]) -> serde_json::Value {
+        let body = serde_json::json!({ "reports": reports }).to_string();
+        let (status, text) = self.send(Method::POST, "/api/reports", &body).await;
+        assert_eq!(status, StatusCode::OK, "POST /api/reports: {text}");
+        serde_json::from_str(&text).unwrap()
+    }
+}
+
+/// A `Normal` status report from `addr` following `coordinator`.
+pub fn report(addr: &str, coordinator: &str, node_time_us: u64) -> NodeReport {
+    NodeReport {
+        addr: addr.to_string(),
+        algorithm: "bully".to_string(),
+        event: ReportEvent::Status,
+        state: State::Normal,
+        coordinator: Some(coordinator.to_string()),
+        group: Some(format!("{coordinator}#1")),
+        incarnation: Some(1),
+        phase: "Normal".to_string(),
+        node_time_us,
+        heartbeat_ms: 1_000,
+        pid: 4242,
+    }
+}
+
+/// The value of `field` in every element of a JSON array.
+pub fn column<'a>(array: &'a serde_json::Value, field: &str) -> Vec<&'a serde_json::Value> {
+    array
+        .as_array()
+        .expect("a JSON array")
+        .iter()
+        .map(|e| &e[field])
+        .collect()
+}

@@ -1,1 +1,523 @@
-//! (being written)
+//! Stoller's asynchronous Bully: the Bully algorithm rewritten over a failure detector.
+//!
+//! Source: S. D. Stoller, "Leader Election in Distributed Systems with Crash Failures" (Indiana
+//! University TR 481, 1997) and "Leader Election in Asynchronous Distributed Systems" (IEEE Trans.
+//! Computers 49(3), 2000); the Erlang `gen_leader` behaviour implements the same algorithm.
+//!
+//! # The paper's variables and procedures, as found here
+//! | Stoller            | here                                                             |
+//! |--------------------|------------------------------------------------------------------|
+//! | `status`           | [`Stage`]: `Elec1`, `Elec2`, `Wait`, `Norm`                      |
+//! | `elid`             | `elid`, a [`GroupId`] `(i, incarn·2³² + nextel)`                 |
+//! | `ldr`              | the `ldr` of `Stage::Wait` / `Stage::Norm`                       |
+//! | `acks`, `pendack`  | `acks`, the `pendack` of `Stage::Elec2`                          |
+//! | `incarn`, `nextel` | `incarnation` (persisted, +1 per boot), `nextel`                 |
+//! | `startStage1`      | [`AsyncBully::start_stage1`]                                     |
+//! | `startStage2`, `continStage2` | `start_stage2`, `contin_stage2`                       |
+//! | `halting(t, j)`    | `halting`                                                        |
+//! | FD suspects `j`    | [`Detector`] verdicts, read on every `Tick`                      |
+//!
+//! Messages: `Halt(t)` (stage 2 halts a lower-priority process), `Ack(t)`, `Ldr(t)` (the winner
+//! tells its group it is Normal), `NormQ(t)` (the leader asks a process outside its group whether
+//! it is Normal), `NotNorm(t)`; plus the failure detector's own `Ping` / `Pong`.
+//!
+//! # The algorithm
+//! A process (re)starts an election with `startStage1`: a fresh election id, state `Elec1`, and it
+//! waits until the failure detector suspects every higher-priority process. Then `Elec2`: it sends
+//! `Halt(elid)` to the lower-priority processes one at a time, highest first, waiting for each
+//! `Ack` or for the next one to be suspected; a halted process enters `Wait` with the halter as
+//! `ldr`. When the list is exhausted the process is `Norm` and leader of its election and sends
+//! `Ldr(elid)` to every process that acknowledged; those enter `Norm`. A process in `Wait` or
+//! `Norm` that suspects its leader starts a new election. Periodically the leader sends
+//! `NormQ(elid)` to the processes outside its group; one that is not Normal halts into the
+//! leader's election and answers `NotNorm`, and the leader sends it `Ldr`.
+//!
+//! Safety — no two processes consider themselves Normal leaders of the same election — holds by
+//! construction: only the origin of an election id leads it, and ids never repeat because the
+//! incarnation number is persisted and bumped on every boot. Every message carries an election
+//! id whose origin must be its sender, so all members of one election follow its origin.
+//!
+//! # Where this departs from the paper, and why
+//! * **Time-outs instead of an oracle.** The failure detector is [`Detector`] over `Ping`/`Pong`
+//!   (in `Elec1` and `Wait`) and over the leader's periodic `Ldr` (in `Norm`). The wait for
+//!   `pendack`'s `Ack` is a plain `AckTimeout` of one round trip: a process that does not answer
+//!   in time is skipped, as if suspected, and the leader's `NormQ` picks it up later.
+//! * **Message loss.** The paper assumes reliable channels. Here the leader repeats `Ldr` to its
+//!   group on every tick (which doubles as its heartbeat), and `NormQ` to everyone else, so a lost
+//!   `Ack`, `Ldr` or `NotNorm` only delays a process.
+//! * **Who may halt whom.** A process accepts `Halt`, `NormQ` and `Ldr` of an election it is not
+//!   in only from a process of higher priority than its current authority (its leader in
+//!   `Wait`/`Norm`, itself in `Elec1`/`Elec2`), or from its own leader for a newer election. This
+//!   keeps a process from ever following a lower-priority one, which is what makes the highest
+//!   live process the stable leader.
+//! * **Partitions.** Each side elects its own leader (its own election id). After healing, the
+//!   higher leader's periodic `Ldr`/`NormQ` reach the lower side; a `Norm` process whose leader
+//!   is lower than the sender halts into the sender's election (the paper only halts `Elec1` and
+//!   `Wait` processes on `NormQ`), so the higher group absorbs the other within one tick.
+//! * **Membership.** `Joined(p)`: an `Elec1` process starts watching a higher joiner; a higher
+//!   joiner takes over by its own election when it boots. `Left(p)`: forgotten at once; if `p` was
+//!   the leader a new election starts immediately, if it was `pendack` stage 2 moves on.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::detector::Detector;
+use crate::protocol::{
+    AlgorithmConfig, ConfigError, Context, Kind, Membership, NodeId, Out, Protocol, Time,
+};
+use crate::status::{GroupId, State, Status};
+
+/// Timeouts of the asynchronous Bully.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AsyncBullyConfig {
+    /// Period of the failure detector's pings and of the leader's `Ldr` / `NormQ` rounds.
+    pub heartbeat: Time,
+    /// Round-trip bound: how long stage 2 waits for an `Ack` before skipping the process.
+    pub timeout: Time,
+}
+
+impl AsyncBullyConfig {
+    /// Silence after which the failure detector suspects a process: two missed heartbeats plus a
+    /// round trip, so a live peer answering within `timeout` is never suspected.
+    pub fn suspect_after(&self) -> Time {
+        self.heartbeat
+            .saturating_mul(2)
+            .saturating_add(self.timeout)
+    }
+}
+
+impl AlgorithmConfig for AsyncBullyConfig {
+    fn from_timing(timing: crate::protocol::Timing) -> Self {
+        AsyncBullyConfig {
+            heartbeat: timing.heartbeat,
+            timeout: timing.timeout,
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let fail = |field, problem: &str| ConfigError {
+            algorithm: AsyncBully::NAME,
+            field,
+            problem: problem.to_string(),
+        };
+        if self.heartbeat == 0 {
+            return Err(fail("heartbeat", "must be positive"));
+        }
+        if self.timeout < 2 {
+            return Err(fail("timeout", "must be at least 2us (it is a round trip)"));
+        }
+        Ok(())
+    }
+
+    fn max_delay(&self) -> Time {
+        self.timeout / 2
+    }
+
+    /// After the last fault (F), with every message delivered within `timeout / 2`:
+    /// 1. by F + timeout/2 the last message from before F has arrived; a process that follows a
+    ///    leader outside its component suspects it at its first tick after a whole silent window:
+    ///    `detect` = `suspect_after` + `heartbeat` later;
+    /// 2. the highest process h of the component is then in `Elec1` (or already past it) and waits
+    ///    at most another `detect` for every higher process to be suspected;
+    /// 3. stage 2 halts the `n - 1` lower processes one by one, each answering or being skipped
+    ///    within `timeout`;
+    /// 4. a process stage 2 skipped, or one that still follows a lower leader, hears h's `NormQ`
+    ///    or `Ldr` within a tick and is Normal in h's election after `NormQ → NotNorm → Ldr`,
+    ///    three one-way delays (1.5 `timeout`, rounded up to 2).
+    fn liveness_bound(&self, n: usize) -> Time {
+        let detect = self.suspect_after().saturating_add(self.heartbeat);
+        let lower = (n as u64).saturating_sub(1);
+        (self.timeout / 2)
+            .saturating_add(detect.saturating_mul(2))
+            .saturating_add(lower.saturating_mul(self.timeout))
+            .saturating_add(self.heartbeat)
+            .saturating_add(self.timeout.saturating_mul(2))
+    }
+}
+
+/// The messages of the asynchronous Bully. Each carries the election id `t` it is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AsyncBullyMsg {
+    /// Stage 2: the sender, leading election `t`, tells a lower-priority process to stop.
+    Halt(GroupId),
+    /// The answer to `Halt(t)`: the sender is now waiting in election `t`.
+    Ack(GroupId),
+    /// The leader of `t` tells a group member to be Normal (repeated every tick as a heartbeat).
+    Ldr(GroupId),
+    /// The leader of `t` asks a process outside its group whether it is Normal.
+    NormQ(GroupId),
+    /// The answer to `NormQ(t)` (or to an unexpected `Ldr(t)`): not Normal, now waiting in `t`.
+    NotNorm(GroupId),
+    /// Failure detector: are you alive?
+    Ping,
+    /// Failure detector: yes.
+    Pong,
+}
+
+impl Kind for AsyncBullyMsg {
+    fn kind(&self) -> &'static str {
+        match self {
+            AsyncBullyMsg::Halt(_) => "Halt",
+            AsyncBullyMsg::Ack(_) => "Ack",
+            AsyncBullyMsg::Ldr(_) => "Ldr",
+            AsyncBullyMsg::NormQ(_) => "NormQ",
+            AsyncBullyMsg::NotNorm(_) => "NotNorm",
+            AsyncBullyMsg::Ping => "Ping",
+            AsyncBullyMsg::Pong => "Pong",
+        }
+    }
+}
+
+/// The timers of the asynchronous Bully.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum AsyncBullyTimer {
+    /// Every heartbeat: ping watched processes, read the detector's verdicts, and (as leader)
+    /// send `Ldr` / `NormQ`.
+    Tick,
+    /// Stage 2 gave up waiting for `pendack`'s `Ack`.
+    AckTimeout,
+}
+
+impl Kind for AsyncBullyTimer {
+    fn kind(&self) -> &'static str {
+        match self {
+            AsyncBullyTimer::Tick => "Tick",
+            AsyncBullyTimer::AckTimeout => "AckTimeout",
+        }
+    }
+}
+
+/// Stoller's `status`, with the variables that only matter in one of them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// Not started yet.
+    Down,
+    /// Waiting until every higher-priority process is suspected.
+    Elec1,
+    /// Halting lower-priority processes one at a time; `pendack` is the one being halted (the
+    /// process itself before the first `Halt`).
+    Elec2 {
+        /// The process whose `Ack` is awaited.
+        pendack: NodeId,
+    },
+    /// Halted by `ldr`, waiting for its `Ldr`.
+    Wait {
+        /// The process that halted this one.
+        ldr: NodeId,
+    },
+    /// Normal, following `ldr` (itself when leader).
+    Norm {
+        /// The leader.
+        ldr: NodeId,
+    },
+}
+
+/// One process of Stoller's asynchronous Bully.
+#[derive(Debug)]
+pub struct AsyncBully {
+    config: AsyncBullyConfig,
+    me: NodeId,
+    incarnation: u64,
+    nextel: u64,
+    elid: GroupId,
+    stage: Stage,
+    acks: BTreeSet<NodeId>,
+    detector: Detector,
+}
+
+/// `nextel` lives in the low 32 bits of an election id's counter, the incarnation above it.
+const NEXTEL_BITS: u32 = 32;
+
+impl AsyncBully {
+    /// Stoller's state (for tests and traces).
+    pub fn stage(&self) -> Stage {
+        self.stage
+    }
+
+    /// The processes that acknowledged this process's election (its group when it leads).
+    pub fn acks(&self) -> &BTreeSet<NodeId> {
+        &self.acks
+    }
+
+    /// A fresh election id `(me, incarnation, nextel)`. If `nextel` would spill into the
+    /// incarnation bits, a new incarnation is taken (and persisted) instead of restarting.
+    fn new_elid(&mut self, out: &mut Out<Self>) -> GroupId {
+        if self.nextel >> NEXTEL_BITS != 0 {
+            self.incarnation += 1;
+            self.nextel = 0;
+            out.persist(self.incarnation.to_le_bytes().to_vec());
+        }
+        let counter = (self.incarnation << NEXTEL_BITS) | self.nextel;
+        self.nextel += 1;
+        GroupId {
+            origin: self.me,
+            counter,
+        }
+    }
+
+    /// Whom this process defers to: its leader once halted, itself while electing.
+    fn authority(&self) -> NodeId {
+        match self.stage {
+            Stage::Wait { ldr } | Stage::Norm { ldr } => ldr,
+            _ => self.me,
+        }
+    }
+
+    /// Whether `j` may pull this process into `j`'s election `t`.
+    fn accepts(&self, j: NodeId, t: GroupId) -> bool {
+        let authority = self.authority();
+        j > authority || (j == authority && j != self.me && t.counter > self.elid.counter)
+    }
+
+    /// `startStage1`: a new election; wait for every higher-priority process to be suspected.
+    fn start_stage1(&mut self, cx: &mut Context<'_>, out: &mut Out<Self>) {
+        self.elid = self.new_elid(out);
+        self.stage = Stage::Elec1;
+        self.acks.clear();
+        let me = self.me;
+        // Keep what the detector knows about higher processes (a dead leader stays suspected).
+        self.detector.retain(|p| p > me && cx.members.contains(p));
+        for &p in cx.members.higher_than(me) {
+            self.detector.watch(p, cx.now);
+        }
+        self.check_elec1(cx, out);
+    }
+
+    /// Leaves `Elec1` for `Elec2` once every higher-priority process is suspected.
+    fn check_elec1(&mut self, cx: &mut Context<'_>, out: &mut Out<Self>) {
+        let all_suspected = cx
+            .members
+            .higher_than(self.me)
+            .iter()
+            .all(|&p| self.detector.is_suspected(p, cx.now));
+        if self.stage == Stage::Elec1 && all_suspected {
+            self.start_stage2(cx, out);
+        }
+    }
+
+    /// `startStage2`.
+    fn start_stage2(&mut self, cx: &mut Context<'_>, out: &mut Out<Self>) {
+        self.stage = Stage::Elec2 { pendack: self.me };
+        self.acks.clear();
+        self.detector.retain(|_| false);
+        self.contin_stage2(cx, out);
+    }
+
+    /// `continStage2`: halt the next lower-priority process, or become the leader.
+    fn contin_stage2(&mut self, cx: &mut Context<'_>, out: &mut Out<Self>) {
+        let Stage::Elec2 { pendack } = self.stage else {
+            return;
+        };
+        match cx.members.lower_than(pendack).last() {
+            Some(&next) => {
+                self.stage = Stage::Elec2 { pendack: next };
+                out.send(next, AsyncBullyMsg::Halt(self.elid));
+                out.set_timer(AsyncBullyTimer::AckTimeout, self.config.timeout);
+            }
+            None => {
+                self.stage = Stage::Norm { ldr: self.me };
+                out.cancel_timer(AsyncBullyTimer::AckTimeout);
+                for &j in &self.acks {
+                    out.send(j, AsyncBullyMsg::Ldr(self.elid));
+                }
+            }
+        }
+    }
+
+    /// `halting(t, j)`: join `j`'s election `t` and wait for its `Ldr`.
+    fn halting(&mut self, cx: &mut Context<'_>, t: GroupId, j: NodeId, out: &mut Out<Self>) {
+        if matches!(self.stage, Stage::Elec2 { .. }) {
+            out.cancel_timer(AsyncBullyTimer::AckTimeout);
+        }
+        self.elid = t;
+        self.stage = Stage::Wait { ldr: j };
+        self.acks.clear();
+        self.detector.retain(|p| p == j);
+        self.detector.watch(j, cx.now);
+    }
+
+    /// Whether this process is already waiting in, or Normal in, election `t`.
+    fn in_election(&self, t: GroupId) -> bool {
+        matches!(self.stage, Stage::Wait { .. } | Stage::Norm { .. }) && self.elid == t
+    }
+
+    fn on_tick(&mut self, cx: &mut Context<'_>, out: &mut Out<Self>) {
+        out.set_timer(AsyncBullyTimer::Tick, self.config.heartbeat);
+        match self.stage {
+            Stage::Down | Stage::Elec2 { .. } => {}
+            Stage::Elec1 => {
+                for &p in cx.members.higher_than(self.me) {
+                    out.send(p, AsyncBullyMsg::Ping);
+                }
+                self.check_elec1(cx, out);
+            }
+            Stage::Norm { ldr } if ldr == self.me => {
+                // Stoller's "periodically" of the leader: `Ldr` to the group (also its heartbeat
+                // and the repair of a lost `Ldr`), `NormQ` to the lower processes outside it.
+                for &j in cx.members.lower_than(self.me) {
+                    let msg = if self.acks.contains(&j) {
+                        AsyncBullyMsg::Ldr(self.elid)
+                    } else {
+                        AsyncBullyMsg::NormQ(self.elid)
+                    };
+                    out.send(j, msg);
+                }
+            }
+            Stage::Wait { ldr } | Stage::Norm { ldr } => {
+                if self.detector.is_suspected(ldr, cx.now) {
+                    self.start_stage1(cx, out);
+                } else if matches!(self.stage, Stage::Wait { .. }) {
+                    // A leader still in stage 2 sends no `Ldr` heartbeats yet.
+                    out.send(ldr, AsyncBullyMsg::Ping);
+                }
+            }
+        }
+    }
+}
+
+impl Protocol for AsyncBully {
+    const NAME: &'static str = "async-bully";
+    type Config = AsyncBullyConfig;
+    type Msg = AsyncBullyMsg;
+    type Timer = AsyncBullyTimer;
+
+    fn new(config: AsyncBullyConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
+        Ok(AsyncBully {
+            config,
+            me: NodeId(0),
+            incarnation: 0,
+            nextel: 0,
+            elid: GroupId {
+                origin: NodeId(0),
+                counter: 0,
+            },
+            stage: Stage::Down,
+            acks: BTreeSet::new(),
+            detector: Detector::new(config.suspect_after()),
+        })
+    }
+
+    /// Boots with the incarnation after the persisted one (0 on the first boot) and persists it
+    /// before doing anything else, then starts an election. A payload that is not the 8 bytes this
+    /// protocol writes cannot tell the last incarnation; a random one from the upper half of the
+    /// 32-bit range is taken then, which makes a repeated election id unlikely, not impossible.
+    fn on_start(&mut self, cx: &mut Context<'_>, persisted: Option<&[u8]>, out: &mut Out<Self>) {
+        self.me = cx.id;
+        self.incarnation = match persisted.map(<[u8; 8]>::try_from) {
+            None => 0,
+            Some(Ok(bytes)) => u64::from_le_bytes(bytes).wrapping_add(1),
+            Some(Err(_)) => u64::from(cx.rng.next_u32() | 0x8000_0000),
+        };
+        self.nextel = 0;
+        out.persist(self.incarnation.to_le_bytes().to_vec());
+        out.set_timer(AsyncBullyTimer::Tick, self.config.heartbeat);
+        self.start_stage1(cx, out);
+    }
+
+    fn on_message(
+        &mut self,
+        cx: &mut Context<'_>,
+        from: NodeId,
+        msg: AsyncBullyMsg,
+        out: &mut Out<Self>,
+    ) {
+        if self.stage == Stage::Down || !cx.members.contains(from) || from == self.me {
+            return;
+        }
+        self.detector.heard(from, cx.now);
+        match msg {
+            AsyncBullyMsg::Ping => out.send(from, AsyncBullyMsg::Pong),
+            AsyncBullyMsg::Pong => {}
+            // Only the origin of an election speaks for it.
+            AsyncBullyMsg::Halt(t) | AsyncBullyMsg::Ldr(t) | AsyncBullyMsg::NormQ(t)
+                if t.origin != from => {}
+            AsyncBullyMsg::Halt(t) => {
+                if self.in_election(t) {
+                    out.send(from, AsyncBullyMsg::Ack(t));
+                } else if self.accepts(from, t) {
+                    self.halting(cx, t, from, out);
+                    out.send(from, AsyncBullyMsg::Ack(t));
+                }
+            }
+            AsyncBullyMsg::Ldr(t) => {
+                if self.stage == (Stage::Wait { ldr: from }) && self.elid == t {
+                    self.stage = Stage::Norm { ldr: from };
+                } else if !self.in_election(t) && self.accepts(from, t) {
+                    // A leader that counts this process in its group, which it is not (it
+                    // restarted, or followed another leader): answer as to `NormQ`.
+                    self.halting(cx, t, from, out);
+                    out.send(from, AsyncBullyMsg::NotNorm(t));
+                }
+            }
+            AsyncBullyMsg::NormQ(t) => {
+                if self.stage == (Stage::Wait { ldr: from }) && self.elid == t {
+                    out.send(from, AsyncBullyMsg::NotNorm(t));
+                } else if !self.in_election(t) && self.accepts(from, t) {
+                    self.halting(cx, t, from, out);
+                    out.send(from, AsyncBullyMsg::NotNorm(t));
+                }
+            }
+            AsyncBullyMsg::Ack(t) => {
+                if self.stage == (Stage::Elec2 { pendack: from }) && self.elid == t {
+                    self.acks.insert(from);
+                    self.contin_stage2(cx, out);
+                }
+            }
+            AsyncBullyMsg::NotNorm(t) => {
+                if self.stage == (Stage::Norm { ldr: self.me }) && self.elid == t {
+                    self.acks.insert(from);
+                    out.send(from, AsyncBullyMsg::Ldr(t));
+                }
+            }
+        }
+    }
+
+    fn on_timer(&mut self, cx: &mut Context<'_>, timer: AsyncBullyTimer, out: &mut Out<Self>) {
+        match timer {
+            AsyncBullyTimer::Tick => self.on_tick(cx, out),
+            // The failure detector's verdict on `pendack`: skip it.
+            AsyncBullyTimer::AckTimeout => self.contin_stage2(cx, out),
+        }
+    }
+
+    fn on_membership(&mut self, cx: &mut Context<'_>, change: Membership, out: &mut Out<Self>) {
+        match change {
+            Membership::Joined(p) => {
+                if self.stage == Stage::Elec1 && p > self.me {
+                    self.detector.watch(p, cx.now);
+                }
+            }
+            Membership::Left(p) => {
+                self.detector.unwatch(p);
+                self.acks.remove(&p);
+                match self.stage {
+                    Stage::Wait { ldr } | Stage::Norm { ldr } if ldr == p => {
+                        self.start_stage1(cx, out)
+                    }
+                    Stage::Elec2 { pendack } if pendack == p => self.contin_stage2(cx, out),
+                    Stage::Elec1 => self.check_elec1(cx, out),
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    fn status(&self) -> Status {
+        let (state, coordinator, phase) = match self.stage {
+            Stage::Down => return Status::down(),
+            Stage::Elec1 => (State::Election, None, "Elec1"),
+            Stage::Elec2 { .. } => (State::Election, None, "Elec2"),
+            Stage::Wait { ldr } => (State::Reorganization, Some(ldr), "Wait"),
+            Stage::Norm { ldr } => (State::Normal, Some(ldr), "Norm"),
+        };
+        Status {
+            state,
+            coordinator,
+            group: Some(self.elid),
+            incarnation: Some(self.incarnation),
+            phase,
+        }
+    }
+}

@@ -1,1 +1,182 @@
-//! (being written)
+//! A pure heartbeat/timeout failure detector.
+//!
+//! Stoller's asynchronous Bully is written over an abstract failure detector: a module that, at any
+//! time, *suspects* some processes of having crashed and may later *trust* them again. This is the
+//! usual implementation of one: remember when each watched peer was last heard from, and suspect it
+//! once it has been silent for longer than a fixed window. It reads no clock — every call takes the
+//! current [`Time`] — and sends nothing: the protocol using it decides what counts as "hearing"
+//! (a heartbeat reply, any message) and when to look at the verdicts (typically on a periodic
+//! timer).
+//!
+//! Only watched peers have an entry, so the memory is proportional to what the protocol is
+//! currently waiting on, not to the cluster size.
+
+use std::collections::BTreeMap;
+
+use crate::protocol::{NodeId, Time};
+
+/// Suspects watched peers that have been silent for longer than a window.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Detector {
+    window: Time,
+    last_heard: BTreeMap<NodeId, Time>,
+}
+
+impl Detector {
+    /// A detector that suspects a peer after `window` microseconds of silence.
+    pub fn new(window: Time) -> Self {
+        Detector {
+            window,
+            last_heard: BTreeMap::new(),
+        }
+    }
+
+    /// The silence after which a peer is suspected.
+    pub fn window(&self) -> Time {
+        self.window
+    }
+
+    /// Starts watching `peer`. A peer not watched before gets a grace period: it counts as heard at
+    /// `now`, so it is suspected only if it then stays silent for a whole window. Watching a peer
+    /// that is already watched keeps its history (a suspect stays suspected).
+    pub fn watch(&mut self, peer: NodeId, now: Time) {
+        self.last_heard.entry(peer).or_insert(now);
+    }
+
+    /// Stops watching `peer` and forgets its history.
+    pub fn unwatch(&mut self, peer: NodeId) {
+        self.last_heard.remove(&peer);
+    }
+
+    /// Keeps watching only the peers for which `keep` is true.
+    pub fn retain(&mut self, mut keep: impl FnMut(NodeId) -> bool) {
+        self.last_heard.retain(|&peer, _| keep(peer));
+    }
+
+    /// Records a sign of life from `peer` at `now`; a suspected peer is trusted again. Returns
+    /// true if `peer` was suspected just before. Peers that are not watched are ignored (and
+    /// false is returned), so the detector's memory stays bounded by the watch list.
+    pub fn heard(&mut self, peer: NodeId, now: Time) -> bool {
+        let window = self.window;
+        match self.last_heard.get_mut(&peer) {
+            Some(last) => {
+                let was_suspected = now.saturating_sub(*last) > window;
+                *last = (*last).max(now);
+                was_suspected
+            }
+            None => false,
+        }
+    }
+
+    /// Whether `peer` is watched and has been silent for longer than the window at `now`.
+    pub fn is_suspected(&self, peer: NodeId, now: Time) -> bool {
+        self.last_heard
+            .get(&peer)
+            .is_some_and(|&last| now.saturating_sub(last) > self.window)
+    }
+
+    /// Whether `peer` is being watched.
+    pub fn is_watched(&self, peer: NodeId) -> bool {
+        self.last_heard.contains_key(&peer)
+    }
+
+    /// The watched peers, lowest id first.
+    pub fn watched(&self) -> impl Iterator<Item = NodeId> + '_ {
+        self.last_heard.keys().copied()
+    }
+
+    /// The watched peers suspected at `now`, lowest id first.
+    pub fn suspects(&self, now: Time) -> impl Iterator<Item = NodeId> + '_ {
+        self.watched().filter(move |&p| self.is_suspected(p, now))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const W: Time = 100;
+
+    #[test]
+    fn a_watched_peer_is_suspected_only_after_a_full_window_of_silence() {
+        let mut d = Detector::new(W);
+        d.watch(NodeId(1), 1_000);
+        assert!(
+            !d.is_suspected(NodeId(1), 1_000 + W),
+            "silence of exactly the window is allowed"
+        );
+        assert!(d.is_suspected(NodeId(1), 1_000 + W + 1));
+        assert_eq!(
+            d.suspects(1_000 + W + 1).collect::<Vec<_>>(),
+            vec![NodeId(1)]
+        );
+    }
+
+    #[test]
+    fn hearing_from_a_suspect_trusts_it_again() {
+        let mut d = Detector::new(W);
+        d.watch(NodeId(2), 0);
+        assert!(d.is_suspected(NodeId(2), 500));
+        assert!(
+            d.heard(NodeId(2), 500),
+            "it was suspected before this message"
+        );
+        assert!(!d.is_suspected(NodeId(2), 500));
+        assert!(
+            !d.heard(NodeId(2), 550),
+            "it was trusted before this message"
+        );
+        assert!(!d.is_suspected(NodeId(2), 550 + W));
+        assert!(d.is_suspected(NodeId(2), 551 + W));
+    }
+
+    #[test]
+    fn rewatching_keeps_history_and_unwatching_forgets_it() {
+        let mut d = Detector::new(W);
+        d.watch(NodeId(3), 0);
+        d.watch(NodeId(3), 1_000);
+        assert!(
+            d.is_suspected(NodeId(3), 1_000),
+            "watch must not reset a known peer's silence"
+        );
+        d.unwatch(NodeId(3));
+        assert!(
+            !d.is_suspected(NodeId(3), 1_000),
+            "an unwatched peer is never suspected"
+        );
+        d.watch(NodeId(3), 1_000);
+        assert!(
+            !d.is_suspected(NodeId(3), 1_000 + W),
+            "a fresh watch has a grace period"
+        );
+    }
+
+    #[test]
+    fn unwatched_peers_are_ignored_and_retain_prunes() {
+        let mut d = Detector::new(W);
+        assert!(!d.heard(NodeId(9), 10));
+        assert!(!d.is_watched(NodeId(9)));
+        for p in 0..5 {
+            d.watch(NodeId(p), 0);
+        }
+        d.heard(NodeId(4), 300);
+        d.retain(|p| p.0 % 2 == 0);
+        assert_eq!(
+            d.watched().collect::<Vec<_>>(),
+            vec![NodeId(0), NodeId(2), NodeId(4)]
+        );
+        assert_eq!(
+            d.suspects(300).collect::<Vec<_>>(),
+            vec![NodeId(0), NodeId(2)]
+        );
+    }
+
+    #[test]
+    fn an_old_message_does_not_move_the_last_heard_time_backwards() {
+        let mut d = Detector::new(W);
+        d.watch(NodeId(1), 0);
+        d.heard(NodeId(1), 400);
+        d.heard(NodeId(1), 200);
+        assert!(!d.is_suspected(NodeId(1), 400 + W));
+    }
+}

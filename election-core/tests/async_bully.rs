@@ -1,0 +1,417 @@
+//! Scenario and property tests of Stoller's asynchronous Bully through the hand-driven harness.
+
+use std::collections::BTreeSet;
+
+use election_core::async_bully::{AsyncBully, AsyncBullyConfig, AsyncBullyTimer, Stage};
+use election_core::harness::Cluster;
+use election_core::{AlgorithmConfig, GroupId, MILLIS, NodeId, Protocol, State, Time, Timing};
+use proptest::prelude::*;
+
+const HEARTBEAT: Time = 100 * MILLIS;
+const TIMEOUT: Time = 40 * MILLIS;
+
+fn config() -> AsyncBullyConfig {
+    AsyncBullyConfig::from_timing(Timing {
+        heartbeat: HEARTBEAT,
+        timeout: TIMEOUT,
+    })
+}
+
+fn cluster(n: u32) -> Cluster<AsyncBully> {
+    Cluster::new(config(), n).unwrap()
+}
+
+fn bound(c: &Cluster<AsyncBully>) -> Time {
+    config().liveness_bound(c.members().len())
+}
+
+/// Runs the cluster for its liveness bound and returns the leader everyone follows.
+fn settle(c: &mut Cluster<AsyncBully>) -> u32 {
+    c.run_for(bound(c));
+    c.check_one_leader().unwrap()
+}
+
+/// Fires timers one at a time (delivering all messages after each) until `pred` holds; returns
+/// how many timers fired. Panics if it does not hold within the liveness bound.
+fn step_until(c: &mut Cluster<AsyncBully>, pred: impl Fn(&Cluster<AsyncBully>) -> bool) -> usize {
+    let deadline = c.now() + bound(c);
+    let mut fired = 0;
+    c.deliver_all();
+    while !pred(c) {
+        assert!(
+            c.now() <= deadline,
+            "not reached within the bound: {}",
+            c.describe(&c.live())
+        );
+        c.fire_next().expect("a timer");
+        fired += 1;
+        c.deliver_all();
+    }
+    fired
+}
+
+#[test]
+fn fresh_start_elects_the_highest_with_one_halt_ack_and_ldr_per_lower_node() {
+    let mut c = cluster(5);
+    c.start_all();
+    c.deliver_all();
+    // The highest has no one to wait for: stage 2 at once, no timer needed.
+    assert_eq!(c.now(), 0);
+    assert_eq!(c.check_one_leader(), Ok(4));
+    assert_eq!(c.sent("Halt"), 4);
+    assert_eq!(c.sent("Ack"), 4);
+    assert_eq!(c.sent("Ldr"), 4);
+    assert_eq!(
+        c.sent_by_kind().values().sum::<usize>(),
+        12,
+        "{:?}",
+        c.sent_by_kind()
+    );
+    let s = c.status(2);
+    assert_eq!((s.state, s.phase), (State::Normal, "Norm"));
+    assert_eq!(
+        s.group,
+        Some(GroupId {
+            origin: NodeId(4),
+            counter: 0
+        })
+    );
+    assert_eq!(c.node(4).unwrap().protocol().acks().len(), 4);
+}
+
+#[test]
+fn leader_crash_second_highest_halts_the_n_minus_2_others() {
+    let mut c = cluster(5);
+    c.start_all();
+    assert_eq!(settle(&mut c), 4);
+    c.crash(4);
+    c.reset_counts();
+    step_until(&mut c, |c| c.status(3).is_leader(NodeId(3)));
+    // Stage 2 of node 3 halts 2, 1, 0 and tells each of them it leads.
+    assert_eq!(c.sent("Halt"), 3);
+    assert_eq!(c.sent("Ack"), 3);
+    assert_eq!(c.sent("Ldr"), 3);
+    assert_eq!(c.check_one_leader(), Ok(3));
+    assert_eq!(settle(&mut c), 3);
+}
+
+#[test]
+fn detection_takes_a_silent_window_not_less() {
+    let mut c = cluster(3);
+    c.start_all();
+    assert_eq!(settle(&mut c), 2);
+    // Crash the leader right after its Ldr heartbeat reached node 1.
+    while c.fire_next() != Some((NodeId(2), AsyncBullyTimer::Tick)) {}
+    c.deliver_all();
+    let crashed_at = c.now();
+    c.crash(2);
+    step_until(&mut c, |c| c.status(1).coordinator != Some(NodeId(2)));
+    let waited = c.now() - crashed_at;
+    let window = config().suspect_after();
+    assert!(
+        waited > window,
+        "suspected after {waited}us, window {window}us"
+    );
+    assert!(
+        waited <= window + HEARTBEAT,
+        "suspected only after {waited}us"
+    );
+}
+
+#[test]
+fn a_recovering_higher_node_takes_over_with_a_new_incarnation() {
+    let mut c = cluster(5);
+    c.start_all();
+    settle(&mut c);
+    let first = c.status(4).group.unwrap();
+    c.crash(4);
+    assert_eq!(settle(&mut c), 3);
+    c.recover(4);
+    c.deliver_all();
+    // No timer needed: the highest node halts everyone as soon as it boots.
+    assert_eq!(c.check_one_leader(), Ok(4));
+    let s = c.status(4);
+    assert_eq!(s.incarnation, Some(1));
+    let second = s.group.unwrap();
+    assert_eq!(second.origin, NodeId(4));
+    assert_ne!(second, first);
+    assert_eq!(c.status(0).group, Some(second));
+}
+
+#[test]
+fn incarnation_survives_restarts_and_election_ids_never_repeat() {
+    let mut c = cluster(3);
+    let mut seen = BTreeSet::new();
+    for boot in 0..4u64 {
+        if boot == 0 {
+            c.start_all();
+        } else {
+            c.crash(1);
+            c.recover(1);
+        }
+        assert_eq!(c.status(1).incarnation, Some(boot));
+        // Each boot runs elections on node 1 (Elec1 until node 2 halts it); record its ids.
+        assert!(
+            seen.insert(c.status(1).group.unwrap()),
+            "election id repeated at boot {boot}"
+        );
+        settle(&mut c);
+        // Force another election of node 1 in this incarnation: its leader leaves the picture.
+        c.partition(&[&[0, 1], &[2]]);
+        step_until(&mut c, |c| c.status(1).is_leader(NodeId(1)));
+        let own = c.status(1).group.unwrap();
+        assert_eq!(own.origin, NodeId(1));
+        assert!(
+            seen.insert(own),
+            "election id {own} repeated at boot {boot}"
+        );
+        c.heal();
+        assert_eq!(settle(&mut c), 2);
+    }
+}
+
+#[test]
+fn partition_gives_one_leader_per_side_and_the_highest_absorbs_after_healing() {
+    let mut c = cluster(5);
+    c.start_all();
+    assert_eq!(settle(&mut c), 4);
+    c.partition(&[&[0, 1], &[2, 3, 4]]);
+    c.run_for(bound(&c));
+    assert_eq!(c.check_group(&[0, 1]), Ok(1));
+    assert_eq!(c.check_group(&[2, 3, 4]), Ok(4));
+    let low = c.status(0).group.unwrap();
+    assert_eq!(low.origin, NodeId(1));
+    assert_ne!(low, c.status(2).group.unwrap());
+    c.heal();
+    // The higher leader's next round of Ldr reaches the other side: one tick, no new election.
+    let high = c.status(4).group;
+    c.run_for(HEARTBEAT + 1);
+    assert_eq!(c.check_one_leader(), Ok(4));
+    assert_eq!(c.status(1).group, high);
+    assert_eq!(settle(&mut c), 4);
+}
+
+#[test]
+fn a_higher_joiner_takes_over_without_waiting_for_a_timeout() {
+    let mut c = cluster(5);
+    c.start_all();
+    settle(&mut c);
+    let t = c.now();
+    c.join(5);
+    c.deliver_all();
+    assert_eq!(c.now(), t);
+    assert_eq!(c.check_one_leader(), Ok(5));
+    assert_eq!(settle(&mut c), 5);
+}
+
+#[test]
+fn a_lower_joiner_is_absorbed_by_the_leaders_normq() {
+    let mut c = Cluster::<AsyncBully>::new(config(), 0).unwrap();
+    for id in [3, 5, 8] {
+        c.join(id);
+    }
+    assert_eq!(settle(&mut c), 8);
+    c.reset_counts();
+    c.join(1);
+    c.deliver_all();
+    assert_eq!(c.status(1).phase, "Elec1", "it waits for the higher ones");
+    c.run_for(HEARTBEAT);
+    assert_eq!(c.sent("NormQ"), 1);
+    assert_eq!(c.sent("NotNorm"), 1);
+    assert_eq!(c.check_one_leader(), Ok(8));
+}
+
+#[test]
+fn graceful_leave_of_the_leader_starts_an_election_at_once() {
+    let mut c = cluster(5);
+    c.start_all();
+    settle(&mut c);
+    let t = c.now();
+    c.leave(4);
+    c.deliver_all();
+    assert_eq!(c.now(), t, "no timer may be needed");
+    assert_eq!(c.check_one_leader(), Ok(3));
+    assert!(!c.timer_set(3, &AsyncBullyTimer::AckTimeout));
+    assert_eq!(settle(&mut c), 3);
+}
+
+#[test]
+fn stage_two_skips_a_crashed_process_after_one_ack_timeout() {
+    let mut c = cluster(5);
+    c.start_all();
+    settle(&mut c);
+    c.crash(2);
+    c.crash(4);
+    step_until(&mut c, |c| {
+        matches!(c.node(3).unwrap().protocol().stage(), Stage::Elec2 { .. })
+    });
+    let t = c.now();
+    step_until(&mut c, |c| c.status(3).is_leader(NodeId(3)));
+    assert_eq!(c.now() - t, TIMEOUT, "one AckTimeout for node 2");
+    assert_eq!(c.check_one_leader(), Ok(3));
+    assert_eq!(
+        c.node(3)
+            .unwrap()
+            .protocol()
+            .acks()
+            .iter()
+            .copied()
+            .collect::<Vec<_>>(),
+        vec![NodeId(0), NodeId(1)]
+    );
+}
+
+#[test]
+fn lost_acks_and_ldrs_are_repaired() {
+    let mut c = cluster(4);
+    c.start_all();
+    // Drop everything node 1 says: its Ack is lost, so node 3 skips it.
+    c.cut_one_way(1, 3);
+    c.run_for(bound(&c));
+    assert!(!c.node(3).unwrap().protocol().acks().contains(&NodeId(1)));
+    c.heal();
+    assert_eq!(settle(&mut c), 3);
+    assert!(c.node(3).unwrap().protocol().acks().contains(&NodeId(1)));
+}
+
+#[test]
+fn invalid_configuration_is_rejected_with_the_field_named() {
+    let e = AsyncBully::new(AsyncBullyConfig {
+        heartbeat: 0,
+        timeout: 10,
+    })
+    .unwrap_err();
+    assert_eq!(e.field, "heartbeat");
+    let e = Cluster::<AsyncBully>::new(
+        AsyncBullyConfig {
+            heartbeat: 10,
+            timeout: 0,
+        },
+        3,
+    )
+    .err()
+    .unwrap();
+    assert_eq!(e.field, "timeout");
+    assert!(e.to_string().contains("async-bully"), "{e}");
+}
+
+#[test]
+fn corrupt_persisted_bytes_do_not_panic() {
+    use election_core::{Context, Input, Members, Node, Out};
+    use rand::SeedableRng;
+    let members = Members::first(2);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    let mut cx = Context {
+        id: NodeId(1),
+        now: 0,
+        members: &members,
+        rng: &mut rng,
+    };
+    let mut node = Node::new(AsyncBully::new(config()).unwrap());
+    let mut out = Out::new();
+    node.handle(
+        &mut cx,
+        Input::Start {
+            persisted: Some(vec![1, 2, 3]),
+        },
+        &mut out,
+    );
+    assert!(node.status().incarnation.unwrap() >= 1 << 31);
+}
+
+#[derive(Clone, Debug)]
+enum Fault {
+    Crash(u32),
+    Recover(u32),
+    Partition(Vec<u32>),
+    CutOneWay(u32, u32),
+    Heal,
+    Run(Time),
+    Deliver(usize),
+}
+
+fn fault(n: u32) -> impl Strategy<Value = Fault> {
+    prop_oneof![
+        (0..n).prop_map(Fault::Crash),
+        (0..n).prop_map(Fault::Recover),
+        proptest::collection::vec(0..n, 1..n as usize).prop_map(Fault::Partition),
+        (0..n, 0..n).prop_map(|(a, b)| Fault::CutOneWay(a, b)),
+        Just(Fault::Heal),
+        (0..3 * HEARTBEAT).prop_map(Fault::Run),
+        (0..20usize).prop_map(Fault::Deliver),
+    ]
+}
+
+/// Stoller's safety and Garcia-Molina's Assertion 1 at one instant: no two processes lead the same
+/// election, and all processes waiting or Normal in one election follow its origin.
+fn check_safety(c: &Cluster<AsyncBully>) -> Result<(), String> {
+    let mut leaders = BTreeSet::new();
+    for id in c.live() {
+        let s = c.status(id);
+        if s.is_leader(NodeId(id)) && !leaders.insert(s.group) {
+            return Err(format!(
+                "two Normal leaders of {:?}: {}",
+                s.group,
+                c.describe(&c.live())
+            ));
+        }
+        if matches!(s.state, State::Normal | State::Reorganization)
+            && s.coordinator != s.group.map(|g| g.origin)
+        {
+            return Err(format!(
+                "n{id} follows someone other than its election's origin: {}",
+                c.describe(&c.live())
+            ));
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Invariants: (1) safety at every step under crashes, recoveries, partitions, one-way cuts
+    /// and arbitrary interleavings; (2) liveness and validity: within `liveness_bound` of the last
+    /// fault, every live node is Normal and follows the highest live node.
+    #[test]
+    fn safe_always_and_the_highest_live_node_leads_within_the_bound(
+        faults in proptest::collection::vec(fault(5), 0..40)
+    ) {
+        let mut c = cluster(5);
+        c.start_all();
+        for f in faults {
+            match f {
+                Fault::Crash(i) => c.crash(i),
+                Fault::Recover(i) => c.recover(i),
+                Fault::Partition(side) => {
+                    let rest: Vec<u32> = (0..5).filter(|i| !side.contains(i)).collect();
+                    c.partition(&[&side, &rest]);
+                }
+                Fault::CutOneWay(a, b) => c.cut_one_way(a, b),
+                Fault::Heal => c.heal(),
+                Fault::Run(t) => {
+                    let end = c.now() + t;
+                    while c.now() < end {
+                        let before = c.now();
+                        c.run_for((end - before).min(HEARTBEAT / 4));
+                        prop_assert_eq!(check_safety(&c), Ok(()));
+                    }
+                }
+                Fault::Deliver(k) => {
+                    for _ in 0..k {
+                        if c.deliver_next().is_none() { break; }
+                        prop_assert_eq!(check_safety(&c), Ok(()));
+                    }
+                }
+            }
+            prop_assert_eq!(check_safety(&c), Ok(()));
+        }
+        if c.live().is_empty() {
+            c.recover(0);
+        }
+        c.heal();
+        c.run_for(bound(&c));
+        let highest = *c.live().last().unwrap();
+        prop_assert_eq!(c.check_one_leader(), Ok(highest));
+    }
+}

@@ -87,8 +87,14 @@ impl MongoStore {
         .await?;
         log_tail.reverse();
         Ok(Snapshot {
-            nodes: all(self.nodes.find(doc! {}).sort(doc! {"addr": 1}).await?).await?,
-            blocks: all(self.blocks.find(doc! {}).await?).await?,
+            nodes: all(self
+                .nodes
+                .find(doc! {})
+                .projection(no_id())
+                .sort(doc! {"addr": 1})
+                .await?)
+            .await?,
+            blocks: all(self.blocks.find(doc! {}).projection(no_id()).await?).await?,
             next_seq: log_tail.last().map_or(0, |e| e.seq + 1),
             log_tail,
         })
@@ -120,6 +126,11 @@ impl MongoStore {
         }
         Ok(())
     }
+}
+
+/// Reads documents without MongoDB's `_id`, which the logserver's types do not carry.
+fn no_id() -> mongodb::bson::Document {
+    doc! {"_id": 0}
 }
 
 /// Whether an unordered insert failed only because some documents were already there.

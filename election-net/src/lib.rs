@@ -1,1 +1,114 @@
-//! (under construction)
+//! Real election nodes: the election-core state machines over UDP.
+//!
+//! - [`run_node`] runs one node (`election node`): one UDP socket, a versioned envelope
+//!   ([`wire`]), timers on tokio time, membership joins and graceful leaves, and a reporter that
+//!   sends status changes and heartbeats to the logserver and learns the blocked links from its
+//!   answers.
+//! - [`run_processes`] is the process runner (`election run`): it starts every node of the
+//!   config file that lives on this host, using a [`Supervisor`].
+
+mod args;
+mod node;
+mod reporter;
+mod runner;
+#[cfg(test)]
+mod testing;
+mod timers;
+pub mod wire;
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+pub use args::{NodeArgs, NodeOptions, RunArgs};
+pub use node::run_node;
+pub use runner::{Exit, Supervisor, local_nodes, run_processes};
+
+/// Everything that can stop a node or the process runner.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The config file cannot be read.
+    #[error("cannot read config file {path}: {source}")]
+    ReadConfig {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// The config file does not parse.
+    #[error("config file {path}: {source}")]
+    Config {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, with the line.
+        source: election_core::ClusterConfigError,
+    },
+    /// A flag has a bad value.
+    #[error("{flag}: {problem}")]
+    Flag {
+        /// The flag, e.g. `--timeout-ms`.
+        flag: &'static str,
+        /// What is wrong.
+        problem: String,
+    },
+    /// The node's address is not a line of the config file.
+    #[error("{addr} is not a line of {path}; add it there or join with --join <member ip:port>")]
+    NotInConfig {
+        /// The node's address.
+        addr: SocketAddr,
+        /// The config file.
+        path: PathBuf,
+    },
+    /// The UDP socket cannot be opened.
+    #[error("cannot bind UDP socket to {addr}: {source}")]
+    Bind {
+        /// The node's address.
+        addr: SocketAddr,
+        /// Why.
+        source: io::Error,
+    },
+    /// The member named by `--join` did not answer.
+    #[error("--join {member}: no welcome after {tries} join requests")]
+    JoinTimeout {
+        /// The member asked.
+        member: SocketAddr,
+        /// Requests sent.
+        tries: u32,
+    },
+    /// The persisted state cannot be read or written.
+    #[error("state file {path}: {source}")]
+    State {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// No line of the config file has an IP address of this host.
+    #[error("no line of {path} has an IP address of this host")]
+    NoLocalNodes {
+        /// The config file.
+        path: PathBuf,
+    },
+    /// A node process cannot be started.
+    #[error("cannot start {program}: {source}")]
+    Spawn {
+        /// The program.
+        program: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// Every node process exited by itself and at least one failed.
+    #[error("all node processes exited; {failed} of them failed")]
+    ChildrenFailed {
+        /// How many exited with a failure status.
+        failed: usize,
+    },
+    /// Another I/O failure (socket, signals).
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: &'static str,
+        /// Why it failed.
+        source: io::Error,
+    },
+}

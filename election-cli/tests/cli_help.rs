@@ -1,0 +1,68 @@
+//! Every wired subcommand explains its flags in `--help`.
+
+use std::process::Command;
+
+fn help(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_election"))
+        .args(args)
+        .arg("--help")
+        .output()
+        .expect("the election binary runs");
+    assert!(out.status.success(), "{args:?} --help failed: {out:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn assert_mentions(text: &str, words: &[&str]) {
+    for word in words {
+        assert!(text.contains(word), "help lacks {word:?}:\n{text}");
+    }
+}
+
+const NODE_FLAGS: &[&str] = &[
+    "--config",
+    "--logserver",
+    "--heartbeat-ms",
+    "--timeout-ms",
+    "--report-ms",
+    "--sticky",
+    "--cluster-id",
+    "--state-dir",
+    "[default: server_config]",
+    "[default: 250]",
+    "[default: 1000]",
+];
+
+#[test]
+fn top_level_help_lists_the_subcommands() {
+    assert_mentions(&help(&[]), &["node", "run"]);
+}
+
+#[test]
+fn node_help_lists_every_flag_and_default() {
+    let text = help(&["node"]);
+    assert_mentions(&text, NODE_FLAGS);
+    assert_mentions(&text, &["--join", "<ALGORITHM>", "<ADDR>"]);
+}
+
+#[test]
+fn run_help_lists_every_flag_and_default() {
+    assert_mentions(&help(&["run"]), NODE_FLAGS);
+}
+
+#[test]
+fn bad_input_is_a_clear_error_not_a_panic() {
+    let out = Command::new(env!("CARGO_BIN_EXE_election"))
+        .args([
+            "node",
+            "bully",
+            "127.0.0.1:1",
+            "--config",
+            "/nonexistent/server_config",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("/nonexistent/server_config"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}

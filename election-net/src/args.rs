@@ -1,0 +1,172 @@
+//! Command-line arguments of `election node` and `election run`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser};
+use election_core::{Algorithm, MILLIS, Timing};
+
+use crate::Error;
+
+/// Options shared by a single node and the process runner (which passes them on to every node).
+#[derive(Args, Clone, Debug, PartialEq, Eq)]
+pub struct NodeOptions {
+    /// The cluster file: one ip:port per line, priority by line position (last line highest).
+    #[arg(long, value_name = "FILE", default_value = "server_config")]
+    pub config: PathBuf,
+    /// The logserver's host:port to report to; without it the node reports nowhere (and no
+    /// links are ever blocked).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub logserver: Option<String>,
+    /// Period of the algorithm's polls and heartbeats, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 250)]
+    pub heartbeat_ms: u64,
+    /// How long to wait for an answer before declaring a peer failed, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    pub timeout_ms: u64,
+    /// How often to report to the logserver (and learn the blocked links), in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 300)]
+    pub report_ms: u64,
+    /// Bully only: a leader is not deposed by a higher-priority node that comes back, until it
+    /// fails (default: off, the higher node takes over).
+    #[arg(long)]
+    pub sticky: bool,
+    /// A name shared by the nodes of one cluster; datagrams of other clusters are dropped.
+    #[arg(long, value_name = "NAME", default_value = "election")]
+    pub cluster_id: String,
+    /// Where to keep state that must survive a crash (such as the asynchronous Bully's
+    /// incarnation). Default: an `election-state` directory under the system temp dir.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+}
+
+impl NodeOptions {
+    /// The flags that reproduce these options on a child's command line.
+    pub fn to_args(&self) -> Vec<String> {
+        let mut args = vec![
+            "--config".to_string(),
+            self.config.display().to_string(),
+            format!("--heartbeat-ms={}", self.heartbeat_ms),
+            format!("--timeout-ms={}", self.timeout_ms),
+            format!("--report-ms={}", self.report_ms),
+            format!("--cluster-id={}", self.cluster_id),
+        ];
+        if let Some(logserver) = &self.logserver {
+            args.push(format!("--logserver={logserver}"));
+        }
+        if self.sticky {
+            args.push("--sticky".to_string());
+        }
+        if let Some(dir) = &self.state_dir {
+            args.push("--state-dir".to_string());
+            args.push(dir.display().to_string());
+        }
+        args
+    }
+
+    /// The algorithm timing, checked for zero values.
+    pub fn timing(&self) -> Result<Timing, Error> {
+        for (flag, value) in [
+            ("--heartbeat-ms", self.heartbeat_ms),
+            ("--timeout-ms", self.timeout_ms),
+            ("--report-ms", self.report_ms),
+        ] {
+            if value == 0 {
+                return Err(Error::Flag {
+                    flag,
+                    problem: "must be at least 1".to_string(),
+                });
+            }
+        }
+        Ok(Timing {
+            heartbeat: self.heartbeat_ms.saturating_mul(MILLIS),
+            timeout: self.timeout_ms.saturating_mul(MILLIS),
+        })
+    }
+
+    /// The report period.
+    pub fn report_every(&self) -> Duration {
+        Duration::from_millis(self.report_ms)
+    }
+}
+
+/// `election node`: run one election node over UDP.
+#[derive(Parser, Clone, Debug, PartialEq, Eq)]
+pub struct NodeArgs {
+    /// The algorithm: bully, invitation, async-bully or ring.
+    pub algorithm: Algorithm,
+    /// This node's ip:port; it must be a line of --config unless --join is given.
+    pub addr: SocketAddr,
+    /// Join a running cluster through this member instead of reading --config; the new node
+    /// gets the highest priority.
+    #[arg(long, value_name = "IP:PORT")]
+    pub join: Option<SocketAddr>,
+    /// Options shared with `election run`.
+    #[command(flatten)]
+    pub options: NodeOptions,
+}
+
+impl NodeArgs {
+    /// The command line (after the program name) that runs this node.
+    pub fn to_args(&self) -> Vec<String> {
+        let mut args = vec![
+            "node".to_string(),
+            self.algorithm.to_string(),
+            self.addr.to_string(),
+        ];
+        if let Some(member) = self.join {
+            args.push(format!("--join={member}"));
+        }
+        args.extend(self.options.to_args());
+        args
+    }
+}
+
+/// `election run`: start every node of the config file that lives on this host.
+#[derive(Parser, Clone, Debug, PartialEq, Eq)]
+pub struct RunArgs {
+    /// The algorithm: bully, invitation, async-bully or ring.
+    pub algorithm: Algorithm,
+    /// Options passed on to every node.
+    #[command(flatten)]
+    pub options: NodeOptions,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_args_round_trip_through_to_args() {
+        let args = NodeArgs::try_parse_from([
+            "node",
+            "async-bully",
+            "127.0.0.1:9000",
+            "--join",
+            "127.0.0.1:9001",
+            "--logserver",
+            "localhost:4711",
+            "--sticky",
+            "--heartbeat-ms",
+            "20",
+            "--state-dir",
+            "/tmp/x",
+        ])
+        .unwrap();
+        assert_eq!(args.options.heartbeat_ms, 20);
+        assert_eq!(args.options.timeout_ms, 1000);
+        let again = NodeArgs::try_parse_from(args.to_args()).unwrap();
+        assert_eq!(again, args);
+    }
+
+    #[test]
+    fn bad_flags_are_rejected() {
+        assert!(NodeArgs::try_parse_from(["node", "paxos", "127.0.0.1:9000"]).is_err());
+        assert!(NodeArgs::try_parse_from(["node", "bully", "localhost"]).is_err());
+        let zero =
+            NodeArgs::try_parse_from(["node", "bully", "127.0.0.1:1", "--timeout-ms=0"]).unwrap();
+        let err = zero.options.timing().unwrap_err().to_string();
+        assert!(err.contains("--timeout-ms"), "{err}");
+    }
+}

@@ -1,0 +1,309 @@
+//! Reporting to the logserver, in a task of its own so the election loop never waits for HTTP.
+//!
+//! The node hands reports over a bounded channel without waiting (a full channel drops the
+//! report and counts it). The task batches them, posts `POST /api/reports`, retries failures with
+//! exponential backoff while keeping a bounded queue (oldest dropped first), sends a heartbeat
+//! when nothing else was posted for a period, and publishes the blocked links from every answer.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use election_core::report::{BlockedLink, NodeReport, ReportBatch, ReportEvent, ReportReply};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::Request;
+use hyper::body::Bytes;
+use hyper::header::CONTENT_TYPE;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, MissedTickBehavior};
+
+use crate::Error;
+
+/// Reports kept while the logserver is unreachable.
+const QUEUE_LIMIT: usize = 1024;
+/// Reports per request.
+const BATCH_LIMIT: usize = 256;
+/// Limit on one HTTP exchange, so a hung logserver cannot stall reporting forever.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
+/// Largest accepted answer body.
+const REPLY_LIMIT: usize = 1 << 20;
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// The node's side of the reporter.
+pub struct Reporter {
+    tx: mpsc::Sender<NodeReport>,
+    task: JoinHandle<()>,
+    dropped: u64,
+}
+
+/// The `http://host:port/api/reports` URI of `--logserver host:port`.
+pub fn reports_uri(logserver: &str) -> Result<hyper::Uri, Error> {
+    let bad = |problem: String| Error::Flag {
+        flag: "--logserver",
+        problem,
+    };
+    if logserver.contains('/') {
+        return Err(bad(format!("expected host:port, got {logserver:?}")));
+    }
+    let uri: hyper::Uri = format!("http://{logserver}/api/reports")
+        .parse()
+        .map_err(|e| bad(format!("{logserver:?} is not host:port ({e})")))?;
+    if uri.port_u16().is_none() {
+        return Err(bad(format!("{logserver:?} has no port")));
+    }
+    Ok(uri)
+}
+
+impl Reporter {
+    /// Starts the reporting task. `now_us` reads the node's clock (for heartbeat reports);
+    /// the blocked links of every answer go to `blocked`.
+    pub fn spawn(
+        uri: hyper::Uri,
+        every: Duration,
+        now_us: impl Fn() -> u64 + Send + 'static,
+        blocked: watch::Sender<Vec<BlockedLink>>,
+    ) -> Reporter {
+        let (tx, rx) = mpsc::channel(QUEUE_LIMIT);
+        let task = tokio::spawn(run(rx, uri, every, now_us, blocked));
+        Reporter {
+            tx,
+            task,
+            dropped: 0,
+        }
+    }
+
+    /// Queues a report without waiting.
+    pub fn send(&mut self, report: NodeReport) {
+        if self.tx.try_send(report).is_err() {
+            self.dropped += 1;
+        }
+    }
+
+    /// Stops accepting reports and gives the task up to `grace` to deliver what is queued.
+    pub async fn finish(self, grace: Duration) {
+        if self.dropped > 0 {
+            tracing::debug!(dropped = self.dropped, "reports dropped on a full queue");
+        }
+        drop(self.tx);
+        let mut task = self.task;
+        if tokio::time::timeout(grace, &mut task).await.is_err() {
+            task.abort();
+        }
+    }
+}
+
+async fn run(
+    mut rx: mpsc::Receiver<NodeReport>,
+    uri: hyper::Uri,
+    every: Duration,
+    now_us: impl Fn() -> u64,
+    blocked: watch::Sender<Vec<BlockedLink>>,
+) {
+    let client: Client<HttpConnector, Full<Bytes>> =
+        Client::builder(TokioExecutor::new()).build_http();
+    let mut pending = Queue::default();
+    let mut last: Option<NodeReport> = None;
+    let mut backoff = Duration::ZERO;
+    let mut retry_at = Instant::now();
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        let mut open = true;
+        tokio::select! {
+            report = rx.recv() => match report {
+                Some(report) => {
+                    last = Some(report.clone());
+                    pending.push(report);
+                }
+                None => open = false,
+            },
+            _ = tick.tick() => {
+                if let (true, Some(last)) = (pending.items.is_empty(), &last) {
+                    pending.push(NodeReport {
+                        event: ReportEvent::Heartbeat,
+                        node_time_us: now_us(),
+                        ..last.clone()
+                    });
+                }
+            }
+        }
+        while let Ok(report) = rx.try_recv() {
+            last = Some(report.clone());
+            pending.push(report);
+        }
+        if pending.items.is_empty() || (open && Instant::now() < retry_at) {
+            if open {
+                continue;
+            }
+            return;
+        }
+        let n = pending.items.len().min(BATCH_LIMIT);
+        let batch = ReportBatch {
+            reports: pending.items.range(..n).cloned().collect(),
+        };
+        match post(&client, &uri, &batch).await {
+            Ok(reply) => {
+                pending.items.drain(..n);
+                backoff = Duration::ZERO;
+                blocked.send_if_modified(|links| {
+                    let changed = *links != reply.blocked;
+                    *links = reply.blocked;
+                    changed
+                });
+            }
+            Err(problem) => {
+                backoff = (backoff * 2).clamp(Duration::from_millis(100), MAX_BACKOFF);
+                retry_at = Instant::now() + backoff;
+                tracing::debug!(%uri, %problem, ?backoff, queued = pending.items.len(),
+                    dropped = pending.dropped,
+                    "report failed, will retry");
+            }
+        }
+        if !open {
+            // The node is leaving: one last attempt was made; don't linger.
+            return;
+        }
+    }
+}
+
+/// Reports waiting to be posted; the oldest go first when it is full.
+#[derive(Default)]
+struct Queue {
+    items: VecDeque<NodeReport>,
+    dropped: u64,
+}
+
+impl Queue {
+    fn push(&mut self, report: NodeReport) {
+        if self.items.len() == QUEUE_LIMIT {
+            self.items.pop_front();
+            self.dropped += 1;
+        }
+        self.items.push_back(report);
+    }
+}
+
+async fn post(
+    client: &Client<HttpConnector, Full<Bytes>>,
+    uri: &hyper::Uri,
+    batch: &ReportBatch,
+) -> Result<ReportReply, String> {
+    let body = serde_json::to_vec(batch).map_err(|e| e.to_string())?;
+    let request = Request::post(uri.clone())
+        .header(CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from(body)))
+        .map_err(|e| e.to_string())?;
+    let exchange = async {
+        let response = client.request(request).await.map_err(|e| e.to_string())?;
+        let status = response.status();
+        let body = Limited::new(response.into_body(), REPLY_LIMIT)
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_bytes();
+        if !status.is_success() {
+            return Err(format!("HTTP {status}: {}", String::from_utf8_lossy(&body)));
+        }
+        serde_json::from_slice(&body).map_err(|e| format!("bad reply: {e}"))
+    };
+    tokio::time::timeout(REQUEST_TIMEOUT, exchange)
+        .await
+        .map_err(|_| "timed out".to_string())?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::FakeLogserver;
+    use election_core::State;
+    use tokio::net::TcpListener;
+
+    fn report(event: ReportEvent) -> NodeReport {
+        NodeReport {
+            addr: "127.0.0.1:9000".into(),
+            algorithm: "bully".into(),
+            event,
+            state: State::Normal,
+            coordinator: Some("127.0.0.1:9000".into()),
+            group: None,
+            incarnation: None,
+            phase: "Normal".into(),
+            node_time_us: 1,
+            heartbeat_ms: 50,
+            pid: 42,
+        }
+    }
+
+    #[tokio::test]
+    async fn reports_heartbeats_blocks_and_retries_after_the_server_appears() {
+        // Reserve a port, then leave it closed so the first posts fail.
+        let port = TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let uri = reports_uri(&format!("127.0.0.1:{port}")).unwrap();
+        let (blocked_tx, mut blocked_rx) = watch::channel(Vec::new());
+        let mut reporter = Reporter::spawn(uri, Duration::from_millis(30), || 99, blocked_tx);
+        reporter.send(report(ReportEvent::Started));
+        reporter.send(report(ReportEvent::Status));
+        tokio::time::sleep(Duration::from_millis(150)).await;
+
+        let server = FakeLogserver::default();
+        let link = BlockedLink {
+            from: "127.0.0.1:1".into(),
+            to: "127.0.0.1:2".into(),
+        };
+        server.blocked.lock().unwrap().push(link.clone());
+        server.serve(TcpListener::bind(("127.0.0.1", port)).await.unwrap());
+        let seen_event = |event| {
+            move |s: &FakeLogserver| s.seen.lock().unwrap().iter().any(|r| r.event == event)
+        };
+        server
+            .wait_for("a heartbeat", seen_event(ReportEvent::Heartbeat))
+            .await;
+        {
+            let seen = server.seen.lock().unwrap();
+            assert_eq!(
+                seen[0].event,
+                ReportEvent::Started,
+                "queued reports kept their order"
+            );
+            assert_eq!(seen[1].event, ReportEvent::Status);
+            let beat = seen
+                .iter()
+                .find(|r| r.event == ReportEvent::Heartbeat)
+                .unwrap();
+            assert_eq!(
+                beat.node_time_us, 99,
+                "heartbeats carry the current node time"
+            );
+        }
+        blocked_rx
+            .wait_for(|links| *links == [link.clone()])
+            .await
+            .unwrap();
+
+        reporter.send(report(ReportEvent::Left));
+        reporter.finish(Duration::from_secs(5)).await;
+        server
+            .wait_for("the left report", seen_event(ReportEvent::Left))
+            .await;
+    }
+
+    #[test]
+    fn logserver_flag_is_checked() {
+        assert_eq!(
+            reports_uri("localhost:4711").unwrap().to_string(),
+            "http://localhost:4711/api/reports"
+        );
+        for bad in ["localhost", "http://x:1", "a b:1", ""] {
+            let err = reports_uri(bad).unwrap_err().to_string();
+            assert!(err.starts_with("--logserver"), "{bad:?}: {err}");
+        }
+    }
+}

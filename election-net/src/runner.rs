@@ -1,0 +1,232 @@
+//! The process runner: start the nodes of this host as child processes, label their output,
+//! report deaths, and stop them all cleanly.
+
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, UdpSocket};
+use std::path::PathBuf;
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+use election_core::ClusterConfig;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::sync::mpsc;
+
+use crate::{Error, NodeArgs, RunArgs};
+
+/// How long children get between SIGTERM and SIGKILL.
+const GRACE: Duration = Duration::from_secs(3);
+
+/// A child that exited.
+#[derive(Debug)]
+pub struct Exit {
+    /// The label it was started with.
+    pub label: String,
+    /// Its process id.
+    pub pid: u32,
+    /// How it ended.
+    pub status: std::io::Result<ExitStatus>,
+}
+
+/// Starts and supervises child processes of one program, each with a label (a node address)
+/// that prefixes every line it prints.
+///
+/// Children are killed if the supervisor is dropped while they run; [`Supervisor::shutdown`] stops
+/// them gracefully instead.
+pub struct Supervisor {
+    program: PathBuf,
+    running: BTreeMap<u32, String>,
+    exits_tx: mpsc::UnboundedSender<Exit>,
+    exits: mpsc::UnboundedReceiver<Exit>,
+}
+
+impl Supervisor {
+    /// A supervisor of `program` (for nodes: the `election` binary).
+    pub fn new(program: PathBuf) -> Self {
+        let (exits_tx, exits) = mpsc::unbounded_channel();
+        Supervisor {
+            program,
+            running: BTreeMap::new(),
+            exits_tx,
+            exits,
+        }
+    }
+
+    /// A supervisor that re-executes the current program.
+    pub fn current_exe() -> Result<Self, Error> {
+        let program = std::env::current_exe().map_err(|source| Error::Io {
+            what: "cannot find the current executable",
+            source,
+        })?;
+        Ok(Supervisor::new(program))
+    }
+
+    /// Starts `program args…`; returns the child's pid.
+    pub fn spawn(&mut self, label: &str, args: &[String]) -> Result<u32, Error> {
+        let mut child = tokio::process::Command::new(&self.program)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|source| Error::Spawn {
+                program: self.program.clone(),
+                source,
+            })?;
+        let pid = child.id().unwrap_or_default();
+        if let Some(out) = child.stdout.take() {
+            tokio::spawn(relay(label.to_string(), out, false));
+        }
+        if let Some(err) = child.stderr.take() {
+            tokio::spawn(relay(label.to_string(), err, true));
+        }
+        let exits = self.exits_tx.clone();
+        let label = label.to_string();
+        self.running.insert(pid, label.clone());
+        tokio::spawn(async move {
+            let status = child.wait().await;
+            let _ = exits.send(Exit { label, pid, status });
+        });
+        Ok(pid)
+    }
+
+    /// The running children as (label, pid).
+    pub fn children(&self) -> Vec<(String, u32)> {
+        self.running
+            .iter()
+            .map(|(pid, label)| (label.clone(), *pid))
+            .collect()
+    }
+
+    /// Waits for the next child to exit; `None` when none is running.
+    pub async fn wait_any(&mut self) -> Option<Exit> {
+        if self.running.is_empty() {
+            return None;
+        }
+        let exit = self.exits.recv().await?;
+        self.running.remove(&exit.pid);
+        Some(exit)
+    }
+
+    /// Sends SIGTERM to every child, waits up to `grace` for them to exit, then SIGKILLs the rest
+    /// and waits for them. Returns every exit seen.
+    pub async fn shutdown(&mut self, grace: Duration) -> Vec<Exit> {
+        let mut exits = Vec::new();
+        // Forget children already reaped, so a recycled pid is never signalled.
+        while let Ok(exit) = self.exits.try_recv() {
+            self.running.remove(&exit.pid);
+            exits.push(exit);
+        }
+        self.signal_all(Signal::SIGTERM);
+        let deadline = tokio::time::Instant::now() + grace;
+        while !self.running.is_empty() {
+            match tokio::time::timeout_at(deadline, self.wait_any()).await {
+                Ok(Some(exit)) => exits.push(exit),
+                Ok(None) => break,
+                Err(_) => {
+                    self.signal_all(Signal::SIGKILL);
+                    while let Some(exit) = self.wait_any().await {
+                        exits.push(exit);
+                    }
+                }
+            }
+        }
+        exits
+    }
+
+    fn signal_all(&self, signal: Signal) {
+        for (pid, label) in &self.running {
+            if let Err(e) = kill(Pid::from_raw(*pid as i32), signal) {
+                tracing::debug!(%label, pid, error = %e, "cannot signal child");
+            }
+        }
+    }
+}
+
+/// Copies a child's output line by line, prefixed with its label.
+async fn relay(label: String, stream: impl AsyncRead + Unpin, to_stderr: bool) {
+    let mut lines = BufReader::new(stream).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        if to_stderr {
+            eprintln!("[{label}] {line}");
+        } else {
+            println!("[{label}] {line}");
+        }
+    }
+}
+
+/// The addresses of `config` whose IP belongs to this host (a UDP socket can bind to it).
+pub fn local_nodes(config: &ClusterConfig) -> Vec<SocketAddr> {
+    config
+        .addrs()
+        .iter()
+        .copied()
+        .filter(|a| UdpSocket::bind(SocketAddr::new(a.ip(), 0)).is_ok())
+        .collect()
+}
+
+/// `election run`: starts one `election node` per config line of this host and supervises them
+/// until SIGINT/SIGTERM (then stops them: SIGTERM, and SIGKILL after a grace period) or until all
+/// of them have exited.
+pub async fn run_processes(args: RunArgs) -> Result<(), Error> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let path = &args.options.config;
+    let text = std::fs::read_to_string(path).map_err(|source| Error::ReadConfig {
+        path: path.clone(),
+        source,
+    })?;
+    let config = ClusterConfig::parse(&text).map_err(|source| Error::Config {
+        path: path.clone(),
+        source,
+    })?;
+    args.options.timing()?;
+    let local = local_nodes(&config);
+    if local.is_empty() {
+        return Err(Error::NoLocalNodes { path: path.clone() });
+    }
+    let signals = |kind| {
+        signal(kind).map_err(|source| Error::Io {
+            what: "cannot install signal handler",
+            source,
+        })
+    };
+    let mut term = signals(SignalKind::terminate())?;
+    let mut int = signals(SignalKind::interrupt())?;
+
+    let mut supervisor = Supervisor::current_exe()?;
+    for addr in &local {
+        let node = NodeArgs {
+            algorithm: args.algorithm,
+            addr: *addr,
+            join: None,
+            options: args.options.clone(),
+        };
+        let pid = supervisor.spawn(&addr.to_string(), &node.to_args())?;
+        tracing::info!(%addr, pid, "node started");
+    }
+    let mut failed = 0;
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            exit = supervisor.wait_any() => match exit {
+                Some(Exit { label, pid, status }) => {
+                    let ok = matches!(&status, Ok(s) if s.success());
+                    if !ok {
+                        failed += 1;
+                    }
+                    tracing::warn!(node = %label, pid, ?status, "node exited");
+                }
+                None if failed > 0 => return Err(Error::ChildrenFailed { failed }),
+                None => return Ok(()),
+            },
+        }
+    }
+    tracing::info!("stopping nodes");
+    for exit in supervisor.shutdown(GRACE).await {
+        tracing::info!(node = %exit.label, pid = exit.pid, status = ?exit.status, "node stopped");
+    }
+    Ok(())
+}

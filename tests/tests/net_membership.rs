@@ -1,0 +1,122 @@
+//! Membership with real processes: a crashed higher node that restarts takes over (Bully, not
+//! when sticky); a sixth node joins with --join; a graceful leave of the leader starts an
+//! election at once.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use election_core::Algorithm;
+use election_tests::{
+    Cluster, FAST, Logserver, REPORT_SLACK, Speed, agreed_leader, free_udp_addrs,
+};
+
+const STARTUP: Duration = Duration::from_secs(30);
+
+async fn restart_highest(sticky: bool) {
+    let logserver = Logserver::start().await;
+    let mut flags = FAST.flags();
+    if sticky {
+        flags.push("--sticky".to_string());
+    }
+    let mut cluster = Cluster::start("bully", 5, logserver.addr(), &flags);
+    let addrs = cluster.addrs.clone();
+    let bound = FAST.bound(Algorithm::Bully, 5) + REPORT_SLACK;
+    let (leader, _) = cluster.wait_for_leader(&logserver, &addrs, STARTUP).await;
+    assert_eq!(leader, addrs[4]);
+    cluster.kill(addrs[4]);
+    let (interim, _) = cluster
+        .wait_for_leader(&logserver, &addrs[..4], bound)
+        .await;
+    assert_eq!(interim, addrs[3]);
+
+    cluster.spawn(addrs[4], &[]);
+    let expected = if sticky { addrs[3] } else { addrs[4] };
+    let (leader, _) = cluster.wait_for_leader(&logserver, &addrs, bound).await;
+    assert_eq!(leader, expected, "sticky = {sticky}");
+    // And it stays that way for a while.
+    let settle = tokio::time::Instant::now() + Duration::from_millis(20 * FAST.heartbeat_ms);
+    while tokio::time::Instant::now() < settle {
+        let views = logserver.nodes().await;
+        if let Some(now) = agreed_leader(&views, &addrs) {
+            assert_eq!(now, expected, "sticky = {sticky}: leadership moved");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    logserver.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bully_restarted_higher_node_takes_over() {
+    restart_highest(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sticky_bully_keeps_its_leader_when_a_higher_node_returns() {
+    restart_highest(true).await;
+}
+
+/// Slow failure detection, so an election that starts at once is told apart from one started
+/// by a timeout.
+const SLOW: Speed = Speed {
+    heartbeat_ms: 100,
+    timeout_ms: 1500,
+};
+
+async fn join_then_leader_leaves(algorithm: Algorithm) {
+    let logserver = Logserver::start().await;
+    let mut cluster = Cluster::start(algorithm.name(), 5, logserver.addr(), &SLOW.flags());
+    let mut addrs = cluster.addrs.clone();
+    let bound = SLOW.bound(algorithm, 6) + REPORT_SLACK;
+    cluster.wait_for_leader(&logserver, &addrs, STARTUP).await;
+
+    let joiner = free_udp_addrs(1)[0];
+    cluster.spawn(joiner, &[format!("--join={}", addrs[0])]);
+    addrs.push(joiner);
+    let (leader, _) = cluster.wait_for_leader(&logserver, &addrs, bound).await;
+    if algorithm != Algorithm::Invitation {
+        assert_eq!(
+            leader, joiner,
+            "{algorithm}: the joiner has the highest priority"
+        );
+    }
+
+    cluster.terminate(leader).await;
+    let rest: Vec<SocketAddr> = addrs.iter().copied().filter(|a| *a != leader).collect();
+    let (next, took) = cluster.wait_for_leader(&logserver, &rest, bound).await;
+    eprintln!("{algorithm}: {leader} left, {next} leads after {took:?}");
+    let views = logserver.nodes().await;
+    let gone = views.iter().find(|v| v.addr == leader.to_string()).unwrap();
+    assert_eq!(
+        gone.state,
+        election_core::State::Down,
+        "the leaver reported Down"
+    );
+    if algorithm != Algorithm::Invitation {
+        // A crash would go unnoticed for at least a timeout; a leave is announced.
+        assert!(
+            took < Duration::from_millis(SLOW.timeout_ms),
+            "{algorithm}: election after a leave took {took:?}"
+        );
+    }
+    logserver.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bully_join_and_leave() {
+    join_then_leader_leaves(Algorithm::Bully).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invitation_join_and_leave() {
+    join_then_leader_leaves(Algorithm::Invitation).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn async_bully_join_and_leave() {
+    join_then_leader_leaves(Algorithm::AsyncBully).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ring_join_and_leave() {
+    join_then_leader_leaves(Algorithm::Ring).await;
+}

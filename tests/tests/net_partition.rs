@@ -1,0 +1,42 @@
+//! Blocked links partition real nodes: Invitation and the asynchronous Bully form one group on
+//! each side of {0,1} | {2,3,4}, and merge into one after the links are unblocked.
+
+use std::time::Duration;
+
+use election_core::Algorithm;
+use election_tests::{Cluster, FAST, Logserver, REPORT_SLACK, agreed_leader, cut};
+
+const STARTUP: Duration = Duration::from_secs(30);
+
+async fn split_and_heal(algorithm: Algorithm) {
+    let logserver = Logserver::start().await;
+    let cluster = Cluster::start(algorithm.name(), 5, logserver.addr(), &FAST.flags());
+    let addrs = cluster.addrs.clone();
+    let (low, high) = addrs.split_at(2);
+    cluster.wait_for_leader(&logserver, &addrs, STARTUP).await;
+    // Blocks reach the nodes with their next report answer (every 100 ms).
+    let bound = FAST.bound(algorithm, 5) + REPORT_SLACK;
+
+    logserver.set_blocks(&cut(low, high)).await;
+    let ((left, right), took) = cluster
+        .wait_for(&logserver, "two groups", bound, |views| {
+            Some((agreed_leader(views, low)?, agreed_leader(views, high)?))
+        })
+        .await;
+    eprintln!("{algorithm}: split into groups led by {left} and {right} in {took:?}");
+
+    logserver.set_blocks(&[]).await;
+    let (leader, took) = cluster.wait_for_leader(&logserver, &addrs, bound).await;
+    eprintln!("{algorithm}: merged under {leader} in {took:?}");
+    logserver.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invitation_splits_and_merges() {
+    split_and_heal(Algorithm::Invitation).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn async_bully_splits_and_merges() {
+    split_and_heal(Algorithm::AsyncBully).await;
+}

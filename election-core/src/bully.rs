@@ -414,13 +414,7 @@ impl Bully {
         }
     }
 
-    fn on_i_am_there(
-        &mut self,
-        cx: &Context<'_>,
-        from: NodeId,
-        leader: bool,
-        out: &mut Out<Self>,
-    ) {
+    fn on_i_am_there(&mut self, cx: &Context<'_>, from: NodeId, leader: bool, out: &mut Out<Self>) {
         match self.step {
             Step::Polling if Some(from) == self.coordinator => {
                 if leader {
@@ -492,7 +486,13 @@ impl Bully {
     }
 
     /// Records `from`'s answer in the current Announcing/Readying round.
-    fn acknowledged(&mut self, cx: &Context<'_>, from: NodeId, announcing: bool, out: &mut Out<Self>) {
+    fn acknowledged(
+        &mut self,
+        cx: &Context<'_>,
+        from: NodeId,
+        announcing: bool,
+        out: &mut Out<Self>,
+    ) {
         match &mut self.step {
             Step::Announcing { pending } if announcing => pending.remove(&from),
             Step::Readying { pending } if !announcing => pending.remove(&from),

@@ -1,1 +1,534 @@
-//! (being written)
+//! Garcia-Molina's Invitation algorithm (H. Garcia-Molina, "Elections in a Distributed Computing
+//! System", IEEE Trans. Computers C-31(1), 1982, section 5): elections in a system where messages
+//! may be lost and the network may partition, so that "the" coordinator becomes "a coordinator per
+//! group".
+//!
+//! # The paper, and where to find it here
+//!
+//! Each node keeps the paper's variables: `S(i).s` (`Election`, `Reorganization`, `Normal`;
+//! `Down` before boot), `S(i).c` the coordinator, `S(i).g` the group number, a [`GroupId`]
+//! `(origin, counter)` that only its origin creates, `S(i).Up` the members a coordinator
+//! knows, and the node's `Counter`. `S(i).d`, the task handed out with Ready, has no counterpart.
+//!
+//! The paper's procedures map onto the handlers:
+//! - **Check** (a `Normal` coordinator, every heartbeat): [`Msg::AreYouCoordinator`] to every
+//!   node; those that are coordinators answer. If any did, the node waits a time that grows with
+//!   the number of higher-priority coordinators found ([`InvitationConfig::merge_step`] each; the
+//!   highest waits not at all), so that the higher coordinator usually invites first, then calls
+//!   Merge.
+//! - **Merge**: `s = Election`, a fresh group `g = (i, Counter + 1)`, [`Msg::Invitation`] to the
+//!   coordinators found and to the node's own old members, [`Msg::Accept`]s collected into `Up` for
+//!   [`InvitationConfig::accept_window`], then `s = Reorganization`, [`Msg::Ready`] to `Up`,
+//!   `s = Normal`.
+//! - **Invitation** (the receiver, only when `Normal`): a coordinator forwards the invitation to
+//!   its own members; then `s = Election, c = j, g = gn`, Accept to the new coordinator,
+//!   `s = Reorganization`.
+//! - **Ready**: `s = Normal` if `c` and `g` match.
+//! - **Timeout** (a member, every heartbeat): [`Msg::AreYouThere`] with the group id to its
+//!   coordinator, which says yes only if it still coordinates that group and counts the asker in
+//!   `Up`. A "no", or no answer within the timeout, calls Recovery.
+//! - **Recovery** (also on boot): a singleton group with a fresh group id, `s = Normal`.
+//!
+//! Assertion 1 of the invitation paper (any two nodes in `Normal` or `Reorganization` with the same
+//! group number have the same coordinator) holds by construction: a node takes `c` and `g`
+//! together from one invitation, and the group id names its coordinator (`g.origin == c`). The
+//! paper's liveness assertion (with no failures, all nodes end up in one group) is what
+//! [`InvitationConfig::liveness_bound`] quantifies, per connected component.
+//!
+//! # Departures from the paper, and why
+//! - Remote procedure calls are asynchronous messages; "no answer" is the [`Timer::Reply`] timeout.
+//! - AreYouCoordinator is answered only by coordinators ([`Msg::IAmCoordinator`]): silence and
+//!   "no" mean the same to the caller, and silence halves the Check traffic.
+//! - Accept has no answer of its own: the paper's "if Accept is not answered, Recovery" is left to
+//!   the member's periodic AreYouThere, which the coordinator answers "no" to anyone not in `Up`.
+//! - A member that does not acknowledge Ready ([`Msg::ReadyAck`]) is dropped from `Up` instead of
+//!   sending the whole group into Recovery: with lossy links and large groups one lost message
+//!   would otherwise dissolve the group on almost every merge. The dropped member learns it from
+//!   its next AreYouThere and recovers; the next merge takes it back.
+//! - The group counter is persisted ([`crate::Command::Persist`]) so that a restarted node never
+//!   reuses a group id.
+//! - An invitation is accepted only from the node's own coordinator (forwarding, or its
+//!   coordinator merging) or, by a coordinator, from anyone; that is exactly the paper's message
+//!   flow, and it keeps a stale invitation from pulling a single member out of its group.
+//! - Membership: a joiner starts as a singleton group and is merged like any other; when the
+//!   coordinator leaves gracefully its members call Recovery at once.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::bully::validate_timing;
+use crate::protocol::{
+    AlgorithmConfig, ConfigError, Context, Kind, Membership, NodeId, Out, Protocol, Time, Timing,
+};
+use crate::status::{GroupId, State, Status};
+
+/// Timeouts of [`Invitation`].
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct InvitationConfig {
+    /// Period of a coordinator's Check and of a member's AreYouThere.
+    pub heartbeat: Time,
+    /// How long to wait for an answer (a round trip).
+    pub timeout: Time,
+}
+
+impl InvitationConfig {
+    /// How long a merging coordinator collects Accepts: an invitation travels to a coordinator,
+    /// is forwarded to its members, and their Accept comes back — three one-way delays, 1.5
+    /// timeouts; two timeouts leave a margin.
+    pub fn accept_window(&self) -> Time {
+        2 * self.timeout
+    }
+
+    /// The extra wait before merging per higher-priority coordinator found. It exceeds the time a
+    /// higher coordinator may need to run its own Check after ours (a heartbeat) and to have its
+    /// invitation delivered (within a timeout), so without faults the highest coordinator invites
+    /// the others before they invite anyone.
+    pub fn merge_step(&self) -> Time {
+        self.heartbeat + 2 * self.timeout
+    }
+}
+
+impl AlgorithmConfig for InvitationConfig {
+    fn from_timing(timing: Timing) -> Self {
+        InvitationConfig {
+            heartbeat: timing.heartbeat,
+            timeout: timing.timeout,
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        validate_timing(Invitation::NAME, self.heartbeat, self.timeout)
+    }
+
+    fn max_delay(&self) -> Time {
+        self.timeout / 2
+    }
+
+    /// `2·(H + T) + 4·(2H + 6T)` = `10H + 26T` for heartbeat `H` and timeout `T`, independent of
+    /// `n` (every round sends in parallel).
+    ///
+    /// Every request is answered within `T`. Within `H + T` of the last fault every member whose
+    /// coordinator is gone, or does not count it in `Up`, has polled and recovered; a member can
+    /// lose its group later only through a merge that passed it by, which recovers it within
+    /// another `H + T` (hence `2(H + T)`). A merge *round* of the highest-priority coordinator `A`
+    /// of a component takes at most `2H + 6T`: `A` may be finishing a merge (`3T`: accept window
+    /// and Ready), then its next heartbeat comes within `H`, its Check takes `T`, it waits zero
+    /// (no higher coordinator) and its merge takes `2T + T`; `H` more covers a heartbeat skipped
+    /// while busy. Every coordinator that is `Normal` when `A`'s invitation arrives joins `A`'s
+    /// group with all its members. A lower coordinator `B` can escape a round only by merging at
+    /// the same time; it does so only when it saw no higher coordinator (`A` was busy) or after
+    /// waiting `merge_step` per higher coordinator, which outlasts `A`'s next Check and
+    /// invitation. So each round leaves only coordinators whose merges began before `A`'s, whose
+    /// groups `A` absorbs in the next round; four rounds cover a merge begun before the last fault,
+    /// the groups it raced, the recoveries it caused, and the final merge.
+    fn liveness_bound(&self, _n: usize) -> Time {
+        let (h, t) = (self.heartbeat, self.timeout);
+        2 * (h + t) + 4 * (2 * h + 6 * t)
+    }
+}
+
+/// Invitation's wire messages: the paper's remote calls and their answers.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub enum Msg {
+    /// Check: "are you a coordinator?"
+    AreYouCoordinator,
+    /// The "yes" answer to AreYouCoordinator ("no" is not sent).
+    IAmCoordinator,
+    /// A member's Timeout check: "are you still my coordinator in this group?"
+    AreYouThere {
+        /// The asker's group.
+        group: GroupId,
+    },
+    /// The answer to AreYouThere.
+    AreYouThereReply {
+        /// The group asked about.
+        group: GroupId,
+        /// Whether the sender coordinates `group` and counts the asker as a member.
+        member: bool,
+    },
+    /// Join group `group`, coordinated by `group.origin` (sent by it, or forwarded by the
+    /// receiver's coordinator).
+    Invitation {
+        /// The new group.
+        group: GroupId,
+    },
+    /// The sender joins `group` (to its coordinator).
+    Accept {
+        /// The group accepted.
+        group: GroupId,
+    },
+    /// The merge of `group` is over: resume normal operation.
+    Ready {
+        /// The group.
+        group: GroupId,
+    },
+    /// The answer to Ready.
+    ReadyAck {
+        /// The group.
+        group: GroupId,
+    },
+}
+
+impl Kind for Msg {
+    fn kind(&self) -> &'static str {
+        match self {
+            Msg::AreYouCoordinator => "AreYouCoordinator",
+            Msg::IAmCoordinator => "IAmCoordinator",
+            Msg::AreYouThere { .. } => "AreYouThere",
+            Msg::AreYouThereReply { .. } => "AreYouThereReply",
+            Msg::Invitation { .. } => "Invitation",
+            Msg::Accept { .. } => "Accept",
+            Msg::Ready { .. } => "Ready",
+            Msg::ReadyAck { .. } => "ReadyAck",
+        }
+    }
+}
+
+/// Invitation's timers.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug, Serialize, Deserialize)]
+pub enum Timer {
+    /// Periodic: a coordinator checks for other coordinators, a member checks its coordinator.
+    Heartbeat,
+    /// The node's outstanding request round is over (answers overdue, or the window closed).
+    Reply,
+    /// The priority-scaled wait before a merge is over.
+    MergeWait,
+}
+
+impl Kind for Timer {
+    fn kind(&self) -> &'static str {
+        match self {
+            Timer::Heartbeat => "Heartbeat",
+            Timer::Reply => "Reply",
+            Timer::MergeWait => "MergeWait",
+        }
+    }
+}
+
+/// The request round a node is waiting on, if any.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Step {
+    /// Nothing outstanding.
+    Idle,
+    /// A member's AreYouThere to its coordinator.
+    Polling,
+    /// A coordinator's AreYouCoordinator; `found` are those that answered.
+    Checking {
+        /// Coordinators found so far.
+        found: BTreeSet<NodeId>,
+    },
+    /// Waiting (by priority) before merging with `found`.
+    MergeWait {
+        /// Coordinators to invite.
+        found: BTreeSet<NodeId>,
+    },
+    /// Invitations sent; collecting Accepts into `up`.
+    Accepting,
+    /// Ready sent to `up`; `pending` have not answered.
+    Readying {
+        /// Members of `up` still to answer.
+        pending: BTreeSet<NodeId>,
+    },
+}
+
+/// One node running Garcia-Molina's Invitation algorithm (see the [module docs](self)).
+#[derive(Debug)]
+pub struct Invitation {
+    config: InvitationConfig,
+    /// `S(i).s`.
+    state: State,
+    /// `S(i).g`; its origin is `S(i).c`, the coordinator.
+    group: Option<GroupId>,
+    /// The last group counter this node used (persisted).
+    counter: u64,
+    /// `S(i).Up`: only a coordinator fills it.
+    up: BTreeSet<NodeId>,
+    step: Step,
+}
+
+impl Invitation {
+    /// The paper's `S(i).c`.
+    fn coordinator(&self) -> Option<NodeId> {
+        self.group.map(|g| g.origin)
+    }
+
+    fn is_coordinator(&self, me: NodeId) -> bool {
+        self.coordinator() == Some(me)
+    }
+
+    /// The members this node coordinates (empty unless it is a coordinator).
+    pub fn up(&self) -> &BTreeSet<NodeId> {
+        &self.up
+    }
+
+    /// A fresh group id of this node, with the counter persisted first.
+    fn new_group(&mut self, me: NodeId, out: &mut Out<Self>) -> GroupId {
+        self.counter += 1;
+        out.persist(self.counter.to_le_bytes().to_vec());
+        GroupId {
+            origin: me,
+            counter: self.counter,
+        }
+    }
+
+    fn await_replies(&mut self, step: Step, after: Time, out: &mut Out<Self>) {
+        self.step = step;
+        out.set_timer(Timer::Reply, after);
+    }
+
+    /// Ends the outstanding round or merge wait, if any.
+    fn stop_round(&mut self, out: &mut Out<Self>) {
+        match self.step {
+            Step::Idle => return,
+            Step::MergeWait { .. } => out.cancel_timer(Timer::MergeWait),
+            _ => out.cancel_timer(Timer::Reply),
+        }
+        self.step = Step::Idle;
+    }
+
+    /// The paper's Recovery: a singleton group led by this node.
+    fn recovery(&mut self, me: NodeId, out: &mut Out<Self>) {
+        self.stop_round(out);
+        self.group = Some(self.new_group(me, out));
+        self.up.clear();
+        self.state = State::Normal;
+    }
+
+    /// The paper's Merge: invite the coordinators found and our own members into a new group.
+    fn merge(&mut self, me: NodeId, found: BTreeSet<NodeId>, out: &mut Out<Self>) {
+        let group = self.new_group(me, out);
+        self.state = State::Election;
+        self.group = Some(group);
+        // The old members, as in the paper: `Up` is not pruned between merges, so it may still
+        // name nodes that have since left for another group; they refuse an invitation that
+        // does not come from their own coordinator.
+        let old_members = std::mem::take(&mut self.up);
+        for &j in found.union(&old_members) {
+            out.send(j, Msg::Invitation { group });
+        }
+        self.await_replies(Step::Accepting, self.config.accept_window(), out);
+    }
+
+    /// Ends a merge once every member of `Up` acknowledged Ready (or the round timed out).
+    fn finish_if_ready(&mut self, out: &mut Out<Self>) {
+        if matches!(&self.step, Step::Readying { pending } if pending.is_empty()) {
+            self.state = State::Normal;
+            self.stop_round(out);
+        }
+    }
+
+    fn on_heartbeat(&mut self, cx: &Context<'_>, out: &mut Out<Self>) {
+        out.set_timer(Timer::Heartbeat, self.config.heartbeat);
+        if self.step != Step::Idle {
+            return;
+        }
+        let Some(group) = self.group else { return };
+        if group.origin == cx.id {
+            if self.state == State::Normal {
+                out.broadcast(Msg::AreYouCoordinator);
+                let check = Step::Checking {
+                    found: BTreeSet::new(),
+                };
+                self.await_replies(check, self.config.timeout, out);
+            }
+        } else {
+            out.send(group.origin, Msg::AreYouThere { group });
+            self.await_replies(Step::Polling, self.config.timeout, out);
+        }
+    }
+
+    fn on_reply_timeout(&mut self, cx: &Context<'_>, out: &mut Out<Self>) {
+        match std::mem::replace(&mut self.step, Step::Idle) {
+            Step::Idle | Step::MergeWait { .. } => {}
+            Step::Polling => self.recovery(cx.id, out),
+            Step::Checking { found } if found.is_empty() => {}
+            Step::Checking { found } => {
+                let higher = found.iter().filter(|&&j| j > cx.id).count() as Time;
+                if higher == 0 {
+                    self.merge(cx.id, found, out);
+                } else {
+                    self.step = Step::MergeWait { found };
+                    out.set_timer(Timer::MergeWait, higher * self.config.merge_step());
+                }
+            }
+            Step::Accepting => {
+                self.state = State::Reorganization;
+                let Some(group) = self.group else { return };
+                for &j in &self.up {
+                    out.send(j, Msg::Ready { group });
+                }
+                let pending = self.up.clone();
+                self.await_replies(Step::Readying { pending }, self.config.timeout, out);
+                self.finish_if_ready(out);
+            }
+            Step::Readying { pending } => {
+                // Members that did not acknowledge are dropped (see the module docs).
+                for j in &pending {
+                    self.up.remove(j);
+                }
+                self.state = State::Normal;
+            }
+        }
+    }
+
+    fn on_invitation(
+        &mut self,
+        cx: &Context<'_>,
+        from: NodeId,
+        group: GroupId,
+        out: &mut Out<Self>,
+    ) {
+        let was_coordinator = self.is_coordinator(cx.id);
+        let acceptable = self.state == State::Normal
+            && self.group != Some(group)
+            && group.origin != cx.id
+            && (was_coordinator || self.coordinator() == Some(from));
+        if !acceptable {
+            return;
+        }
+        self.stop_round(out);
+        if was_coordinator {
+            for &j in &self.up {
+                out.send(j, Msg::Invitation { group });
+            }
+        }
+        self.up.clear();
+        self.group = Some(group);
+        out.send(group.origin, Msg::Accept { group });
+        self.state = State::Reorganization;
+    }
+}
+
+impl Protocol for Invitation {
+    const NAME: &'static str = "invitation";
+    type Config = InvitationConfig;
+    type Msg = Msg;
+    type Timer = Timer;
+
+    fn new(config: InvitationConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
+        Ok(Invitation {
+            config,
+            state: State::Down,
+            group: None,
+            counter: 0,
+            up: BTreeSet::new(),
+            step: Step::Idle,
+        })
+    }
+
+    /// Boot is the paper's Recovery, continuing the persisted group counter. Unreadable persisted
+    /// bytes (not 8 bytes) are treated as a first boot.
+    fn on_start(&mut self, cx: &mut Context<'_>, persisted: Option<&[u8]>, out: &mut Out<Self>) {
+        self.counter = persisted
+            .and_then(|bytes| <[u8; 8]>::try_from(bytes).ok())
+            .map_or(0, u64::from_le_bytes);
+        self.recovery(cx.id, out);
+        out.set_timer(Timer::Heartbeat, self.config.heartbeat);
+    }
+
+    fn on_message(&mut self, cx: &mut Context<'_>, from: NodeId, msg: Msg, out: &mut Out<Self>) {
+        // A node that left (or never joined) has no say, whatever is still in flight from it.
+        if from == cx.id || !cx.members.contains(from) {
+            return;
+        }
+        match msg {
+            Msg::AreYouCoordinator => {
+                if self.state == State::Normal && self.is_coordinator(cx.id) {
+                    out.send(from, Msg::IAmCoordinator);
+                }
+            }
+            Msg::IAmCoordinator => {
+                if let Step::Checking { found } = &mut self.step {
+                    found.insert(from);
+                }
+            }
+            Msg::AreYouThere { group } => {
+                let member = self.group == Some(group)
+                    && self.is_coordinator(cx.id)
+                    && self.up.contains(&from);
+                out.send(from, Msg::AreYouThereReply { group, member });
+            }
+            Msg::AreYouThereReply { group, member } => {
+                if self.step == Step::Polling && self.group == Some(group) {
+                    if member {
+                        self.stop_round(out);
+                    } else {
+                        self.recovery(cx.id, out);
+                    }
+                }
+            }
+            Msg::Invitation { group } => self.on_invitation(cx, from, group, out),
+            Msg::Accept { group } => {
+                if self.step == Step::Accepting && self.group == Some(group) {
+                    self.up.insert(from);
+                }
+            }
+            Msg::Ready { group } => {
+                let ours = self.group == Some(group) && group.origin == from;
+                if ours && matches!(self.state, State::Reorganization | State::Normal) {
+                    self.state = State::Normal;
+                    out.send(from, Msg::ReadyAck { group });
+                }
+            }
+            Msg::ReadyAck { group } => {
+                if let Step::Readying { pending } = &mut self.step
+                    && self.group == Some(group)
+                {
+                    pending.remove(&from);
+                    self.finish_if_ready(out);
+                }
+            }
+        }
+    }
+
+    fn on_timer(&mut self, cx: &mut Context<'_>, timer: Timer, out: &mut Out<Self>) {
+        match timer {
+            Timer::Heartbeat => self.on_heartbeat(cx, out),
+            Timer::Reply => self.on_reply_timeout(cx, out),
+            Timer::MergeWait => {
+                if let Step::MergeWait { found } = &mut self.step {
+                    let found = std::mem::take(found);
+                    self.merge(cx.id, found, out);
+                }
+            }
+        }
+    }
+
+    fn on_membership(&mut self, cx: &mut Context<'_>, change: Membership, out: &mut Out<Self>) {
+        // A joiner boots as a singleton group and is merged by the next Check that finds it.
+        let Membership::Left(gone) = change else {
+            return;
+        };
+        if gone != cx.id && self.coordinator() == Some(gone) {
+            return self.recovery(cx.id, out);
+        }
+        self.up.remove(&gone);
+        match &mut self.step {
+            Step::Checking { found } | Step::MergeWait { found } => {
+                found.remove(&gone);
+            }
+            Step::Readying { pending } => {
+                pending.remove(&gone);
+                self.finish_if_ready(out);
+            }
+            Step::Idle | Step::Polling | Step::Accepting => {}
+        }
+    }
+
+    fn status(&self) -> Status {
+        Status {
+            state: self.state,
+            coordinator: self.coordinator(),
+            group: self.group,
+            incarnation: None,
+            phase: match self.state {
+                State::Down => "Down",
+                State::Election => "Merging",
+                State::Reorganization => "Reorganization",
+                State::Normal => "Normal",
+            },
+        }
+    }
+}

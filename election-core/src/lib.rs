@@ -5,6 +5,30 @@
 //! out. Nothing in this crate reads a clock, opens a socket or draws OS randomness, so the same
 //! state machines run unchanged in the hand-driven [`harness`], in the deterministic simulator and
 //! on real nodes over UDP.
+//!
+//! # Example
+//!
+//! Three [`bully`] nodes driven by hand: the highest priority leads, and when it crashes the next
+//! one takes over as soon as a member's poll of the dead coordinator times out.
+//!
+//! ```
+//! use election_core::bully::{Bully, BullyConfig};
+//! use election_core::harness::Cluster;
+//! use election_core::{AlgorithmConfig, MILLIS, Timing};
+//!
+//! let timing = Timing { heartbeat: 100 * MILLIS, timeout: 40 * MILLIS };
+//! let config = BullyConfig::from_timing(timing);
+//! let mut cluster = Cluster::<Bully>::new(config, 3)?;
+//!
+//! cluster.start_all();
+//! cluster.run_for(config.liveness_bound(3));
+//! assert_eq!(cluster.check_one_leader(), Ok(2));
+//!
+//! cluster.crash(2);
+//! cluster.run_for(config.liveness_bound(3));
+//! assert_eq!(cluster.check_one_leader(), Ok(1));
+//! # Ok::<(), election_core::ConfigError>(())
+//! ```
 
 pub mod algorithm;
 pub mod async_bully;

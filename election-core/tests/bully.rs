@@ -198,7 +198,9 @@ fn invalid_configs_are_rejected_with_the_field_named() {
         timeout: 0,
         ..config(false)
     };
-    let err = Cluster::<Bully>::new(bad, 3).err().expect("zero timeout rejected");
+    let err = Cluster::<Bully>::new(bad, 3)
+        .err()
+        .expect("zero timeout rejected");
     assert_eq!(err.field, "timeout");
     assert!(err.to_string().contains("bully"), "{err}");
     let bad = BullyConfig {
@@ -234,8 +236,12 @@ fn any_input() -> impl Strategy<Value = Input<Bully>> {
             from: NodeId(from),
             msg: ALL_MSGS[m],
         }),
-        prop_oneof![Just(Timer::Heartbeat), Just(Timer::Reply), Just(Timer::Wait)]
-            .prop_map(Input::Timer),
+        prop_oneof![
+            Just(Timer::Heartbeat),
+            Just(Timer::Reply),
+            Just(Timer::Wait)
+        ]
+        .prop_map(Input::Timer),
         (0u32..5).prop_map(|id| Input::Membership(Membership::Left(NodeId(id)))),
     ]
 }

@@ -1,0 +1,350 @@
+//! Scenario tests of Garcia-Molina's Invitation algorithm through the hand-driven harness.
+
+use election_core::harness::Cluster;
+use election_core::invitation::{Invitation, InvitationConfig, Msg, Timer};
+use election_core::{
+    AlgorithmConfig, Context, GroupId, Input, MILLIS, Members, Membership, Node, NodeId, Out,
+    Protocol, State, Timing,
+};
+use proptest::prelude::*;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+const TIMING: Timing = Timing {
+    heartbeat: 100 * MILLIS,
+    timeout: 40 * MILLIS,
+};
+
+fn config() -> InvitationConfig {
+    InvitationConfig::from_timing(TIMING)
+}
+
+fn bound() -> u64 {
+    config().liveness_bound(5)
+}
+
+fn cluster(n: u32) -> Cluster<Invitation> {
+    Cluster::new(config(), n).unwrap()
+}
+
+/// A started 5-node cluster that has settled into one group.
+fn settled() -> Cluster<Invitation> {
+    let mut c = cluster(5);
+    c.start_all();
+    c.run_for(bound());
+    c
+}
+
+fn group_of(c: &Cluster<Invitation>, id: u32) -> GroupId {
+    c.status(id).group.expect("a running node has a group")
+}
+
+#[test]
+fn fresh_start_ends_in_one_group_led_by_the_highest() {
+    let mut c = cluster(5);
+    c.start_all();
+    // Every node boots as its own singleton group.
+    for id in 0..5 {
+        assert_eq!(c.status(id).coordinator, Some(NodeId(id)));
+        assert_eq!(c.status(id).state, State::Normal);
+    }
+    assert!(c.check_one_leader().is_err());
+    c.run_for(bound());
+    assert_eq!(c.check_one_leader(), Ok(4), "{}", c.describe(&c.live()));
+    assert_eq!(group_of(&c, 0).origin, NodeId(4));
+    // All five checked at the same heartbeat; n4 found four coordinators and, being the highest,
+    // did not wait: it invited exactly those four, and the lower ones never merged.
+    assert_eq!(c.sent("Invitation"), 4);
+    assert_eq!(c.sent("Accept"), 4);
+    assert_eq!(c.sent("Ready"), 4);
+    assert_eq!(c.node(4).unwrap().protocol().up().len(), 4);
+    // And it stays so.
+    let group = group_of(&c, 2);
+    c.run_for(10 * bound());
+    assert_eq!(c.check_one_leader(), Ok(4));
+    assert_eq!(group_of(&c, 2), group);
+}
+
+#[test]
+fn the_leader_crashes_and_the_next_one_wins() {
+    let mut c = settled();
+    c.crash(4);
+    c.run_for(bound());
+    assert_eq!(c.check_one_leader(), Ok(3), "{}", c.describe(&c.live()));
+    assert_eq!(c.live(), vec![0, 1, 2, 3]);
+}
+
+#[test]
+fn a_recovering_higher_node_takes_over_and_gets_a_fresh_group_id() {
+    let mut c = settled();
+    let before = group_of(&c, 4);
+    c.crash(4);
+    c.run_for(bound());
+    assert_eq!(c.check_one_leader(), Ok(3));
+    c.recover(4);
+    // The persisted counter goes on: the recovered node never reuses a group id.
+    let singleton = group_of(&c, 4);
+    assert_eq!(singleton.origin, NodeId(4));
+    assert!(
+        singleton.counter > before.counter,
+        "{singleton} after {before}"
+    );
+    c.run_for(bound());
+    assert_eq!(c.check_one_leader(), Ok(4), "{}", c.describe(&c.live()));
+}
+
+#[test]
+fn a_partition_gives_one_group_per_side_and_healing_merges_them() {
+    let mut c = settled();
+    c.partition(&[&[0, 1], &[2, 3, 4]]);
+    c.run_for(bound());
+    assert_eq!(c.check_group(&[0, 1]), Ok(1), "{}", c.describe(&c.live()));
+    assert_eq!(
+        c.check_group(&[2, 3, 4]),
+        Ok(4),
+        "{}",
+        c.describe(&c.live())
+    );
+    assert_ne!(group_of(&c, 0), group_of(&c, 2));
+
+    c.heal();
+    c.reset_counts();
+    c.run_for(bound());
+    assert_eq!(c.check_one_leader(), Ok(4), "{}", c.describe(&c.live()));
+    // n4 invited the other coordinator and its own members as of before the partition (n0 to
+    // n3; n0 refuses, its coordinator is now n1), and n1 forwarded the invitation to its member
+    // n0; four nodes accepted.
+    assert_eq!(c.sent("Invitation"), 5);
+    assert_eq!(c.sent("Accept"), 4);
+    assert_eq!(c.sent("Ready"), 4);
+}
+
+#[test]
+fn a_three_way_partition_heals_into_one_group() {
+    let mut c = settled();
+    c.partition(&[&[0], &[1, 3], &[2, 4]]);
+    c.run_for(bound());
+    assert_eq!(c.check_group(&[0]), Ok(0));
+    assert_eq!(c.check_group(&[1, 3]), Ok(3), "{}", c.describe(&c.live()));
+    assert_eq!(c.check_group(&[2, 4]), Ok(4));
+    c.heal();
+    c.run_for(bound());
+    assert_eq!(c.check_one_leader(), Ok(4), "{}", c.describe(&c.live()));
+}
+
+#[test]
+fn a_joining_node_starts_alone_and_is_merged() {
+    let mut c = settled();
+    c.join(5);
+    assert_eq!(c.status(5).coordinator, Some(NodeId(5)));
+    c.run_for(bound());
+    assert_eq!(c.check_one_leader(), Ok(5), "{}", c.describe(&c.live()));
+    assert_eq!(c.live().len(), 6);
+}
+
+#[test]
+fn the_leader_leaving_triggers_recovery_without_a_timeout() {
+    let mut c = settled();
+    let before = c.now();
+    c.leave(4);
+    // No timer fired and no time passed: every member already formed its own group.
+    c.deliver_all();
+    assert_eq!(c.now(), before);
+    for id in 0..4 {
+        let s = c.status(id);
+        assert_eq!((s.state, s.coordinator), (State::Normal, Some(NodeId(id))));
+    }
+    c.run_for(bound());
+    assert_eq!(c.check_one_leader(), Ok(3), "{}", c.describe(&c.live()));
+
+    // A crash, by contrast, is only noticed when a member's AreYouThere times out.
+    let mut c = settled();
+    c.crash(4);
+    c.deliver_all();
+    assert_eq!(c.status(2).coordinator, Some(NodeId(4)));
+    assert!(c.fire(2, Timer::Heartbeat));
+    c.deliver_all();
+    assert_eq!(c.status(2).coordinator, Some(NodeId(4)));
+    assert!(c.fire(2, Timer::Reply));
+    assert_eq!(c.status(2).coordinator, Some(NodeId(2)));
+}
+
+#[test]
+fn a_member_the_coordinator_forgot_is_told_no_and_recovers() {
+    let mut c = settled();
+    // The coordinator restarts, so the group n2 asks about is no longer coordinated by anyone.
+    c.crash(4);
+    c.recover(4);
+    c.reset_counts();
+    assert!(c.fire(2, Timer::Heartbeat));
+    c.deliver_all();
+    assert_eq!(c.sent("AreYouThereReply"), 1);
+    assert_eq!(
+        c.status(2).coordinator,
+        Some(NodeId(2)),
+        "a \"no\" recovers at once"
+    );
+}
+
+#[test]
+fn invalid_configs_are_rejected_with_the_field_named() {
+    let bad = InvitationConfig {
+        heartbeat: 0,
+        ..config()
+    };
+    let err = Cluster::<Invitation>::new(bad, 3)
+        .err()
+        .expect("zero heartbeat rejected");
+    assert_eq!(err.field, "heartbeat");
+    assert!(err.to_string().contains("invitation"), "{err}");
+    let bad = InvitationConfig {
+        timeout: 1,
+        ..config()
+    };
+    assert_eq!(bad.validate().unwrap_err().field, "timeout");
+}
+
+fn group(origin: u32, counter: u64) -> GroupId {
+    GroupId {
+        origin: NodeId(origin),
+        counter,
+    }
+}
+
+/// An arbitrary input to node n2 of a 5-node view: a message from anyone about a few groups, a
+/// timer, or a leave.
+fn any_input() -> impl Strategy<Value = Input<Invitation>> {
+    let any_group = (0u32..5, 0u64..4).prop_map(|(o, n)| group(o, n));
+    let any_msg = prop_oneof![
+        Just(Msg::AreYouCoordinator),
+        Just(Msg::IAmCoordinator),
+        any_group
+            .clone()
+            .prop_map(|group| Msg::AreYouThere { group }),
+        (any_group.clone(), any::<bool>())
+            .prop_map(|(group, member)| Msg::AreYouThereReply { group, member }),
+        any_group
+            .clone()
+            .prop_map(|group| Msg::Invitation { group }),
+        any_group.clone().prop_map(|group| Msg::Accept { group }),
+        any_group.clone().prop_map(|group| Msg::Ready { group }),
+        any_group.prop_map(|group| Msg::ReadyAck { group }),
+    ];
+    prop_oneof![
+        (0u32..5, any_msg).prop_map(|(from, msg)| Input::Message {
+            from: NodeId(from),
+            msg,
+        }),
+        prop_oneof![
+            Just(Timer::Heartbeat),
+            Just(Timer::Reply),
+            Just(Timer::MergeWait)
+        ]
+        .prop_map(Input::Timer),
+        (0u32..5).prop_map(|id| Input::Membership(Membership::Left(NodeId(id)))),
+    ]
+}
+
+/// A fault or a stretch of steps for the cluster property test.
+#[derive(Clone, Debug)]
+enum Action {
+    Crash(u32),
+    Recover(u32),
+    Split(u32),
+    Heal,
+    Steps(usize),
+}
+
+fn any_action() -> impl Strategy<Value = Action> {
+    prop_oneof![
+        (0u32..5).prop_map(Action::Crash),
+        (0u32..5).prop_map(Action::Recover),
+        (1u32..5).prop_map(Action::Split),
+        Just(Action::Heal),
+        (1usize..80).prop_map(Action::Steps),
+    ]
+}
+
+/// Garcia-Molina's Assertion 1 for Invitation: nodes in Normal or Reorganization with the same
+/// group id have the same coordinator.
+fn assertion_1(c: &Cluster<Invitation>) -> Result<(), String> {
+    let settled: Vec<_> = c
+        .live()
+        .into_iter()
+        .map(|id| c.status(id))
+        .filter(|s| matches!(s.state, State::Normal | State::Reorganization))
+        .collect();
+    for a in &settled {
+        for b in &settled {
+            if a.group == b.group && a.coordinator != b.coordinator {
+                return Err(c.describe(&c.live()));
+            }
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    /// Invariant: any sequence of messages (stale, duplicated, from anyone, about any group),
+    /// timers and leaves is handled without a panic, and a node always names a group whose
+    /// origin is its coordinator.
+    #[test]
+    fn any_input_sequence_is_handled(inputs in proptest::collection::vec(any_input(), 0..200)) {
+        let mut members = Members::first(5);
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let mut node = Node::new(Invitation::new(config()).unwrap());
+        let mut out = Out::new();
+        let me = NodeId(2);
+        let start = Input::Start { persisted: Some(3u64.to_le_bytes().to_vec()) };
+        node.handle(&mut Context { id: me, now: 0, members: &members, rng: &mut rng }, start, &mut out);
+        prop_assert_eq!(node.status().group, Some(group(2, 4)), "the persisted counter goes on");
+        for (step, input) in inputs.into_iter().enumerate() {
+            if let Input::Membership(Membership::Left(gone)) = input {
+                if gone == me {
+                    continue;
+                }
+                members.remove(gone);
+            }
+            let now = step as u64 * MILLIS;
+            node.handle(&mut Context { id: me, now, members: &members, rng: &mut rng }, input, &mut out);
+            out.drain();
+            let s = node.status();
+            prop_assert_eq!(s.coordinator, s.group.map(|g| g.origin), "{:?}", s);
+        }
+    }
+
+    /// Invariants under crashes, recoveries and partitions with prompt delivery: Assertion 1
+    /// holds after every single delivery or timer, and once every fault is repaired all nodes
+    /// form one group within the liveness bound.
+    #[test]
+    fn faults_keep_assertion_1_and_end_in_one_group(
+        actions in proptest::collection::vec(any_action(), 1..30),
+    ) {
+        let mut c = cluster(5);
+        c.start_all();
+        for action in actions {
+            match action {
+                Action::Crash(id) => c.crash(id),
+                Action::Recover(id) => c.recover(id),
+                Action::Split(at) => {
+                    let (low, high): (Vec<u32>, Vec<u32>) = (0..5).partition(|&id| id < at);
+                    c.partition(&[&low, &high]);
+                }
+                Action::Heal => c.heal(),
+                Action::Steps(k) => {
+                    for _ in 0..k {
+                        if c.deliver_next().is_none() {
+                            c.fire_next();
+                        }
+                        prop_assert_eq!(assertion_1(&c), Ok(()));
+                    }
+                }
+            }
+        }
+        c.heal();
+        c.run_for(bound());
+        if !c.live().is_empty() {
+            prop_assert!(c.check_one_leader().is_ok(), "{}", c.describe(&c.live()));
+        }
+    }
+}

@@ -1,0 +1,41 @@
+//! Pinned-seed regression tests: runs that once broke an invariant, kept so the bug stays fixed.
+//! Each test names the invariant and the algorithm behaviour it caught.
+
+use election_core::Protocol;
+use election_sim::{Plan, Sim, Spec};
+
+fn assert_holds<P: Protocol>(seed: u64, plan_json: &str) {
+    let plan: Plan = serde_json::from_str(plan_json).expect("pinned plan parses");
+    let spec = Spec::new(P::NAME, 5, seed, plan);
+    let out = Sim::<P>::new(spec, None)
+        .expect("pinned plan is valid")
+        .run();
+    if let Some(v) = out.violation {
+        panic!(
+            "{v}\nreproduce: election sim run --algorithm {} --nodes 5 --seed {seed} --plan <the plan in this test as a .json file>",
+            P::NAME
+        );
+    }
+}
+
+/// Bully livelock on a calm network (found by the property test, seed below). A Halt delayed
+/// past the calm leaves a member halted outside the coordinator's `Up`; the coordinator's Check
+/// re-elects. From then on, every election straddles the next heartbeat: a member that got Ready
+/// polls the coordinator while the coordinator still waits for the other ReadyAcks, gets
+/// `IAmThere { leader: false }`, calls an election and answers the next Check with NotNormal —
+/// so the coordinator re-elects every heartbeat and the cluster never settles.
+#[test]
+fn bully_member_polling_a_readying_coordinator_does_not_livelock() {
+    assert_holds::<election_core::bully::Bully>(
+        4275269745448623196,
+        r#"{
+            "network": {"min_latency_us": 1000, "max_latency_us": 32896,
+                        "loss": 0.2881188037460155, "duplicate": 0.07682986882797806},
+            "faults": [
+                {"at_us": 53251, "fault": "recover", "node": 0},
+                {"at_us": 262815, "fault": "heal"},
+                {"at_us": 834986, "fault": "recover", "node": 0}
+            ]
+        }"#,
+    );
+}

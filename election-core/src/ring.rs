@@ -1,1 +1,519 @@
-//! (being written)
+//! Chang–Roberts ring election over the peer-to-peer report's "next node".
+//!
+//! Sources: E. Chang and R. Roberts, "An improved algorithm for decentralized extrema-finding in
+//! circular configurations of processes" (CACM 22(5), 1979), and the peer-to-peer report in
+//! `seeds/001_*.txt`: every node points at its *next node*, the next alive node of higher
+//! priority, wrapping from the highest to the lowest ([`Members::next_after`]); nodes join by
+//! announcing a new address to all (a PUT) and leave gracefully.
+//!
+//! # Chang–Roberts, as found here
+//! * Nodes are *participants* or *non-participants*; a participant here remembers `best`, the
+//!   highest candidate it has forwarded in the current election.
+//! * An initiator marks itself participant and sends `Election(me)` to its next node.
+//! * On `Election(c)`: if `c > me`, forward `Election(c)` and become participant; if `c < me`
+//!   and not participant, forward `Election(me)` instead and become participant; if `c < me` and
+//!   participant, swallow it; if `c == me`, the message went round the whole ring: this node has
+//!   the highest id and wins.
+//! * The winner sends `Coordinator(me)` once around the ring; every node notes the coordinator,
+//!   becomes non-participant and forwards it, except to the winner itself. With one initiator on
+//!   a ring of `n` live nodes the election takes `n + d` `Election` messages (`d` = hops from the
+//!   initiator to the highest node) and the announcement exactly `n - 1`.
+//!
+//! # Where this departs from the paper, and why
+//! * **Only improving candidates are forwarded.** A participant forwards `Election(c)` only if
+//!   `c` beats the best candidate it already forwarded (the paper forwards every `c > me`). The
+//!   highest candidate still passes everywhere, fewer messages travel, and a duplicated message
+//!   is swallowed at the next node instead of making another lap.
+//! * **Dead nodes.** Chang and Roberts assume a live ring. Here each `Election` / `Coordinator`
+//!   hop is acknowledged (`Ack`); without an ack within `timeout` the sender passes the message
+//!   to the node after the silent one — one remembered hop, so the state stays O(1). A node that
+//!   finds the silent node is the very candidate of the `Election` it carries drops that
+//!   candidacy (it can never come back round). If every other node is silent, the sender is
+//!   alone and leads.
+//! * **Failure detection.** Members `Check` their coordinator every `heartbeat`; a coordinator
+//!   answers `CheckOk` while it is the Normal leader. Without an answer within `timeout` the member
+//!   starts an election, as the report's nodes do.
+//! * **Stalled elections.** Crashes can swallow the winning candidacy (or leave a dead node as
+//!   some participants' `best`). A participant that sees no `Coordinator` within three laps
+//!   (`election_timeout`) initiates again, which resets its `best`. A participant accepts a
+//!   `Coordinator` only from a node higher than itself: a lower one cannot have won an election
+//!   this node's own candidacy took part in.
+//! * **Partitions.** Each side of a partition skips the other side's nodes and elects its own
+//!   leader. The leader re-sends `Coordinator(me, lap)` around the ring every `announce` period;
+//!   a node that follows a lower leader adopts the higher one, so after healing the higher
+//!   leader's next lap unites the ring. `lap` numbers let a node drop a duplicated announcement
+//!   instead of starting another lap.
+//! * **Membership.** The next node is always computed from the current membership table, so a
+//!   join or leave changes it at once (nothing per peer is stored). A joiner starts an election on
+//!   boot, so a higher joiner becomes leader. `Left(coordinator)` starts an election at once;
+//!   `Left` of the node a hop is waiting on re-sends that hop to the new next node at once; a
+//!   participant restarts its candidacy when any node leaves, since the one that left may have
+//!   carried the winning candidacy.
+
+use serde::{Deserialize, Serialize};
+
+use crate::protocol::{
+    AlgorithmConfig, ConfigError, Context, Kind, Membership, NodeId, Out, Protocol, Time, Timing,
+};
+use crate::status::{State, Status};
+
+/// Timeouts of the ring election.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RingConfig {
+    /// Period of the members' coordinator checks.
+    pub heartbeat: Time,
+    /// Round-trip bound: for a hop's `Ack` and for a `CheckOk`.
+    pub timeout: Time,
+    /// Period of the leader's `Coordinator` re-announcement lap.
+    pub announce: Time,
+}
+
+impl RingConfig {
+    /// Upper bound on one lap of a message around a ring of `n` members: each position costs at
+    /// most one `timeout` (a live node's hop is delivered within `timeout / 2`, a silent one is
+    /// skipped after `timeout`).
+    pub fn lap(&self, n: usize) -> Time {
+        (n as u64).saturating_mul(self.timeout)
+    }
+
+    /// How long a participant waits for a `Coordinator` before initiating again: its `Election`
+    /// reaches the highest node within a lap, that node's candidacy comes back within another,
+    /// and the announcement reaches everyone within a third.
+    pub fn election_timeout(&self, n: usize) -> Time {
+        self.lap(n).saturating_mul(3).saturating_add(self.timeout)
+    }
+}
+
+impl AlgorithmConfig for RingConfig {
+    fn from_timing(timing: Timing) -> Self {
+        RingConfig {
+            heartbeat: timing.heartbeat,
+            timeout: timing.timeout,
+            announce: timing.heartbeat.saturating_mul(10),
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let fail = |field, problem: &str| ConfigError {
+            algorithm: Ring::NAME,
+            field,
+            problem: problem.to_string(),
+        };
+        if self.heartbeat == 0 {
+            return Err(fail("heartbeat", "must be positive"));
+        }
+        if self.timeout < 2 {
+            return Err(fail("timeout", "must be at least 2us (it is a round trip)"));
+        }
+        if self.announce == 0 {
+            return Err(fail("announce", "must be positive"));
+        }
+        Ok(())
+    }
+
+    fn max_delay(&self) -> Time {
+        self.timeout / 2
+    }
+
+    /// After the last fault F, with every message delivered within `timeout / 2` and `L` = one
+    /// [`lap`](RingConfig::lap), `E` = [`election_timeout`](RingConfig::election_timeout), `h`
+    /// the highest live node:
+    /// 1. messages sent before F arrive by F + `timeout/2`; a candidacy of a node that is dead
+    ///    (or cut off) is dropped when it reaches that node, within a lap, and no node forwards
+    ///    it afterwards;
+    /// 2. a participant whose `best` is such a candidate, or that forwarded a copy of `h`'s
+    ///    candidacy lost before F, initiates again within `E` of its last (re)initiation, which
+    ///    clears that `best`: by F + `timeout/2` + L + E no `best` can block `h`'s candidacy;
+    /// 3. `h` is then a participant that re-initiates within another `E` (its own candidacy was
+    ///    lost), or a member that notices its leader gone within `heartbeat` + 2 `timeout` and
+    ///    initiates, or the leader: its next announcement (within `announce`) passes every node
+    ///    within a lap, and a stale `Election` arriving after it costs one more election of `h`;
+    /// 4. `h`'s candidacy goes round within a lap and its announcement within another.
+    ///
+    /// Summed generously: `announce + heartbeat + 3·timeout + 4·L + 2·E`.
+    fn liveness_bound(&self, n: usize) -> Time {
+        self.announce
+            .saturating_add(self.heartbeat)
+            .saturating_add(self.timeout.saturating_mul(3))
+            .saturating_add(self.lap(n).saturating_mul(4))
+            .saturating_add(self.election_timeout(n).saturating_mul(2))
+    }
+}
+
+/// A message that travels the ring hop by hop, each hop acknowledged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Hop {
+    /// Chang–Roberts' election message with the best candidate so far.
+    Election {
+        /// The candidate.
+        candidate: NodeId,
+    },
+    /// The winner's announcement.
+    Coordinator {
+        /// The new coordinator.
+        leader: NodeId,
+        /// The leader's announcement number, so a node can drop a duplicate of one it forwarded.
+        lap: u64,
+    },
+}
+
+/// The messages of the ring election.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RingMsg {
+    /// A hop of an `Election` or `Coordinator` message.
+    Hop(Hop),
+    /// The receiver of a hop confirms it, so the sender need not skip it.
+    Ack(Hop),
+    /// A member asks its coordinator whether it still leads.
+    Check,
+    /// The coordinator's answer.
+    CheckOk,
+}
+
+impl Kind for RingMsg {
+    fn kind(&self) -> &'static str {
+        match self {
+            RingMsg::Hop(Hop::Election { .. }) => "Election",
+            RingMsg::Hop(Hop::Coordinator { .. }) => "Coordinator",
+            RingMsg::Ack(_) => "Ack",
+            RingMsg::Check => "Check",
+            RingMsg::CheckOk => "CheckOk",
+        }
+    }
+}
+
+/// The timers of the ring election.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum RingTimer {
+    /// The pending hop was not acknowledged: skip its receiver.
+    HopTimeout,
+    /// Time for a member to check its coordinator.
+    Check,
+    /// The coordinator did not answer the check.
+    CheckTimeout,
+    /// No `Coordinator` arrived since this node became participant.
+    ElectionTimeout,
+    /// Time for the leader's next announcement lap.
+    Announce,
+}
+
+impl Kind for RingTimer {
+    fn kind(&self) -> &'static str {
+        match self {
+            RingTimer::HopTimeout => "HopTimeout",
+            RingTimer::Check => "Check",
+            RingTimer::CheckTimeout => "CheckTimeout",
+            RingTimer::ElectionTimeout => "ElectionTimeout",
+            RingTimer::Announce => "Announce",
+        }
+    }
+}
+
+/// A hop sent and not yet acknowledged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Pending {
+    to: NodeId,
+    hop: Hop,
+}
+
+impl Hop {
+    /// Whether this hop is worth more than a pending `older` one. A new election or announcement
+    /// makes older news moot, except that a restarted node's own candidacy must not displace a
+    /// larger candidacy it forwarded before: that one can still win, its own cannot.
+    fn supersedes(&self, older: &Hop) -> bool {
+        match (self, older) {
+            (Hop::Election { candidate: new }, Hop::Election { candidate: old }) => new > old,
+            _ => true,
+        }
+    }
+}
+
+/// One node of the ring. Its state is a handful of words, whatever the ring size: no per-peer
+/// data, and the next node is derived from the driver's membership table.
+#[derive(Debug)]
+pub struct Ring {
+    config: RingConfig,
+    me: NodeId,
+    started: bool,
+    /// Chang–Roberts' participant mark: the highest candidate forwarded in the current election.
+    best: Option<NodeId>,
+    coordinator: Option<NodeId>,
+    lap: u64,
+    pending: Option<Pending>,
+}
+
+impl Ring {
+    /// Whether this node is a Chang–Roberts participant (an election is under way for it).
+    pub fn is_participant(&self) -> bool {
+        self.best.is_some()
+    }
+
+    fn is_leader(&self) -> bool {
+        !self.is_participant() && self.coordinator == Some(self.me)
+    }
+
+    fn is_follower(&self) -> bool {
+        !self.is_participant() && self.coordinator.is_some_and(|c| c != self.me)
+    }
+
+    /// Sends `hop` to the next node and waits for its ack. A node keeps at most one hop pending,
+    /// the one worth re-sending past a silent node (see [`Hop::supersedes`]).
+    fn send_hop(&mut self, cx: &mut Context<'_>, hop: Hop, out: &mut Out<Self>) {
+        let next = cx.members.next_after(self.me).unwrap_or(self.me);
+        self.send_hop_to(cx, next, hop, out);
+    }
+
+    fn send_hop_to(&mut self, cx: &mut Context<'_>, to: NodeId, hop: Hop, out: &mut Out<Self>) {
+        if to == self.me {
+            // Everyone else is gone or silent: an election is won outright, an announcement done.
+            if matches!(hop, Hop::Election { .. }) {
+                self.become_leader(cx, out);
+            }
+            return;
+        }
+        if matches!(hop, Hop::Coordinator { leader, .. } if leader == to) {
+            return;
+        }
+        out.send(to, RingMsg::Hop(hop));
+        if self.pending.is_none_or(|p| hop.supersedes(&p.hop)) {
+            self.pending = Some(Pending { to, hop });
+            out.set_timer(RingTimer::HopTimeout, self.config.timeout);
+        }
+    }
+
+    /// Initiates an election (again, if already participant).
+    fn start_election(&mut self, cx: &mut Context<'_>, out: &mut Out<Self>) {
+        self.become_participant(cx, out);
+        self.forward_candidate(cx, self.me, out);
+    }
+
+    fn forward_candidate(&mut self, cx: &mut Context<'_>, candidate: NodeId, out: &mut Out<Self>) {
+        self.best = Some(candidate);
+        self.send_hop(cx, Hop::Election { candidate }, out);
+    }
+
+    fn become_participant(&mut self, cx: &mut Context<'_>, out: &mut Out<Self>) {
+        if self.is_leader() {
+            out.cancel_timer(RingTimer::Announce);
+        }
+        self.coordinator = None;
+        out.cancel_timer(RingTimer::Check);
+        out.cancel_timer(RingTimer::CheckTimeout);
+        out.set_timer(
+            RingTimer::ElectionTimeout,
+            self.config.election_timeout(cx.members.len()),
+        );
+    }
+
+    fn become_leader(&mut self, cx: &mut Context<'_>, out: &mut Out<Self>) {
+        self.best = None;
+        self.coordinator = Some(self.me);
+        out.cancel_timer(RingTimer::ElectionTimeout);
+        self.announce(cx, out);
+    }
+
+    /// Sends the next announcement lap and schedules the one after.
+    fn announce(&mut self, cx: &mut Context<'_>, out: &mut Out<Self>) {
+        self.lap += 1;
+        out.set_timer(RingTimer::Announce, self.config.announce);
+        let hop = Hop::Coordinator {
+            leader: self.me,
+            lap: self.lap,
+        };
+        self.send_hop(cx, hop, out);
+    }
+
+    fn on_election(&mut self, cx: &mut Context<'_>, candidate: NodeId, out: &mut Out<Self>) {
+        if !cx.members.contains(candidate) {
+            return;
+        }
+        if candidate == self.me {
+            // Round the whole ring, never beaten: this node is the highest.
+            if self.best == Some(self.me) {
+                self.become_leader(cx, out);
+            }
+            return;
+        }
+        let better = candidate.max(self.me);
+        match self.best {
+            Some(best) if better <= best => {}
+            Some(_) => self.forward_candidate(cx, better, out),
+            None => {
+                self.become_participant(cx, out);
+                self.forward_candidate(cx, better, out);
+            }
+        }
+    }
+
+    fn on_coordinator(
+        &mut self,
+        cx: &mut Context<'_>,
+        leader: NodeId,
+        lap: u64,
+        out: &mut Out<Self>,
+    ) {
+        if !cx.members.contains(leader) || leader == self.me {
+            return;
+        }
+        let adopt = match self.coordinator {
+            // The winner of an election this node takes part in is at least this node.
+            _ if self.is_participant() => leader > self.me,
+            Some(current) if current == leader => lap > self.lap,
+            Some(current) => leader > current,
+            None => true,
+        };
+        if !adopt {
+            return;
+        }
+        if self.is_leader() {
+            out.cancel_timer(RingTimer::Announce);
+        }
+        self.best = None;
+        self.coordinator = Some(leader);
+        self.lap = lap;
+        out.cancel_timer(RingTimer::ElectionTimeout);
+        out.cancel_timer(RingTimer::CheckTimeout);
+        out.set_timer(RingTimer::Check, self.config.heartbeat);
+        self.send_hop(cx, Hop::Coordinator { leader, lap }, out);
+    }
+
+    fn on_hop_timeout(&mut self, cx: &mut Context<'_>, out: &mut Out<Self>) {
+        let Some(Pending { to: silent, hop }) = self.pending.take() else {
+            return;
+        };
+        if hop == (Hop::Election { candidate: silent }) {
+            // The candidate itself is silent: its candidacy can never complete.
+            return;
+        }
+        let next = cx.members.next_after(silent).unwrap_or(self.me);
+        self.send_hop_to(cx, next, hop, out);
+    }
+}
+
+impl Protocol for Ring {
+    const NAME: &'static str = "ring";
+    type Config = RingConfig;
+    type Msg = RingMsg;
+    type Timer = RingTimer;
+
+    fn new(config: RingConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
+        Ok(Ring {
+            config,
+            me: NodeId(0),
+            started: false,
+            best: None,
+            coordinator: None,
+            lap: 0,
+            pending: None,
+        })
+    }
+
+    /// A booting node initiates an election, so a higher joiner or recovering node takes over.
+    fn on_start(&mut self, cx: &mut Context<'_>, _persisted: Option<&[u8]>, out: &mut Out<Self>) {
+        self.me = cx.id;
+        self.started = true;
+        self.start_election(cx, out);
+    }
+
+    fn on_message(
+        &mut self,
+        cx: &mut Context<'_>,
+        from: NodeId,
+        msg: RingMsg,
+        out: &mut Out<Self>,
+    ) {
+        if !self.started || !cx.members.contains(from) {
+            return;
+        }
+        match msg {
+            RingMsg::Hop(hop) => {
+                out.send(from, RingMsg::Ack(hop));
+                match hop {
+                    Hop::Election { candidate } => self.on_election(cx, candidate, out),
+                    Hop::Coordinator { leader, lap } => self.on_coordinator(cx, leader, lap, out),
+                }
+            }
+            RingMsg::Ack(hop) => {
+                if self.pending == Some(Pending { to: from, hop }) {
+                    self.pending = None;
+                    out.cancel_timer(RingTimer::HopTimeout);
+                }
+            }
+            RingMsg::Check => {
+                if self.is_leader() {
+                    out.send(from, RingMsg::CheckOk);
+                }
+            }
+            RingMsg::CheckOk => {
+                if self.is_follower() && self.coordinator == Some(from) {
+                    out.cancel_timer(RingTimer::CheckTimeout);
+                    out.set_timer(RingTimer::Check, self.config.heartbeat);
+                }
+            }
+        }
+    }
+
+    fn on_timer(&mut self, cx: &mut Context<'_>, timer: RingTimer, out: &mut Out<Self>) {
+        match timer {
+            RingTimer::HopTimeout => self.on_hop_timeout(cx, out),
+            RingTimer::Check => {
+                if let (true, Some(coordinator)) = (self.is_follower(), self.coordinator) {
+                    out.send(coordinator, RingMsg::Check);
+                    out.set_timer(RingTimer::CheckTimeout, self.config.timeout);
+                }
+            }
+            RingTimer::CheckTimeout => {
+                if self.is_follower() {
+                    self.start_election(cx, out);
+                }
+            }
+            RingTimer::ElectionTimeout => {
+                if self.is_participant() {
+                    self.start_election(cx, out);
+                }
+            }
+            RingTimer::Announce => {
+                if self.is_leader() {
+                    self.announce(cx, out);
+                }
+            }
+        }
+    }
+
+    fn on_membership(&mut self, cx: &mut Context<'_>, change: Membership, out: &mut Out<Self>) {
+        // A join needs nothing here: the next node comes from the updated table, and the joiner
+        // starts its own election.
+        let Membership::Left(gone) = change else {
+            return;
+        };
+        if self.coordinator == Some(gone) || self.is_participant() {
+            self.start_election(cx, out);
+        }
+        if let Some(Pending { hop, .. }) = self.pending.filter(|p| p.to == gone) {
+            self.pending = None;
+            out.cancel_timer(RingTimer::HopTimeout);
+            self.send_hop(cx, hop, out);
+        }
+    }
+
+    fn status(&self) -> Status {
+        if !self.started {
+            return Status::down();
+        }
+        let (state, phase) = if self.is_participant() {
+            (State::Election, "Participant")
+        } else if self.is_leader() {
+            (State::Normal, "Leader")
+        } else {
+            (State::Normal, "Follower")
+        };
+        Status {
+            state,
+            coordinator: self.coordinator,
+            group: None,
+            incarnation: None,
+            phase,
+        }
+    }
+}

@@ -1,0 +1,322 @@
+//! Scenario and property tests of the Chang–Roberts ring through the hand-driven harness.
+
+use election_core::harness::Cluster;
+use election_core::ring::{Ring, RingConfig, RingTimer};
+use election_core::{AlgorithmConfig, MILLIS, Node, Protocol, State, Time, Timing};
+use proptest::prelude::*;
+
+const HEARTBEAT: Time = 100 * MILLIS;
+const TIMEOUT: Time = 40 * MILLIS;
+
+fn config() -> RingConfig {
+    RingConfig::from_timing(Timing {
+        heartbeat: HEARTBEAT,
+        timeout: TIMEOUT,
+    })
+}
+
+fn cluster(n: u32) -> Cluster<Ring> {
+    Cluster::new(config(), n).unwrap()
+}
+
+fn bound(c: &Cluster<Ring>) -> Time {
+    config().liveness_bound(c.members().len())
+}
+
+fn settle(c: &mut Cluster<Ring>) -> u32 {
+    c.run_for(bound(c));
+    c.check_one_leader().unwrap()
+}
+
+/// Fires timers one by one, delivering all messages after each, until `leader` leads everyone.
+fn step_until_leader(c: &mut Cluster<Ring>, leader: u32) {
+    let deadline = c.now() + bound(c);
+    c.deliver_all();
+    while c.check_one_leader() != Ok(leader) {
+        assert!(
+            c.now() <= deadline,
+            "no leader within the bound: {}",
+            c.describe(&c.live())
+        );
+        c.fire_next().expect("a timer");
+        c.deliver_all();
+    }
+}
+
+#[test]
+fn fresh_start_elects_the_highest_with_exact_message_counts() {
+    let mut c = cluster(5);
+    c.start_all();
+    c.deliver_all();
+    assert_eq!(c.now(), 0);
+    assert_eq!(c.check_one_leader(), Ok(4));
+    // Every node initiates; each candidacy but the highest dies at the next (higher) node, the
+    // highest goes round once: n + (n - 1). The announcement stops before the winner: n - 1.
+    assert_eq!(c.sent("Election"), 9);
+    assert_eq!(c.sent("Coordinator"), 4);
+    assert_eq!(c.sent("Ack"), 13, "one ack per hop");
+    assert_eq!(c.sent_by_kind().len(), 3, "{:?}", c.sent_by_kind());
+    assert_eq!(c.status(4).phase, "Leader");
+    assert_eq!(c.status(0).phase, "Follower");
+}
+
+#[test]
+fn one_initiator_costs_n_plus_distance_to_the_highest_and_n_minus_1_announcements() {
+    for n in [3u32, 5, 8] {
+        for initiator in 0..n {
+            let mut c = cluster(n);
+            c.start_all();
+            c.deliver_all();
+            c.reset_counts();
+            // A restarting node initiates alone; everyone else is a non-participant.
+            c.recover(initiator);
+            c.deliver_all();
+            assert_eq!(c.check_one_leader(), Ok(n - 1));
+            let distance = (n - 1 - initiator) as usize;
+            assert_eq!(
+                c.sent("Election"),
+                n as usize + distance,
+                "n={n} initiator={initiator}"
+            );
+            assert_eq!(
+                c.sent("Coordinator"),
+                n as usize - 1,
+                "n={n} initiator={initiator}"
+            );
+        }
+    }
+}
+
+#[test]
+fn leader_crash_is_detected_by_checks_and_the_dead_node_is_skipped() {
+    let mut c = cluster(5);
+    c.start_all();
+    assert_eq!(settle(&mut c), 4);
+    c.crash(4);
+    c.reset_counts();
+    step_until_leader(&mut c, 3);
+    // Node 0's CheckTimeout fires first: 0→1→2→3 each replace the candidate by themselves, 3→4
+    // is not acked, 3 skips to 0 and its candidacy goes 0→1→2→3: 8 Election hops. The
+    // announcement tries 4, skips it, and goes 0→1→2: 4 Coordinator hops.
+    assert_eq!(c.sent("Election"), 8);
+    assert_eq!(c.sent("Coordinator"), 4);
+    assert_eq!(settle(&mut c), 3);
+}
+
+#[test]
+fn a_recovering_higher_node_leads_after_it_boots() {
+    let mut c = cluster(5);
+    c.start_all();
+    c.crash(4);
+    assert_eq!(settle(&mut c), 3);
+    let t = c.now();
+    c.reset_counts();
+    c.recover(4);
+    c.deliver_all();
+    assert_eq!(c.now(), t);
+    assert_eq!(c.check_one_leader(), Ok(4));
+    assert_eq!(
+        c.sent("Election"),
+        5,
+        "the highest's candidacy goes round once"
+    );
+    assert_eq!(c.sent("Coordinator"), 4);
+    assert_eq!(settle(&mut c), 4);
+}
+
+#[test]
+fn a_higher_joiner_becomes_leader_by_the_election_it_starts_on_boot() {
+    let mut c = cluster(5);
+    c.start_all();
+    settle(&mut c);
+    let t = c.now();
+    c.reset_counts();
+    c.join(5);
+    c.deliver_all();
+    assert_eq!(c.now(), t);
+    assert_eq!(c.check_one_leader(), Ok(5));
+    assert_eq!(c.sent("Election"), 6);
+    assert_eq!(c.sent("Coordinator"), 5);
+}
+
+#[test]
+fn graceful_leave_of_the_leader_starts_an_election_at_once() {
+    let mut c = cluster(5);
+    c.start_all();
+    settle(&mut c);
+    let t = c.now();
+    c.reset_counts();
+    c.leave(4);
+    c.deliver_all();
+    assert_eq!(c.now(), t, "no timeout may be needed");
+    assert_eq!(c.check_one_leader(), Ok(3));
+    // All four remaining nodes initiate at once: 4 + 3 Election hops, 3 announcements.
+    assert_eq!(c.sent("Election"), 7);
+    assert_eq!(c.sent("Coordinator"), 3);
+    for id in c.live() {
+        assert!(
+            !c.timer_set(id, &RingTimer::HopTimeout),
+            "n{id} waits for an ack"
+        );
+    }
+}
+
+#[test]
+fn after_a_graceful_leave_the_next_node_is_the_one_after_it() {
+    let mut c = cluster(5);
+    c.start_all();
+    settle(&mut c);
+    c.leave(2);
+    let t = c.now();
+    c.reset_counts();
+    c.recover(0);
+    c.deliver_all();
+    assert_eq!(c.now(), t);
+    assert_eq!(c.check_one_leader(), Ok(4));
+    // Ring 0→1→3→4: 4 nodes, the highest 3 hops from the initiator.
+    assert_eq!(c.sent("Election"), 7);
+    assert_eq!(c.sent("Coordinator"), 3);
+}
+
+#[test]
+fn a_hop_waiting_on_a_node_that_leaves_goes_on_at_once() {
+    let mut c = cluster(5);
+    c.start_all();
+    settle(&mut c);
+    c.crash(4);
+    c.recover(3);
+    c.deliver_all();
+    assert!(
+        c.timer_set(3, &RingTimer::HopTimeout),
+        "3's hop to the dead 4 is pending"
+    );
+    let t = c.now();
+    c.leave(4);
+    c.deliver_all();
+    assert_eq!(c.now(), t);
+    assert_eq!(c.check_one_leader(), Ok(3));
+}
+
+#[test]
+fn partition_sides_elect_their_own_and_the_higher_leader_unites_the_ring() {
+    let mut c = cluster(5);
+    c.start_all();
+    assert_eq!(settle(&mut c), 4);
+    c.partition(&[&[0, 1], &[2, 3, 4]]);
+    c.run_for(bound(&c));
+    assert_eq!(c.check_group(&[0, 1]), Ok(1));
+    assert_eq!(c.check_group(&[2, 3, 4]), Ok(4));
+    c.heal();
+    // The next announcement lap of 4 converts the other side.
+    c.run_for(config().announce + config().lap(5));
+    assert_eq!(c.check_one_leader(), Ok(4));
+    assert_eq!(settle(&mut c), 4);
+}
+
+#[test]
+fn a_lone_node_leads_itself() {
+    let mut c = cluster(1);
+    c.start_all();
+    c.deliver_all();
+    assert_eq!(c.check_one_leader(), Ok(0));
+    assert_eq!(c.sent_by_kind().values().sum::<usize>(), 0);
+}
+
+#[test]
+fn two_thousand_node_ring_elects_with_linear_messages_and_constant_state() {
+    let n = 2_000u32;
+    let mut c = cluster(n);
+    c.start_all();
+    c.deliver_all();
+    assert_eq!(c.check_one_leader(), Ok(n - 1));
+    assert_eq!(c.sent("Election"), 2 * n as usize - 1);
+    assert_eq!(c.sent("Coordinator"), n as usize - 1);
+    // The ring state has no heap parts (no per-peer data), so this is all a node holds.
+    let size = std::mem::size_of::<Node<Ring>>();
+    assert!(size <= 256, "a ring node takes {size} bytes");
+}
+
+#[test]
+fn invalid_configuration_is_rejected_with_the_field_named() {
+    let ok = config();
+    for (bad, field) in [
+        (RingConfig { heartbeat: 0, ..ok }, "heartbeat"),
+        (RingConfig { timeout: 1, ..ok }, "timeout"),
+        (RingConfig { announce: 0, ..ok }, "announce"),
+    ] {
+        let e = Ring::new(bad).unwrap_err();
+        assert_eq!(e.field, field);
+        assert!(e.to_string().contains("ring"), "{e}");
+    }
+}
+
+#[test]
+fn liveness_bound_grows_with_the_ring() {
+    let c = config();
+    assert!(c.liveness_bound(1_000) > c.liveness_bound(10));
+    assert!(c.liveness_bound(100) >= 10 * c.lap(100));
+}
+
+#[derive(Clone, Debug)]
+enum Fault {
+    Crash(u32),
+    Recover(u32),
+    Partition(Vec<u32>),
+    Heal,
+    Run(Time),
+    Deliver(usize),
+}
+
+fn fault(n: u32) -> impl Strategy<Value = Fault> {
+    prop_oneof![
+        (0..n).prop_map(Fault::Crash),
+        (0..n).prop_map(Fault::Recover),
+        proptest::collection::vec(0..n, 1..n as usize).prop_map(Fault::Partition),
+        Just(Fault::Heal),
+        (0..5 * HEARTBEAT).prop_map(Fault::Run),
+        (0..30usize).prop_map(Fault::Deliver),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Invariant (liveness): whatever crashes, recoveries, partitions and interleavings came
+    /// before, within `liveness_bound` after the last fault every live node is Normal and follows
+    /// one leader — the highest live node, since every election after the faults elects the
+    /// highest candidate.
+    #[test]
+    fn one_leader_within_the_bound_after_any_faults(
+        faults in proptest::collection::vec(fault(5), 0..30)
+    ) {
+        let mut c = cluster(5);
+        c.start_all();
+        for f in faults {
+            match f {
+                Fault::Crash(i) => c.crash(i),
+                Fault::Recover(i) => c.recover(i),
+                Fault::Partition(side) => {
+                    let rest: Vec<u32> = (0..5).filter(|i| !side.contains(i)).collect();
+                    c.partition(&[&side, &rest]);
+                }
+                Fault::Heal => c.heal(),
+                Fault::Run(t) => c.run_for(t),
+                Fault::Deliver(k) => {
+                    for _ in 0..k {
+                        if c.deliver_next().is_none() { break; }
+                    }
+                }
+            }
+        }
+        if c.live().is_empty() {
+            c.recover(0);
+        }
+        c.heal();
+        c.run_for(bound(&c));
+        let highest = *c.live().last().unwrap();
+        prop_assert_eq!(c.check_one_leader(), Ok(highest));
+        for id in c.live() {
+            prop_assert_eq!(c.status(id).state, State::Normal);
+        }
+    }
+}

@@ -97,10 +97,12 @@ pub(crate) fn validate_timing(
             ));
         }
     }
-    if timeout < 2 {
+    if timeout < 5 {
         return Err(error(
             "timeout",
-            "must be at least 2us (it is a round trip of two one-way delays)".into(),
+            format!(
+                "is {timeout}us; it must be at least 5us, so that the tolerated one-way delay (2/5 of it) is positive"
+            ),
         ));
     }
     Ok(())
@@ -133,8 +135,10 @@ impl AlgorithmConfig for BullyConfig {
         validate_timing(Bully::NAME, self.heartbeat, self.timeout)
     }
 
+    /// Two fifths of the timeout: a round trip of two such delays still fits a reply timer that
+    /// runs up to 20% fast (a drifting clock).
     fn max_delay(&self) -> Time {
-        self.timeout / 2
+        self.timeout * 2 / 5
     }
 
     /// `2·heartbeat + 16·timeout`, independent of `n` (all rounds send in parallel).
@@ -167,7 +171,8 @@ pub enum Msg {
     AreYouThere,
     /// The answer to AreYouThere.
     IAmThere {
-        /// Whether the answering node is a `Normal` coordinator.
+        /// Whether the answering node coordinates (`Normal`, or in `Reorganization` collecting
+        /// the last answers to Ready).
         leader: bool,
     },
     /// The coordinator's Check: "are you `Normal` under me?"
@@ -277,6 +282,12 @@ impl Bully {
 
     fn is_leader(&self, me: NodeId) -> bool {
         self.state == State::Normal && self.coordinator == Some(me)
+    }
+
+    /// Whether this node coordinates a group, also while it still collects ReadyAcks (its first
+    /// members are `Normal` and polling by then).
+    fn coordinates(&self, me: NodeId) -> bool {
+        matches!(self.state, State::Normal | State::Reorganization) && self.coordinator == Some(me)
     }
 
     /// Starts a request round and its answer deadline.
@@ -545,7 +556,7 @@ impl Protocol for Bully {
             Msg::AreYouThere => out.send(
                 from,
                 Msg::IAmThere {
-                    leader: self.is_leader(cx.id),
+                    leader: self.coordinates(cx.id),
                 },
             ),
             Msg::IAmThere { leader } => self.on_i_am_there(cx, from, leader, out),

@@ -41,6 +41,10 @@
 //!   "no" mean the same to the caller, and silence halves the Check traffic.
 //! - Accept has no answer of its own: the paper's "if Accept is not answered, Recovery" is left to
 //!   the member's periodic AreYouThere, which the coordinator answers "no" to anyone not in `Up`.
+//!   While a coordinator still collects Accepts, an AreYouThere about the new group counts as an
+//!   Accept: only a node that accepted asks about that group, and its question may overtake its
+//!   Accept on a reordering network (without this, a member whose heartbeat falls just after its
+//!   Accept was expelled on every merge).
 //! - A member that does not acknowledge Ready ([`Msg::ReadyAck`]) is dropped from `Up` instead of
 //!   sending the whole group into Recovery: with lossy links and large groups one lost message
 //!   would otherwise dissolve the group on almost every merge. The dropped member learns it from
@@ -101,8 +105,10 @@ impl AlgorithmConfig for InvitationConfig {
         validate_timing(Invitation::NAME, self.heartbeat, self.timeout)
     }
 
+    /// Two fifths of the timeout: a round trip of two such delays still fits a reply timer that
+    /// runs up to 20% fast (a drifting clock).
     fn max_delay(&self) -> Time {
-        self.timeout / 2
+        self.timeout * 2 / 5
     }
 
     /// `2·(H + T) + 4·(2H + 6T)` = `10H + 26T` for heartbeat `H` and timeout `T`, independent of
@@ -445,9 +451,14 @@ impl Protocol for Invitation {
                 }
             }
             Msg::AreYouThere { group } => {
-                let member = self.group == Some(group)
-                    && self.is_coordinator(cx.id)
-                    && self.up.contains(&from);
+                let ours = self.group == Some(group) && self.is_coordinator(cx.id);
+                // A node asks about a group only after accepting it, and on a reordering network
+                // the question may overtake its Accept: while Accepts are still welcome, it
+                // counts as one.
+                if ours && self.step == Step::Accepting {
+                    self.up.insert(from);
+                }
+                let member = ours && self.up.contains(&from);
                 out.send(from, Msg::AreYouThereReply { group, member });
             }
             Msg::AreYouThereReply { group, member } => {

@@ -84,6 +84,34 @@ fn best_case_second_highest_detects_and_sends_n_minus_2_announcements() {
     assert_eq!(c.sent("IAmThere"), 0);
 }
 
+/// A member made Normal by Ready may poll before the coordinator has every ReadyAck; the
+/// coordinator must still answer that it leads, or the member would start a needless election.
+#[test]
+fn a_member_polling_before_the_last_ready_ack_is_answered_as_a_leader() {
+    let mut c = settled(false);
+    c.crash(4);
+    assert!(c.fire(3, Timer::Heartbeat));
+    c.deliver_all();
+    assert!(c.fire(3, Timer::Reply));
+    c.deliver_all();
+    assert!(
+        c.fire(3, Timer::Reply),
+        "the probe of n4 goes unanswered: n3 halts the others"
+    );
+    while !(c.status(0).state == State::Normal && c.status(0).coordinator == Some(NodeId(3))) {
+        c.deliver_next().expect("n3's election reaches n0");
+    }
+    assert_eq!(
+        c.status(3).state,
+        State::Reorganization,
+        "n3 still awaits ReadyAcks"
+    );
+    assert!(c.fire(0, Timer::Heartbeat), "n0 polls n3 at once");
+    c.deliver_all();
+    assert_eq!(c.check_one_leader(), Ok(3), "{}", c.describe(&c.live()));
+    assert_eq!(c.sent("Halt"), 4 + 3, "no election after n3's");
+}
+
 #[test]
 fn a_recovering_higher_node_takes_over() {
     let mut c = settled(false);

@@ -186,6 +186,41 @@ fn a_member_the_coordinator_forgot_is_told_no_and_recovers() {
     );
 }
 
+/// A member's AreYouThere about the group being formed counts as its Accept: the Accept may be
+/// lost or overtaken, and the question proves the member accepted.
+#[test]
+fn a_poll_about_the_forming_group_counts_as_an_accept() {
+    let mut c = cluster(2);
+    c.start_all();
+    assert!(c.fire(0, Timer::Heartbeat));
+    assert!(c.fire(1, Timer::Heartbeat));
+    c.deliver_all();
+    assert!(
+        c.fire(1, Timer::Reply),
+        "n1 found n0 and, being higher, merges at once"
+    );
+    assert!(c.fire(0, Timer::Reply), "n0 found n1 and waits");
+    assert!(c.timer_set(0, &Timer::MergeWait));
+    c.cut_one_way(0, 1);
+    c.deliver_all();
+    assert_eq!(
+        c.status(0).coordinator,
+        Some(NodeId(1)),
+        "n0 accepted; its Accept was lost"
+    );
+    assert!(
+        !c.timer_set(0, &Timer::MergeWait),
+        "accepting ends n0's own merge wait"
+    );
+    c.heal();
+    assert!(c.fire(0, Timer::Heartbeat));
+    c.deliver_all();
+    assert!(c.fire(1, Timer::Reply), "the accept window closes");
+    c.deliver_all();
+    assert_eq!(c.check_one_leader(), Ok(1), "{}", c.describe(&c.live()));
+    assert!(c.node(1).unwrap().protocol().up().contains(&NodeId(0)));
+}
+
 #[test]
 fn invalid_configs_are_rejected_with_the_field_named() {
     let bad = InvitationConfig {

@@ -48,16 +48,10 @@ pub async fn run_node(args: NodeArgs) -> Result<(), Error> {
         }
     };
     let timing = args.options.timing()?;
-    // Interim until every algorithm of election-core has landed; then with_protocol! dispatches.
-    type P = election_core::bully::Bully;
-    if args.algorithm != election_core::Algorithm::Bully {
-        return Err(Error::Flag {
-            flag: "<ALGORITHM>",
-            problem: format!("{} is not in election-core yet", args.algorithm),
-        });
-    }
-    let config = config_for::<P>(timing, args.options.sticky)?;
-    run::<P>(&args, config, stop).await
+    election_core::with_protocol!(args.algorithm, P => {
+        let config = config_for::<P>(timing, args.options.sticky)?;
+        run::<P>(&args, config, stop).await
+    })
 }
 
 /// The algorithm's configuration from the timing flags (and `--sticky`, which only Bully has).

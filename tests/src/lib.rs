@@ -20,26 +20,25 @@ use nix::unistd::Pid;
 use serde::Deserialize;
 use tokio::time::Instant;
 
-/// The `election` binary: `$ELECTION_BIN`, or `election` next to the running test's target dir
-/// (`target/debug` for `cargo test`, `target/release` for `cargo test --release`).
+/// The `election` binary: `$ELECTION_BIN`, or `election` in the running program's target dir
+/// (`target/debug` for `cargo test`, `target/release` for `--release` and for the benchmark
+/// binaries, which sit next to it).
 pub fn election_bin() -> PathBuf {
     if let Some(path) = std::env::var_os("ELECTION_BIN") {
         return PathBuf::from(path);
     }
-    // The test executable lives in <target>/<profile>/deps/.
-    let exe = std::env::current_exe().expect("test executable path");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("test executable is in <target>/<profile>/deps");
-    let bin = profile_dir.join("election");
-    assert!(
-        bin.exists(),
-        "the election binary is missing at {}; build it first with `cargo build --bin election` \
-         (add --release for release tests) or point ELECTION_BIN at it",
-        bin.display()
-    );
-    bin
+    let exe = std::env::current_exe().expect("the running program's path");
+    // Test executables live in <target>/<profile>/deps/, binaries in <target>/<profile>/.
+    let dir = exe.parent().expect("the program's directory");
+    let candidates = [dir.join("election"), dir.join("../election")];
+    match candidates.iter().find(|c| c.exists()) {
+        Some(bin) => bin.clone(),
+        None => panic!(
+            "the election binary is missing at {}; build it first with `cargo build --bin \
+             election` (add --release for release runs) or point ELECTION_BIN at it",
+            candidates[1].display()
+        ),
+    }
 }
 
 /// `n` distinct free UDP ports on 127.0.0.1 (all bound at once, then released).
@@ -198,6 +197,13 @@ pub fn agreed_leader(views: &[NodeView], among: &[SocketAddr]) -> Option<SocketA
     among.contains(&leader).then_some(leader)
 }
 
+/// Whether a stable leader of `algorithm` must be the highest-priority live node (the design's
+/// validity invariant holds for the two Bully algorithms only).
+pub fn highest_wins(algorithm: election_core::Algorithm) -> bool {
+    use election_core::Algorithm;
+    matches!(algorithm, Algorithm::Bully | Algorithm::AsyncBully)
+}
+
 /// A set of `election node` processes of one cluster, killed when dropped.
 pub struct Cluster {
     /// The algorithm name.
@@ -321,7 +327,7 @@ impl Cluster {
         text
     }
 
-    /// Polls `/api/nodes` every 20 ms until `check` returns `Some`, and returns it with the time
+    /// Polls `/api/nodes` every 5 ms until `check` returns `Some`, and returns it with the time
     /// it took; panics after `within` with the last views and the nodes' logs.
     pub async fn wait_for<T>(
         &self,
@@ -343,7 +349,7 @@ impl Cluster {
                     self.log_tails(15)
                 );
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
 
@@ -406,10 +412,9 @@ impl Speed {
             heartbeat: self.heartbeat_ms * MILLIS,
             timeout: self.timeout_ms * MILLIS,
         };
-        let _ = algorithm;
-        type P = election_core::bully::Bully;
-        let micros =
-            { <P as election_core::Protocol>::Config::from_timing(timing).liveness_bound(n) };
+        let micros = election_core::with_protocol!(algorithm, P => {
+            <P as election_core::Protocol>::Config::from_timing(timing).liveness_bound(n)
+        });
         Duration::from_micros(micros)
     }
 }

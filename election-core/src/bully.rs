@@ -156,7 +156,7 @@ impl AlgorithmConfig for BullyConfig {
     ///    live node accepts `h`'s Halt (`h` is higher) and answers. It fails only if a lower node
     ///    `g` halts some member after `h` did, so that the member ignores `h`'s NewCoordinator.
     ///    `g` can send Halts only if its probe went unanswered, which after the last fault means
-    ///    the probe began before it; such Halts are sent within `T` and arrive within `1.5T`, and
+    ///    the probe began before it; such Halts are sent within `T` and arrive within `1.4T`, and
     ///    `g`, once halted by `h`, sends no more. So at most two of `h`'s attempts fail, and the
     ///    third (`3 · 4T`) succeeds: every live node is then `Normal` under `h`.
     fn liveness_bound(&self, _n: usize) -> Time {

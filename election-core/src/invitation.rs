@@ -56,6 +56,13 @@
 //!   flow, and it keeps a stale invitation from pulling a single member out of its group.
 //! - Membership: a joiner starts as a singleton group and is merged like any other; when the
 //!   coordinator leaves gracefully its members call Recovery at once.
+//!
+//! # Cost
+//! Members keep O(1) state; a coordinator keeps `Up` and the coordinators its Check found. Each
+//! heartbeat costs two messages per member (AreYouThere and its reply) and `n - 1` AreYouCoordinator
+//! per coordinator plus one answer per other coordinator, so while a cluster of `n` is split into
+//! `k` groups a heartbeat costs about `k·n + k²` messages — `n²` right after a cold boot, when every
+//! node is its own group, and `3n` once merged.
 
 use std::collections::BTreeSet;
 

@@ -51,6 +51,13 @@
 //! - Membership: when the coordinator (or the node that halted us) leaves gracefully, an election
 //!   starts at once instead of after a timeout; a leaving member is dropped from `Up` and from any
 //!   round that awaits its answer.
+//!
+//! # Cost
+//! Members keep O(1) state; only a coordinator holding an election keeps `Up`. In normal operation
+//! a heartbeat costs two messages per member (AreYouThere and its answer) and `n - 1`
+//! AreYouNormal. An election costs `n - 2` Halts, NewCoordinators and Readys (and their answers)
+//! in the best case, when the second-highest node notices the crash first; in the worst case every
+//! member notices and probes every higher node, `O(n²)` AreYouThere, as in the paper.
 
 use std::collections::BTreeSet;
 

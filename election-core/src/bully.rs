@@ -3,10 +3,11 @@
 //!
 //! # The paper, and where to find it here
 //!
-//! Each node `i` keeps the paper's variables: `S(i).s` is [`Bully::state`] (`Down`, `Election`,
-//! `Reorganization`, `Normal`), `S(i).c` the coordinator, `S(i).h` the node that halted `i`
-//! (`halted_by`), and `S(i).Up` the nodes a coordinator included in its group (`up`). `S(i).d`,
-//! the task description handed out in `Ready`, has no counterpart: nothing here runs a task.
+//! Each node `i` keeps the paper's variables: `S(i).s` is the reported [`Status::state`]
+//! (`Down`, `Election`, `Reorganization`, `Normal`), `S(i).c` the coordinator, `S(i).h` the node
+//! that halted `i` (`halted_by`), and `S(i).Up` the nodes a coordinator included in its group
+//! (`up`). `S(i).d`, the task description handed out in `Ready`, has no counterpart: nothing here
+//! runs a task.
 //!
 //! The paper's procedures map onto the handlers:
 //! - **Check** (the coordinator, periodically): [`Msg::AreYouNormal`] to every member; a member
@@ -107,9 +108,7 @@ pub(crate) fn validate_timing(
     if timeout < 5 {
         return Err(error(
             "timeout",
-            format!(
-                "is {timeout}us; it must be at least 5us, so that the tolerated one-way delay (2/5 of it) is positive"
-            ),
+            format!("is {timeout}us, below 5us (the tolerated delay, 2/5 of it, would be 0)"),
         ));
     }
     Ok(())
@@ -282,11 +281,6 @@ pub struct Bully {
 }
 
 impl Bully {
-    /// The paper's `S(i).s`.
-    pub fn state(&self) -> State {
-        self.state
-    }
-
     fn is_leader(&self, me: NodeId) -> bool {
         self.state == State::Normal && self.coordinator == Some(me)
     }

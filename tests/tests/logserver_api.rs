@@ -47,7 +47,10 @@ async fn reports_become_nodes_and_an_ordered_log() {
         .unwrap()
         .as_millis() as u64;
     let seen = a["last_seen"].as_u64().unwrap();
-    assert!(now.abs_diff(seen) < 10_000, "last_seen {seen} is server ms, now {now}");
+    assert!(
+        now.abs_diff(seen) < 10_000,
+        "last_seen {seen} is server ms, now {now}"
+    );
 
     let log = http.get_json("/api/log").await;
     assert_eq!(column(&log, "seq"), [0, 1, 2]);
@@ -80,14 +83,22 @@ async fn blocks_are_set_replaced_reset_and_sent_to_reporting_nodes() {
     let (status, text) = http.send(Method::PUT, "/api/blocks", &one_way).await;
     assert_eq!(status, StatusCode::OK, "{text}");
     let sorted = json!([{ "from": A, "to": C }, { "from": B, "to": A }]);
-    assert_eq!(serde_json::from_str::<serde_json::Value>(&text).unwrap(), sorted);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&text).unwrap(),
+        sorted
+    );
     assert_eq!(http.get_json("/api/blocks").await, sorted);
     let reply = http.post_reports(&[report(A, A, 1)]).await;
-    assert_eq!(reply["blocked"], sorted, "nodes learn the blocks from the reply");
+    assert_eq!(
+        reply["blocked"], sorted,
+        "nodes learn the blocks from the reply"
+    );
 
     // PUT replaces the whole set.
     let only = json!([{ "from": C, "to": B }]);
-    let (status, _) = http.send(Method::PUT, "/api/blocks", &only.to_string()).await;
+    let (status, _) = http
+        .send(Method::PUT, "/api/blocks", &only.to_string())
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(http.get_json("/api/blocks").await, only);
 
@@ -101,10 +112,13 @@ async fn blocks_are_set_replaced_reset_and_sent_to_reporting_nodes() {
 async fn refused(http: &Http, method: Method, path: &str, body: &str, code: u16, needle: &str) {
     let (status, text) = http.send(method, path, body).await;
     assert_eq!(status.as_u16(), code, "{path} {body:.80}: {text}");
-    let v: serde_json::Value = serde_json::from_str(&text)
-        .unwrap_or_else(|_| panic!("error body is not JSON: {text}"));
+    let v: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("error body is not JSON: {text}"));
     let message = v["error"].as_str().unwrap();
-    assert!(message.contains(needle), "{message:?} should mention {needle:?}");
+    assert!(
+        message.contains(needle),
+        "{message:?} should mention {needle:?}"
+    );
 }
 
 #[tokio::test]
@@ -114,47 +128,143 @@ async fn bad_input_gets_a_4xx_naming_the_problem_and_loses_nothing() {
     let http = Http::new(&server);
     http.post_reports(&[report(A, A, 1)]).await;
 
-    refused(&http, Method::POST, "/api/reports", "{\"reports\": [", 400, "invalid JSON").await;
+    refused(
+        &http,
+        Method::POST,
+        "/api/reports",
+        "{\"reports\": [",
+        400,
+        "invalid JSON",
+    )
+    .await;
     refused(&http, Method::POST, "/api/reports", "", 400, "invalid JSON").await;
     let mut extra = serde_json::to_value(report(B, B, 1)).unwrap();
     extra["colour"] = json!("blue");
     let body = json!({ "reports": [extra] }).to_string();
-    refused(&http, Method::POST, "/api/reports", &body, 400, "unknown field `colour`").await;
+    refused(
+        &http,
+        Method::POST,
+        "/api/reports",
+        &body,
+        400,
+        "unknown field `colour`",
+    )
+    .await;
     let body = json!({ "reports": [], "more": 1 }).to_string();
-    refused(&http, Method::POST, "/api/reports", &body, 400, "unknown field `more`").await;
+    refused(
+        &http,
+        Method::POST,
+        "/api/reports",
+        &body,
+        400,
+        "unknown field `more`",
+    )
+    .await;
 
     let mut bad_addr = report(B, B, 1);
     bad_addr.addr = "nonsense".to_string();
     let body = json!({ "reports": [report(C, C, 1), bad_addr] }).to_string();
-    refused(&http, Method::POST, "/api/reports", &body, 400, "reports[1].addr").await;
+    refused(
+        &http,
+        Method::POST,
+        "/api/reports",
+        &body,
+        400,
+        "reports[1].addr",
+    )
+    .await;
     let mut bad_coord = report(B, B, 1);
     bad_coord.coordinator = Some("10.0.0.1".to_string());
     let body = json!({ "reports": [bad_coord] }).to_string();
-    refused(&http, Method::POST, "/api/reports", &body, 400, "reports[0].coordinator").await;
+    refused(
+        &http,
+        Method::POST,
+        "/api/reports",
+        &body,
+        400,
+        "reports[0].coordinator",
+    )
+    .await;
     let mut bad_algo = report(B, B, 1);
     bad_algo.algorithm = "paxos".to_string();
     let body = json!({ "reports": [bad_algo] }).to_string();
-    refused(&http, Method::POST, "/api/reports", &body, 400, "unknown algorithm").await;
+    refused(
+        &http,
+        Method::POST,
+        "/api/reports",
+        &body,
+        400,
+        "unknown algorithm",
+    )
+    .await;
     let mut bad_hb = report(B, B, 1);
     bad_hb.heartbeat_ms = 0;
     let body = json!({ "reports": [bad_hb] }).to_string();
-    refused(&http, Method::POST, "/api/reports", &body, 400, "heartbeat_ms").await;
+    refused(
+        &http,
+        Method::POST,
+        "/api/reports",
+        &body,
+        400,
+        "heartbeat_ms",
+    )
+    .await;
 
     let huge = json!({ "reports": [], "pad": "x".repeat(2 * 1024 * 1024) }).to_string();
-    refused(&http, Method::POST, "/api/reports", &huge, 413, "length limit").await;
+    refused(
+        &http,
+        Method::POST,
+        "/api/reports",
+        &huge,
+        413,
+        "length limit",
+    )
+    .await;
 
     refused(&http, Method::PUT, "/api/blocks", "{}", 400, "invalid JSON").await;
     let self_block = json!([{ "from": A, "to": A }]).to_string();
-    refused(&http, Method::PUT, "/api/blocks", &self_block, 400, "itself").await;
+    refused(
+        &http,
+        Method::PUT,
+        "/api/blocks",
+        &self_block,
+        400,
+        "itself",
+    )
+    .await;
     let bad_link = json!([{ "from": A, "to": "localhost" }]).to_string();
     refused(&http, Method::PUT, "/api/blocks", &bad_link, 400, "[0].to").await;
     refused(&http, Method::GET, "/api/log?limit=-1", "", 400, "limit").await;
-    refused(&http, Method::GET, "/api/log?limit=100000", "", 400, "limit").await;
+    refused(
+        &http,
+        Method::GET,
+        "/api/log?limit=100000",
+        "",
+        400,
+        "limit",
+    )
+    .await;
     refused(&http, Method::GET, "/api/log?node=x", "", 400, "node").await;
     refused(&http, Method::GET, "/api/log?colour=1", "", 400, "colour").await;
     refused(&http, Method::GET, "/api/nope", "", 404, "no such").await;
-    refused(&http, Method::POST, "/status/blocks", "pair=1.2.3.4:5", 400, "comma").await;
-    refused(&http, Method::POST, "/status/blocks", "x=1", 400, "unknown form field").await;
+    refused(
+        &http,
+        Method::POST,
+        "/status/blocks",
+        "pair=1.2.3.4:5",
+        400,
+        "comma",
+    )
+    .await;
+    refused(
+        &http,
+        Method::POST,
+        "/status/blocks",
+        "x=1",
+        400,
+        "unknown form field",
+    )
+    .await;
 
     // A rejected batch stores none of its reports; the earlier report is still there.
     let nodes = http.get_json("/api/nodes").await;
@@ -190,7 +300,9 @@ async fn the_embedded_store_survives_a_restart() {
     let http = Http::new(&server);
     http.post_reports(&[report(A, B, 1), report(B, B, 2)]).await;
     let links = json!([{ "from": A, "to": B }]);
-    let (status, _) = http.send(Method::PUT, "/api/blocks", &links.to_string()).await;
+    let (status, _) = http
+        .send(Method::PUT, "/api/blocks", &links.to_string())
+        .await;
     assert_eq!(status, StatusCode::OK);
     let nodes_before = http.get_json("/api/nodes").await;
     let log_before = http.get_json("/api/log").await;
@@ -210,7 +322,10 @@ async fn the_embedded_store_survives_a_restart() {
     // Forgetting nodes and resetting blocks is durable too.
     let server = start(&dir).await;
     let http = Http::new(&server);
-    assert_eq!(column(&http.get_json("/api/nodes").await, "addr"), [A, B, C]);
+    assert_eq!(
+        column(&http.get_json("/api/nodes").await, "addr"),
+        [A, B, C]
+    );
     http.send(Method::DELETE, "/api/nodes", "").await;
     http.send(Method::DELETE, "/api/blocks", "").await;
     server.shutdown().await.unwrap();
@@ -259,18 +374,33 @@ async fn the_status_page_escapes_node_text_and_lists_pairs() {
     let mut evil = report(A, B, 1);
     evil.phase = "<script>alert('x')</script>".to_string();
     evil.group = Some("\"><img src=x>".to_string());
-    http.post_reports(&[evil, report(B, B, 1), report(C, B, 1)]).await;
+    http.post_reports(&[evil, report(B, B, 1), report(C, B, 1)])
+        .await;
     let links = json!([{ "from": A, "to": B }, { "from": B, "to": A }, { "from": C, "to": A }]);
-    http.send(Method::PUT, "/api/blocks", &links.to_string()).await;
+    http.send(Method::PUT, "/api/blocks", &links.to_string())
+        .await;
 
     let (status, headers, page) = http.send_full(Method::GET, "/status", "", &[]).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(headers["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
     assert!(!page.contains("<script>alert"), "raw node text in the page");
     assert!(!page.contains("<img"), "raw node text in the page");
     assert!(page.contains("Normal (&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;)"));
     assert!(page.contains("&quot;&gt;&lt;img src=x&gt;"));
-    for th in ["addr", "coordinator", "groupid", "status", "date", "algorithm", "incarnation"] {
+    for th in [
+        "addr",
+        "coordinator",
+        "groupid",
+        "status",
+        "date",
+        "algorithm",
+        "incarnation",
+    ] {
         assert!(page.contains(&format!("<th>{th}</th>")), "column {th}");
     }
     // Three pairs; A-B is blocked both ways, so checked; C->A is one-way, listed apart.
@@ -280,7 +410,10 @@ async fn the_status_page_escapes_node_text_and_lists_pairs() {
     assert!(page.contains(&format!("<li>{C} → {A}</li>")));
     assert!(page.contains("<a href=\"/status\">refresh</a>"));
     assert!(page.contains("action=\"/status/reset\""));
-    assert!(!page.contains("name=\"token\""), "no token field on loopback");
+    assert!(
+        !page.contains("name=\"token\""),
+        "no token field on loopback"
+    );
     server.shutdown().await.unwrap();
 }
 
@@ -289,13 +422,15 @@ async fn the_block_form_works_without_javascript() {
     let dir = temp_dir("form");
     let server = start(&dir).await;
     let http = Http::new(&server);
-    http.post_reports(&[report(A, C, 1), report(B, C, 1), report(C, C, 1)]).await;
+    http.post_reports(&[report(A, C, 1), report(B, C, 1), report(C, C, 1)])
+        .await;
     // A one-way block set through the API, and a two-way pair that the form will untick.
     let links = json!([
         { "from": C, "to": A },
         { "from": B, "to": C }, { "from": C, "to": B },
     ]);
-    http.send(Method::PUT, "/api/blocks", &links.to_string()).await;
+    http.send(Method::PUT, "/api/blocks", &links.to_string())
+        .await;
 
     let form = format!("pair={A}%2C{B}");
     let (status, headers, _) = http
@@ -327,22 +462,47 @@ async fn off_loopback_changes_need_the_admin_token_and_reading_stays_open() {
     let http = Http::to(&format!("http://127.0.0.1:{}", server.local_addr().port()));
     let links = json!([{ "from": A, "to": B }]).to_string();
 
-    refused(&http, Method::PUT, "/api/blocks", &links, 401, "admin token").await;
+    refused(
+        &http,
+        Method::PUT,
+        "/api/blocks",
+        &links,
+        401,
+        "admin token",
+    )
+    .await;
     refused(&http, Method::DELETE, "/api/blocks", "", 401, "admin token").await;
     refused(&http, Method::DELETE, "/api/nodes", "", 401, "admin token").await;
-    refused(&http, Method::POST, "/status/reset", "token=wrong", 401, "admin token").await;
+    refused(
+        &http,
+        Method::POST,
+        "/status/reset",
+        "token=wrong",
+        401,
+        "admin token",
+    )
+    .await;
     let wrong = [("authorization", "Bearer s3cre")];
-    let (status, _, _) = http.send_full(Method::PUT, "/api/blocks", &links, &wrong).await;
+    let (status, _, _) = http
+        .send_full(Method::PUT, "/api/blocks", &links, &wrong)
+        .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let right = [("authorization", "Bearer s3cret")];
-    let (status, _, _) = http.send_full(Method::PUT, "/api/blocks", &links, &right).await;
+    let (status, _, _) = http
+        .send_full(Method::PUT, "/api/blocks", &links, &right)
+        .await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(http.get_json("/api/blocks").await, json!([{ "from": A, "to": B }]));
+    assert_eq!(
+        http.get_json("/api/blocks").await,
+        json!([{ "from": A, "to": B }])
+    );
     // Reports, reads and the page stay open; the page asks for the token.
     http.post_reports(&[report(A, A, 1)]).await;
     let page = http.send(Method::GET, "/status", "").await.1;
     assert!(page.contains("name=\"token\""));
-    let (status, _) = http.send(Method::POST, "/status/reset", "token=s3cret").await;
+    let (status, _) = http
+        .send(Method::POST, "/status/reset", "token=s3cret")
+        .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(http.get_json("/api/blocks").await, json!([]));
     server.shutdown().await.unwrap();
@@ -351,7 +511,15 @@ async fn off_loopback_changes_need_the_admin_token_and_reading_stays_open() {
     args.admin_token = None;
     let server = Server::start(args).await.unwrap();
     let http = Http::to(&format!("http://127.0.0.1:{}", server.local_addr().port()));
-    refused(&http, Method::PUT, "/api/blocks", &links, 403, "--admin-token").await;
+    refused(
+        &http,
+        Method::PUT,
+        "/api/blocks",
+        &links,
+        403,
+        "--admin-token",
+    )
+    .await;
     server.shutdown().await.unwrap();
 }
 

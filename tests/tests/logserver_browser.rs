@@ -13,7 +13,12 @@ use hyper::{Method, StatusCode};
 use logserver_common::{Http, report, start, temp_dir};
 use serde_json::{Value, json};
 
-const NODES: [&str; 4] = ["127.0.0.1:9000", "127.0.0.1:9001", "127.0.0.1:9002", "127.0.0.1:9003"];
+const NODES: [&str; 4] = [
+    "127.0.0.1:9000",
+    "127.0.0.1:9001",
+    "127.0.0.1:9002",
+    "127.0.0.1:9003",
+];
 /// The W3C name of the element-id member in WebDriver replies.
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
@@ -87,25 +92,39 @@ impl Session {
 
     async fn find(&self, css: &str) -> String {
         let v = self
-            .cmd(Method::POST, "/element", json!({ "using": "css selector", "value": css }))
+            .cmd(
+                Method::POST,
+                "/element",
+                json!({ "using": "css selector", "value": css }),
+            )
             .await;
-        v[ELEMENT].as_str().unwrap_or_else(|| panic!("no element {css}: {v}")).to_string()
+        v[ELEMENT]
+            .as_str()
+            .unwrap_or_else(|| panic!("no element {css}: {v}"))
+            .to_string()
     }
 
     async fn text(&self, css: &str) -> String {
         let id = self.find(css).await;
-        let v = self.cmd(Method::GET, &format!("/element/{id}/text"), json!({})).await;
+        let v = self
+            .cmd(Method::GET, &format!("/element/{id}/text"), json!({}))
+            .await;
         v.as_str().unwrap().to_string()
     }
 
     async fn click(&self, css: &str) {
         let id = self.find(css).await;
-        self.cmd(Method::POST, &format!("/element/{id}/click"), json!({})).await;
+        self.cmd(Method::POST, &format!("/element/{id}/click"), json!({}))
+            .await;
     }
 
     async fn run(&self, script: &str) -> Value {
-        self.cmd(Method::POST, "/execute/sync", json!({ "script": script, "args": [] }))
-            .await
+        self.cmd(
+            Method::POST,
+            "/execute/sync",
+            json!({ "script": script, "args": [] }),
+        )
+        .await
     }
 
     /// Waits until `css`'s text equals `want`.
@@ -143,7 +162,10 @@ fn base64_decode(text: &str) -> Vec<u8> {
             _ => panic!("not base64: {c}"),
         }
     };
-    let digits: Vec<u8> = text.bytes().filter(|c| *c != b'=' && !c.is_ascii_whitespace()).collect();
+    let digits: Vec<u8> = text
+        .bytes()
+        .filter(|c| *c != b'=' && !c.is_ascii_whitespace())
+        .collect();
     let mut out = Vec::with_capacity(digits.len() * 3 / 4);
     for chunk in digits.chunks(4) {
         let n = chunk.iter().fold(0, |acc, c| acc << 6 | value(*c)) << (6 * (4 - chunk.len()));
@@ -162,7 +184,9 @@ fn base64_decodes_with_and_without_padding() {
 #[tokio::test]
 async fn the_status_page_blocks_pairs_and_updates_live_in_chromium() {
     let Some(exe) = chromedriver() else {
-        eprintln!("\n*** SKIPPED: chromedriver not installed (apt-get install chromium chromium-driver) ***\n");
+        eprintln!(
+            "\n*** SKIPPED: chromedriver not installed (apt-get install chromium chromium-driver) ***\n"
+        );
         return;
     };
     let dir = temp_dir("browser");
@@ -173,7 +197,11 @@ async fn the_status_page_blocks_pairs_and_updates_live_in_chromium() {
     let reports: Vec<_> = NODES.iter().map(|n| report(n, leader, 5)).collect();
     api.post_reports(&reports).await;
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let _driver = Driver {
         child: Command::new(&exe)
             .arg(format!("--port={port}"))
@@ -184,7 +212,10 @@ async fn the_status_page_blocks_pairs_and_updates_live_in_chromium() {
     };
     let wd = Http::to(&format!("http://127.0.0.1:{port}"));
     let deadline = Instant::now() + Duration::from_secs(20);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
         assert!(Instant::now() < deadline, "chromedriver did not start");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -193,7 +224,9 @@ async fn the_status_page_blocks_pairs_and_updates_live_in_chromium() {
     browser.goto(&page).await;
 
     // The table, one row per node.
-    let rows = browser.run("return document.querySelectorAll('#nodes tr').length").await;
+    let rows = browser
+        .run("return document.querySelectorAll('#nodes tr').length")
+        .await;
     assert_eq!(rows, json!(NODES.len()));
     let row = |addr: &str, col: u32| format!("tr[data-addr=\"{addr}\"] td:nth-child({col})");
     assert_eq!(browser.text(&row(NODES[0], 1)).await, NODES[0]);
@@ -203,16 +236,23 @@ async fn the_status_page_blocks_pairs_and_updates_live_in_chromium() {
     // Tick the pair 9000-9001 and submit: the blocks API has both directions.
     let pair = format!("input[name=pair][value=\"{},{}\"]", NODES[0], NODES[1]);
     browser.click(&pair).await;
-    browser.click("form[action=\"/status/blocks\"] button").await;
+    browser
+        .click("form[action=\"/status/blocks\"] button")
+        .await;
     let deadline = Instant::now() + Duration::from_secs(10);
     let want = json!([{ "from": NODES[0], "to": NODES[1] }, { "from": NODES[1], "to": NODES[0] }]);
     while api.get_json("/api/blocks").await != want {
-        assert!(Instant::now() < deadline, "the submitted block did not arrive");
+        assert!(
+            Instant::now() < deadline,
+            "the submitted block did not arrive"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // Back on the page, the pair shows as blocked.
     browser.wait_text("h2", "Block Connections").await;
-    let checked = browser.run(&format!("return document.querySelector('{pair}').checked")).await;
+    let checked = browser
+        .run(&format!("return document.querySelector('{pair}').checked"))
+        .await;
     assert_eq!(checked, json!(true));
 
     // A status change appears without a reload: a marker set on this page survives.

@@ -229,24 +229,26 @@ impl Hub {
     }
 }
 
-/// Writes queued changes to the store until `stop` is set and the queue is empty (or the store
-/// has failed for [`FLUSH_GIVE_UP`] after the stop).
+/// Writes queued changes to the store until a stop is requested (or the server handle is gone)
+/// and the queue is empty, or the store has kept failing for [`FLUSH_GIVE_UP`] after the stop.
 pub(crate) async fn run_writer(
     hub: Arc<Hub>,
     store: Box<dyn Store>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut backoff = Duration::from_millis(100);
+    let mut stopping = false;
     let mut failing_since_stop: Option<tokio::time::Instant> = None;
     loop {
+        stopping |= *stop.borrow();
         let batch = hub.take_batch();
         if batch.is_empty() {
-            if *stop.borrow() {
+            if stopping {
                 break;
             }
             tokio::select! {
                 () = hub.wake.notified() => {}
-                _ = stop.changed() => {}
+                changed = stop.changed() => stopping |= changed.is_err(),
             }
             continue;
         }
@@ -261,7 +263,7 @@ pub(crate) async fn run_writer(
                 let queued = hub.queued();
                 tracing::warn!(error = %e, queued, "store write failed; will retry");
                 hub.retry(&batch);
-                if *stop.borrow() {
+                if stopping {
                     let since = *failing_since_stop.get_or_insert_with(tokio::time::Instant::now);
                     if since.elapsed() >= FLUSH_GIVE_UP {
                         tracing::error!(

@@ -180,12 +180,16 @@ const SCRIPT: &str = r#"(function () {
     }
     return tr;
   }
+  let last = '';
   async function poll() {
     try {
       const r = await fetch('/api/nodes', { cache: 'no-store' });
       if (!r.ok) throw new Error('HTTP ' + r.status);
-      const nodes = await r.json();
-      body.replaceChildren(...nodes.map(row));
+      const text = await r.text();
+      const nodes = JSON.parse(text);
+      // Rebuild only on change, so a user's text selection survives quiet periods.
+      if (text !== last) body.replaceChildren(...nodes.map(row));
+      last = text;
       changed.hidden = nodes.map((n) => n.addr).join(' ') === body.dataset.addrs;
       live.textContent = 'live, updated ' + new Date().toLocaleTimeString();
     } catch (e) {

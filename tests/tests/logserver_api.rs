@@ -536,3 +536,32 @@ async fn start_reports_a_busy_port_and_a_zero_queue() {
     assert!(err.to_string().contains("--queue-limit"), "{err}");
     server.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_dropped_handle_stops_the_server_and_releases_the_store() {
+    let dir = temp_dir("drop");
+    let server = start(&dir).await;
+    Http::new(&server).post_reports(&[report(A, A, 1)]).await;
+    // While it runs, a second server cannot open the same store.
+    let err = Server::start(ServeArgs::new(0, &dir)).await.unwrap_err();
+    assert!(err.to_string().contains("embedded store"), "{err}");
+    drop(server);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let server = loop {
+        match Server::start(ServeArgs::new(0, &dir)).await {
+            Ok(s) => break s,
+            Err(e) => assert!(
+                std::time::Instant::now() < deadline,
+                "store never released: {e}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let nodes = Http::new(&server).get_json("/api/nodes").await;
+    assert_eq!(
+        column(&nodes, "addr"),
+        [A],
+        "the queue was flushed on the way out"
+    );
+    server.shutdown().await.unwrap();
+}

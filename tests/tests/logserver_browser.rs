@@ -104,11 +104,13 @@ impl Session {
             .to_string()
     }
 
+    /// The text of the element `css` (read in one script call, so a live table update between
+    /// finding and reading cannot make it stale); empty when absent.
     async fn text(&self, css: &str) -> String {
-        let id = self.find(css).await;
-        let v = self
-            .cmd(Method::GET, &format!("/element/{id}/text"), json!({}))
-            .await;
+        let script =
+            "const e = document.querySelector(arguments[0]); return e ? e.textContent : ''";
+        let body = json!({ "script": script, "args": [css] });
+        let v = self.cmd(Method::POST, "/execute/sync", body).await;
         v.as_str().unwrap().to_string()
     }
 

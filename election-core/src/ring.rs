@@ -17,16 +17,22 @@
 //! * The winner sends `Coordinator(me)` once around the ring; every node notes the coordinator,
 //!   becomes non-participant and forwards it, except to the winner itself. With one initiator on
 //!   a ring of `n` live nodes the election takes `n + d` `Election` messages (`d` = hops from the
-//!   initiator to the highest node) and the announcement exactly `n - 1`.
+//!   initiator to the highest node) and the announcement exactly `n - 1`; with all `n`
+//!   initiating at once (a fresh start), `2n - 1` and `n - 1`.
 //!
 //! # Where this departs from the paper, and why
+//! * **A leader answers a smaller candidate with an announcement.** Chang–Roberts' leader would
+//!   forward itself and win again after a lap; here it sends a new `Coordinator` lap at once. A
+//!   stale or repeated `Election` thus costs one lap instead of a new election, and cannot push
+//!   the leader back into an election again and again.
 //! * **Only improving candidates are forwarded.** A participant forwards `Election(c)` only if
 //!   `c` beats the best candidate it already forwarded (the paper forwards every `c > me`). The
 //!   highest candidate still passes everywhere, fewer messages travel, and a duplicated message
 //!   is swallowed at the next node instead of making another lap.
 //! * **Dead nodes.** Chang and Roberts assume a live ring. Here each `Election` / `Coordinator`
 //!   hop is acknowledged (`Ack`); without an ack within `timeout` the sender passes the message
-//!   to the node after the silent one — one remembered hop, so the state stays O(1). A node that
+//!   to the node after the silent one. Only one hop is remembered, so the state stays O(1): the
+//!   one about the highest node (a later hop about a lower node is sent once, unguarded). A node that
 //!   finds the silent node is the very candidate of the `Election` it carries drops that
 //!   candidacy (it can never come back round). If every other node is silent, the sender is
 //!   alone and leads.
@@ -111,8 +117,11 @@ impl AlgorithmConfig for RingConfig {
         Ok(())
     }
 
+    /// Two fifths of `timeout`: a check or hop round trip then takes at most 4/5 of the time
+    /// its sender waits, so a clock running up to 20 % fast does not skip a live node or start a
+    /// needless election (a skipped node misses the announcement and would later re-elect).
     fn max_delay(&self) -> Time {
-        self.timeout / 2
+        self.timeout / 5 * 2
     }
 
     /// After the last fault F, with every message delivered within `timeout / 2` and `L` = one
@@ -217,14 +226,19 @@ struct Pending {
 }
 
 impl Hop {
-    /// Whether this hop is worth more than a pending `older` one. A new election or announcement
-    /// makes older news moot, except that a restarted node's own candidacy must not displace a
-    /// larger candidacy it forwarded before: that one can still win, its own cannot.
-    fn supersedes(&self, older: &Hop) -> bool {
-        match (self, older) {
-            (Hop::Election { candidate: new }, Hop::Election { candidate: old }) => new > old,
-            _ => true,
+    /// Orders hops by what they are worth re-sending: news about a higher node first (a lower
+    /// candidate cannot beat a higher candidate or leader), and for one node an announcement over
+    /// a candidacy, a later lap over an earlier one.
+    fn rank(&self) -> (NodeId, u64) {
+        match *self {
+            Hop::Election { candidate } => (candidate, 0),
+            Hop::Coordinator { leader, lap } => (leader, lap.saturating_add(1)),
         }
+    }
+
+    /// Whether this hop should take the pending slot from `older`.
+    fn supersedes(&self, older: &Hop) -> bool {
+        self.rank() >= older.rank()
     }
 }
 
@@ -338,6 +352,8 @@ impl Ring {
         match self.best {
             Some(best) if better <= best => {}
             Some(_) => self.forward_candidate(cx, better, out),
+            // The leader would win this election: announce the outcome instead of re-running it.
+            None if self.is_leader() && candidate < self.me => self.announce(cx, out),
             None => {
                 self.become_participant(cx, out);
                 self.forward_candidate(cx, better, out);

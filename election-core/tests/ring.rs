@@ -61,23 +61,21 @@ fn fresh_start_elects_the_highest_with_exact_message_counts() {
 }
 
 #[test]
-fn one_initiator_costs_n_plus_distance_to_the_highest_and_n_minus_1_announcements() {
+fn one_initiator_reaching_the_live_leader_costs_d_hops_and_one_announcement_lap() {
     for n in [3u32, 5, 8] {
-        for initiator in 0..n {
+        for initiator in 0..n - 1 {
             let mut c = cluster(n);
             c.start_all();
             c.deliver_all();
             c.reset_counts();
-            // A restarting node initiates alone; everyone else is a non-participant.
+            // A restarting node initiates alone; everyone else is a non-participant. Each hop
+            // replaces the candidate by the higher receiver until the leader, which already
+            // leads: it announces instead of running the election again.
             c.recover(initiator);
             c.deliver_all();
             assert_eq!(c.check_one_leader(), Ok(n - 1));
             let distance = (n - 1 - initiator) as usize;
-            assert_eq!(
-                c.sent("Election"),
-                n as usize + distance,
-                "n={n} initiator={initiator}"
-            );
+            assert_eq!(c.sent("Election"), distance, "n={n} initiator={initiator}");
             assert_eq!(
                 c.sent("Coordinator"),
                 n as usize - 1,
@@ -95,9 +93,11 @@ fn leader_crash_is_detected_by_checks_and_the_dead_node_is_skipped() {
     c.crash(4);
     c.reset_counts();
     step_until_leader(&mut c, 3);
-    // Node 0's CheckTimeout fires first: 0→1→2→3 each replace the candidate by themselves, 3→4
-    // is not acked, 3 skips to 0 and its candidacy goes 0→1→2→3: 8 Election hops. The
-    // announcement tries 4, skips it, and goes 0→1→2: 4 Coordinator hops.
+    // Chang-Roberts with one initiator and no leader: node 0's CheckTimeout fires first (the
+    // others' checks are cancelled when its election reaches them). On the n' = 4 live nodes the
+    // election takes n' + d = 4 + 3 hops (d: from 0 to the highest, 3), plus one to the dead 4
+    // that is not acked: 0→1→2→3, 3→4, then 3→0→1→2→3. The announcement takes n' - 1 = 3 hops
+    // plus the one to 4: 3→4, 3→0→1→2.
     assert_eq!(c.sent("Election"), 8);
     assert_eq!(c.sent("Coordinator"), 4);
     assert_eq!(settle(&mut c), 3);
@@ -173,8 +173,8 @@ fn after_a_graceful_leave_the_next_node_is_the_one_after_it() {
     c.deliver_all();
     assert_eq!(c.now(), t);
     assert_eq!(c.check_one_leader(), Ok(4));
-    // Ring 0→1→3→4: 4 nodes, the highest 3 hops from the initiator.
-    assert_eq!(c.sent("Election"), 7);
+    // Ring 0→1→3→4 (no timeout at 1: it sends to 3 directly), the leader 4 announces.
+    assert_eq!(c.sent("Election"), 3);
     assert_eq!(c.sent("Coordinator"), 3);
 }
 

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use election_core::State;
 use hyper::{Method, StatusCode};
-use logserver_common::{Http, report, start, temp_dir};
+use logserver_common::{Http, report, skipped, start, temp_dir};
 use serde_json::{Value, json};
 
 const NODES: [&str; 4] = [
@@ -186,9 +186,7 @@ fn base64_decodes_with_and_without_padding() {
 #[tokio::test]
 async fn the_status_page_blocks_pairs_and_updates_live_in_chromium() {
     let Some(exe) = chromedriver() else {
-        eprintln!(
-            "\n*** SKIPPED: chromedriver not installed (apt-get install chromium chromium-driver) ***\n"
-        );
+        skipped("chromedriver not installed (apt-get install chromium chromium-driver)");
         return;
     };
     let dir = temp_dir("browser");

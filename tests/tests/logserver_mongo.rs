@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use hyper::{Method, StatusCode};
 use logserver::{ServeArgs, Server};
-use logserver_common::{Http, column, report, temp_dir};
+use logserver_common::{Http, column, report, skipped, temp_dir};
 use mongodb::bson::{Bson, Document, doc};
 use mongodb::options::ClientOptions;
 use serde_json::json;
@@ -22,7 +22,7 @@ const C: &str = "127.0.0.1:9002";
 fn env(name: &str) -> Option<String> {
     let value = std::env::var(name).ok().filter(|v| !v.is_empty());
     if value.is_none() {
-        eprintln!("\n*** SKIPPED: {name} not set; this MongoDB test did not run ***\n");
+        skipped(&format!("{name} not set; this MongoDB test did not run"));
     }
     value
 }

@@ -29,10 +29,12 @@ fn main() -> anyhow::Result<()> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    // A node is one event loop plus a reporter task: one thread keeps its idle CPU and memory low.
+    let mut builder = match cli.command {
+        Cmd::Node(_) => tokio::runtime::Builder::new_current_thread(),
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    };
+    let runtime = builder.enable_all().build()?;
     runtime.block_on(async {
         match cli.command {
             Cmd::Node(args) => election_net::run_node(args).await?,

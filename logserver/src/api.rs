@@ -139,6 +139,12 @@ pub(crate) fn router(hub: Arc<Hub>, access: Access) -> Router {
             get(get_blocks).put(put_blocks).delete(delete_blocks),
         )
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such page or endpoint") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "this method is not allowed here (see the API documentation)",
+            )
+        })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
 }

@@ -27,19 +27,19 @@ pub use store::StoreError;
 /// Command-line options of `election logserver`.
 #[derive(Clone, Debug, clap::Args)]
 pub struct ServeArgs {
-    /// Address to listen on (default 127.0.0.1). On any non-loopback address, changing blocks or
+    /// Address to listen on. On any non-loopback address, changing blocks or
     /// forgetting nodes requires --admin-token; reading stays open.
     #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
     pub bind: IpAddr,
-    /// TCP port for the HTTP server (default 4711; 0 picks a free port).
+    /// TCP port for the HTTP server (0 picks a free port).
     #[arg(long, default_value_t = 4711)]
     pub port: u16,
     /// Store everything in MongoDB at this URI (e.g. mongodb://127.0.0.1:27017/election; the
-    /// database is the URI's path, default "election") instead of the embedded store.
+    /// database is the URI's path, default "election") instead of the embedded store (default:
+    /// embedded).
     #[arg(long, value_name = "URI")]
     pub mongodb: Option<String>,
-    /// Directory of the embedded store, used when --mongodb is not given (default
-    /// ./logserver-data).
+    /// Directory of the embedded store, used when --mongodb is not given.
     #[arg(long, value_name = "DIR", default_value = "logserver-data")]
     pub data_dir: PathBuf,
     /// Secret required to change blocks or forget nodes when bound to a non-loopback address,
@@ -47,8 +47,8 @@ pub struct ServeArgs {
     /// from ELECTION_ADMIN_TOKEN).
     #[arg(long, env = "ELECTION_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
-    /// Reports held in memory waiting for the store (default 100000). When full, new reports get
-    /// 503 until the store catches up; nothing already accepted is dropped.
+    /// Reports held in memory waiting for the store. When full, new reports get 503 until the
+    /// store catches up; nothing already accepted is dropped.
     #[arg(long, value_name = "N", default_value_t = 100_000)]
     pub queue_limit: usize,
 }
@@ -180,4 +180,46 @@ pub async fn serve(args: ServeArgs) -> Result<(), Error> {
     tokio::signal::ctrl_c().await.map_err(Error::Signal)?;
     tracing::info!("Ctrl-C: shutting down");
     server.shutdown().await
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: ServeArgs,
+    }
+
+    #[test]
+    fn command_line_defaults_match_new() {
+        let parsed = Cli::parse_from(["logserver"]).args;
+        let new = ServeArgs::new(4711, "logserver-data");
+        assert_eq!(format!("{parsed:?}"), format!("{new:?}"));
+        let parsed = Cli::try_parse_from(["logserver", "--bind", "0.0.0.0", "--port", "80"])
+            .unwrap()
+            .args;
+        assert_eq!(
+            (parsed.bind.to_string(), parsed.port),
+            ("0.0.0.0".into(), 80)
+        );
+        assert!(Cli::try_parse_from(["logserver", "--bind", "localhost:1"]).is_err());
+    }
+
+    #[test]
+    fn help_states_every_default() {
+        let help = Cli::command().render_long_help().to_string();
+        for default in [
+            "127.0.0.1",
+            "4711",
+            "logserver-data",
+            "ELECTION_ADMIN_TOKEN",
+            "100000",
+        ] {
+            assert!(help.contains(default), "--help lacks {default}:\n{help}");
+        }
+    }
 }

@@ -247,6 +247,7 @@ async fn bad_input_gets_a_4xx_naming_the_problem_and_loses_nothing() {
     refused(&http, Method::GET, "/api/log?node=x", "", 400, "node").await;
     refused(&http, Method::GET, "/api/log?colour=1", "", 400, "colour").await;
     refused(&http, Method::GET, "/api/nope", "", 404, "no such").await;
+    refused(&http, Method::POST, "/api/nodes", "", 405, "not allowed").await;
     refused(
         &http,
         Method::POST,

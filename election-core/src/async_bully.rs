@@ -12,7 +12,7 @@
 //! | `ldr`              | the `ldr` of `Stage::Wait` / `Stage::Norm`                       |
 //! | `acks`, `pendack`  | `acks`, the `pendack` of `Stage::Elec2`                          |
 //! | `incarn`, `nextel` | `incarnation` (persisted, +1 per boot), `nextel`                 |
-//! | `startStage1`      | [`AsyncBully::start_stage1`]                                     |
+//! | `startStage1`      | `start_stage1`                                                   |
 //! | `startStage2`, `continStage2` | `start_stage2`, `contin_stage2`                       |
 //! | `halting(t, j)`    | `halting`                                                        |
 //! | FD suspects `j`    | [`Detector`] verdicts, read on every `Tick`                      |

@@ -3,8 +3,9 @@
 //! Sources: E. Chang and R. Roberts, "An improved algorithm for decentralized extrema-finding in
 //! circular configurations of processes" (CACM 22(5), 1979), and the peer-to-peer report in
 //! `seeds/001_*.txt`: every node points at its *next node*, the next alive node of higher
-//! priority, wrapping from the highest to the lowest ([`Members::next_after`]); nodes join by
-//! announcing a new address to all (a PUT) and leave gracefully.
+//! priority, wrapping from the highest to the lowest
+//! ([`Members::next_after`](crate::protocol::Members::next_after)); nodes join by announcing a
+//! new address to all (a PUT) and leave gracefully.
 //!
 //! # Chang–Roberts, as found here
 //! * Nodes are *participants* or *non-participants*; a participant here remembers `best`, the
@@ -45,10 +46,10 @@
 //!   `Coordinator` only from a node higher than itself: a lower one cannot have won an election
 //!   this node's own candidacy took part in.
 //! * **Partitions.** Each side of a partition skips the other side's nodes and elects its own
-//!   leader. The leader re-sends `Coordinator(me, lap)` around the ring every `announce` period;
-//!   a node that follows a lower leader adopts the higher one, so after healing the higher
-//!   leader's next lap unites the ring. `lap` numbers let a node drop a duplicated announcement
-//!   instead of starting another lap.
+//!   leader. The leader re-sends `Coordinator(me, lap)` around the ring every `announce` period
+//!   (at least a lap); a node that follows a lower leader adopts the higher one, so after healing
+//!   the higher leader's next lap unites the ring. `lap` numbers let a node drop a duplicated
+//!   announcement instead of starting another lap.
 //! * **Membership.** The next node is always computed from the current membership table, so a
 //!   join or leave changes it at once (nothing per peer is stored). A joiner starts an election on
 //!   boot, so a higher joiner becomes leader. `Left(coordinator)` starts an election at once;
@@ -70,7 +71,8 @@ pub struct RingConfig {
     pub heartbeat: Time,
     /// Round-trip bound: for a hop's `Ack` and for a `CheckOk`.
     pub timeout: Time,
-    /// Period of the leader's `Coordinator` re-announcement lap.
+    /// Shortest period of the leader's `Coordinator` re-announcement lap (on a large ring the
+    /// period is one [`lap`](RingConfig::lap), so laps do not pile up).
     pub announce: Time,
 }
 
@@ -80,6 +82,11 @@ impl RingConfig {
     /// skipped after `timeout`).
     pub fn lap(&self, n: usize) -> Time {
         (n as u64).saturating_mul(self.timeout)
+    }
+
+    /// Period of the leader's re-announcement on a ring of `n` members.
+    pub fn announce_every(&self, n: usize) -> Time {
+        self.announce.max(self.lap(n))
     }
 
     /// How long a participant waits for a `Coordinator` before initiating again: its `Election`
@@ -135,13 +142,13 @@ impl AlgorithmConfig for RingConfig {
     ///    clears that `best`: by F + `timeout/2` + L + E no `best` can block `h`'s candidacy;
     /// 3. `h` is then a participant that re-initiates within another `E` (its own candidacy was
     ///    lost), or a member that notices its leader gone within `heartbeat` + 2 `timeout` and
-    ///    initiates, or the leader: its next announcement (within `announce`) passes every node
+    ///    initiates, or the leader: its next announcement (within `announce_every`) passes every node
     ///    within a lap, and a stale `Election` arriving after it costs one more election of `h`;
     /// 4. `h`'s candidacy goes round within a lap and its announcement within another.
     ///
-    /// Summed generously: `announce + heartbeat + 3·timeout + 4·L + 2·E`.
+    /// Summed generously: `announce_every + heartbeat + 3·timeout + 4·L + 2·E`.
     fn liveness_bound(&self, n: usize) -> Time {
-        self.announce
+        self.announce_every(n)
             .saturating_add(self.heartbeat)
             .saturating_add(self.timeout.saturating_mul(3))
             .saturating_add(self.lap(n).saturating_mul(4))
@@ -271,7 +278,7 @@ impl Ring {
     }
 
     /// Sends `hop` to the next node and waits for its ack. A node keeps at most one hop pending,
-    /// the one worth re-sending past a silent node (see [`Hop::supersedes`]).
+    /// the one worth re-sending past a silent node (see `Hop::supersedes`).
     fn send_hop(&mut self, cx: &mut Context<'_>, hop: Hop, out: &mut Out<Self>) {
         let next = cx.members.next_after(self.me).unwrap_or(self.me);
         self.send_hop_to(cx, next, hop, out);
@@ -329,7 +336,10 @@ impl Ring {
     /// Sends the next announcement lap and schedules the one after.
     fn announce(&mut self, cx: &mut Context<'_>, out: &mut Out<Self>) {
         self.lap += 1;
-        out.set_timer(RingTimer::Announce, self.config.announce);
+        out.set_timer(
+            RingTimer::Announce,
+            self.config.announce_every(cx.members.len()),
+        );
         let hop = Hop::Coordinator {
             leader: self.me,
             lap: self.lap,

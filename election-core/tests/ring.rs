@@ -208,7 +208,7 @@ fn partition_sides_elect_their_own_and_the_higher_leader_unites_the_ring() {
     assert_eq!(c.check_group(&[2, 3, 4]), Ok(4));
     c.heal();
     // The next announcement lap of 4 converts the other side.
-    c.run_for(config().announce + config().lap(5));
+    c.run_for(config().announce_every(5) + config().lap(5));
     assert_eq!(c.check_one_leader(), Ok(4));
     assert_eq!(settle(&mut c), 4);
 }
@@ -234,6 +234,12 @@ fn two_thousand_node_ring_elects_with_linear_messages_and_constant_state() {
     // The ring state has no heap parts (no per-peer data), so this is all a node holds.
     let size = std::mem::size_of::<Node<Ring>>();
     assert!(size <= 256, "a ring node takes {size} bytes");
+    // On a large ring the leader re-announces once per lap, not every `announce`.
+    assert_eq!(
+        config().announce_every(n as usize),
+        config().lap(n as usize)
+    );
+    assert_eq!(config().announce_every(5), config().announce);
 }
 
 #[test]

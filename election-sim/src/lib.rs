@@ -11,6 +11,7 @@
 
 pub mod check;
 pub mod plan;
+mod queue;
 pub mod sim;
 pub mod stats;
 pub mod trace;

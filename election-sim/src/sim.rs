@@ -1,8 +1,8 @@
 //! The discrete-event engine.
 //!
 //! A run is a pure function of its [`Spec`] (seed, algorithm, timing, plan):
-//! - events wait in one binary heap ordered by (virtual time, sequence number), so ties break in
-//!   the order the events were created;
+//! - events wait in one queue ordered by (virtual time, sequence number), so ties break in the
+//!   order the events were created ([`crate::queue`]);
 //! - every random draw comes from ChaCha8 streams of the one seed (network and protocol draws
 //!   on separate streams; plan generation on a third);
 //! - nodes live in a vector indexed by id and every scan goes in id order.
@@ -23,8 +23,7 @@
 //! before the joining node boots. A joined node gets the id one above the largest ever used.
 //! A node that joins while a partition is active belongs to no side (it is isolated) until heal.
 
-use std::cmp::Ordering;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use election_core::{
     AlgorithmConfig, Command, Context, Input, Kind, Members, Membership, Node, NodeId, Out,
@@ -35,6 +34,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::check::{Invariant, Safety, Violation, describe};
 use crate::plan::{Fault, Network, PlanError};
+use crate::queue::Queue;
 use crate::stats::RunStats;
 use crate::trace::{Ev, Line, Spec, TraceSink};
 
@@ -72,30 +72,6 @@ enum Action<M> {
     Calm,
     Check,
     End,
-}
-
-struct Event<M> {
-    time: Time,
-    seq: u64,
-    action: Action<M>,
-}
-
-impl<M> PartialEq for Event<M> {
-    fn eq(&self, other: &Self) -> bool {
-        (self.time, self.seq) == (other.time, other.seq)
-    }
-}
-impl<M> Eq for Event<M> {}
-impl<M> PartialOrd for Event<M> {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl<M> Ord for Event<M> {
-    /// Reversed, so that `BinaryHeap` (a max-heap) pops the earliest event first.
-    fn cmp(&self, other: &Self) -> Ordering {
-        (other.time, other.seq).cmp(&(self.time, self.seq))
-    }
 }
 
 /// A timer of one node. Setting it bumps the generation; a queued firing whose generation no
@@ -153,10 +129,8 @@ pub struct Sim<P: Protocol> {
     validity: bool,
     members: Members,
     slots: Vec<Slot<P>>,
-    queue: BinaryHeap<Event<P::Msg>>,
-    seq: u64,
+    queue: Queue<Action<P::Msg>>,
     now: Time,
-    started: bool,
     network: Network,
     calm_network: Network,
     /// Partition group per node; empty when there is no partition.
@@ -184,8 +158,8 @@ pub struct Sim<P: Protocol> {
 }
 
 impl<P: Protocol> Sim<P> {
-    /// A cluster of `spec.nodes` nodes, none booted yet; they boot at time 0 when the run starts.
-    /// If `trace` is given the header line is written to it at once.
+    /// A cluster of `spec.nodes` nodes, booted at time 0 (their first messages and timers are
+    /// queued). If `trace` is given, the header line and the boots are written to it at once.
     pub fn new(spec: Spec, mut trace: Option<TraceSink>) -> Result<Self, SimError> {
         if spec.nodes == 0 {
             return Err(SimError::NoNodes);
@@ -225,10 +199,8 @@ impl<P: Protocol> Sim<P> {
             validity: matches!(P::NAME, "bully" | "async-bully"),
             members: Members::first(spec.nodes),
             slots: (0..spec.nodes).map(|_| Slot::new()).collect(),
-            queue: BinaryHeap::new(),
-            seq: 0,
+            queue: Queue::new(),
             now: 0,
-            started: false,
             network: plan.network,
             calm_network,
             partition: Vec::new(),
@@ -262,6 +234,9 @@ impl<P: Protocol> Sim<P> {
         sim.push(calm_at, Action::Calm);
         sim.push(check_at, Action::Check);
         sim.push(end_at, Action::End);
+        for id in 0..sim.spec.nodes {
+            sim.boot(id);
+        }
         Ok(sim)
     }
 
@@ -279,27 +254,29 @@ impl<P: Protocol> Sim<P> {
 
     /// Processes every event up to time `until`; stops early at the first violation.
     pub fn run_until(&mut self, until: Time) -> Result<(), Violation> {
-        if !self.started {
-            self.started = true;
-            for id in 0..self.spec.nodes {
-                self.boot(id);
-            }
-        }
-        while self.violation.is_none() {
-            match self.queue.peek() {
-                Some(ev) if ev.time <= until => {}
-                _ => break,
-            }
-            let ev = self.queue.pop().expect("peeked");
-            self.now = ev.time;
-            self.stats.events += 1;
-            self.queue_sum += self.queue.len() as u128;
-            self.dispatch(ev.action);
-        }
+        while self.step(until) {}
         match &self.violation {
             Some(v) => Err(v.clone()),
             None => Ok(()),
         }
+    }
+
+    /// Processes the next event if it is due by `until` and no invariant is broken yet; returns
+    /// whether it did.
+    pub fn step(&mut self, until: Time) -> bool {
+        if self.violation.is_some() {
+            return false;
+        }
+        match self.queue.peek_time() {
+            Some(time) if time <= until => {}
+            _ => return false,
+        }
+        let (time, action) = self.queue.pop().expect("peeked");
+        self.now = time;
+        self.stats.events += 1;
+        self.queue_sum += self.queue.len() as u128;
+        self.dispatch(action);
+        true
     }
 
     /// Ends the run: closes the trace and returns the outcome.
@@ -355,12 +332,7 @@ impl<P: Protocol> Sim<P> {
     }
 
     fn push(&mut self, time: Time, action: Action<P::Msg>) {
-        self.seq += 1;
-        self.queue.push(Event {
-            time,
-            seq: self.seq,
-            action,
-        });
+        self.queue.push(time, action);
     }
 
     /// Writes a trace line if tracing is on; `ev` is not even built otherwise.

@@ -115,17 +115,23 @@ impl fmt::Display for DropReason {
     }
 }
 
-/// A message too large for one datagram.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("message of {0} bytes exceeds the datagram limit of {MAX_DATAGRAM} bytes")]
-pub struct TooLarge(pub usize);
+/// A message that cannot be sent.
+#[derive(Debug, thiserror::Error)]
+pub enum EncodeError {
+    /// It does not fit one datagram.
+    #[error("message of {0} bytes exceeds the datagram limit of {MAX_DATAGRAM} bytes")]
+    TooLarge(usize),
+    /// It has no JSON form (such as a map with non-string keys).
+    #[error("message cannot be encoded: {0}")]
+    Json(#[from] serde_json::Error),
+}
 
 /// Writes one datagram into `buf` (cleared first).
 pub fn encode<M: Serialize>(
     header: &Header<'_>,
     body: &Body<M>,
     buf: &mut Vec<u8>,
-) -> Result<(), TooLarge> {
+) -> Result<(), EncodeError> {
     buf.clear();
     buf.extend_from_slice(&MAGIC);
     buf.push(VERSION);
@@ -137,14 +143,12 @@ pub fn encode<M: Serialize>(
     put_str(buf, header.algorithm);
     put_str(buf, &header.from.to_string());
     put_str(buf, &header.to.to_string());
-    // Serializing plain data into a Vec cannot fail.
-    let written = match body {
-        Body::Protocol(m) => serde_json::to_writer(&mut *buf, m),
-        Body::Control(c) => serde_json::to_writer(&mut *buf, c),
-    };
-    debug_assert!(written.is_ok());
+    match body {
+        Body::Protocol(m) => serde_json::to_writer(&mut *buf, m)?,
+        Body::Control(c) => serde_json::to_writer(&mut *buf, c)?,
+    }
     if buf.len() > MAX_DATAGRAM {
-        return Err(TooLarge(buf.len()));
+        return Err(EncodeError::TooLarge(buf.len()));
     }
     Ok(())
 }
@@ -323,6 +327,6 @@ mod tests {
             .collect();
         let mut buf = Vec::new();
         let err = encode::<Msg>(&h, &Body::Control(Control::Welcome { members }), &mut buf);
-        assert!(matches!(err, Err(TooLarge(n)) if n > MAX_DATAGRAM));
+        assert!(matches!(err, Err(EncodeError::TooLarge(n)) if n > MAX_DATAGRAM));
     }
 }

@@ -297,6 +297,9 @@ async fn startup_errors_name_the_culprit() {
         err.contains("is not a line of") && err.contains("--join"),
         "{err}"
     );
+    let nobody = free_udp_addr();
+    let err = run_with(&[&format!("--join={nobody}"), "--timeout-ms=20"]).await;
+    assert!(err.starts_with(&format!("--join {nobody}: no welcome")), "{err}");
     let err = run_with(&["--logserver=nohost"]).await;
     assert!(err.starts_with("--logserver"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();

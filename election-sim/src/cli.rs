@@ -104,13 +104,34 @@ impl ClusterArgs {
                 s.push_str(&flag);
             }
         };
-        add(self.timing() != DEFAULT_TIMING, format!("--heartbeat-ms {} --timeout-ms {}", self.heartbeat_ms, self.timeout_ms));
+        add(
+            self.timing() != DEFAULT_TIMING,
+            format!(
+                "--heartbeat-ms {} --timeout-ms {}",
+                self.heartbeat_ms, self.timeout_ms
+            ),
+        );
         add(self.faults != d.faults, format!("--faults {}", self.faults));
-        add(self.window_ms * MILLIS != d.window_us, format!("--window-ms {}", self.window_ms));
-        add(self.max_loss != d.max_loss, format!("--max-loss {}", self.max_loss));
-        add(self.max_duplicate != d.max_duplicate, format!("--max-duplicate {}", self.max_duplicate));
-        add(self.max_latency_ms * MILLIS != d.max_latency_us, format!("--max-latency-ms {}", self.max_latency_ms));
-        add(self.max_drift != d.max_drift, format!("--max-drift {}", self.max_drift));
+        add(
+            self.window_ms * MILLIS != d.window_us,
+            format!("--window-ms {}", self.window_ms),
+        );
+        add(
+            self.max_loss != d.max_loss,
+            format!("--max-loss {}", self.max_loss),
+        );
+        add(
+            self.max_duplicate != d.max_duplicate,
+            format!("--max-duplicate {}", self.max_duplicate),
+        );
+        add(
+            self.max_latency_ms * MILLIS != d.max_latency_us,
+            format!("--max-latency-ms {}", self.max_latency_ms),
+        );
+        add(
+            self.max_drift != d.max_drift,
+            format!("--max-drift {}", self.max_drift),
+        );
         add(self.no_membership, "--no-membership".into());
         s
     }
@@ -196,7 +217,8 @@ pub struct ComplexityArgs {
 /// Runs a spec with the protocol its `algorithm` names.
 pub fn simulate(spec: Spec, trace: Option<TraceSink>) -> Result<Outcome, String> {
     let algorithm = spec.algorithm().map_err(|e| e.to_string())?;
-    election_core::with_protocol!(algorithm, P => simulate_with::<P>(spec, trace)).map_err(|e| e.to_string())
+    election_core::with_protocol!(algorithm, P => simulate_with::<P>(spec, trace))
+        .map_err(|e| e.to_string())
 }
 
 fn simulate_with<P: Protocol>(spec: Spec, trace: Option<TraceSink>) -> Result<Outcome, SimError> {
@@ -261,7 +283,10 @@ fn run_one(args: &RunArgs) -> Result<ExitCode, String> {
             violation: &out.violation,
             trace_hash,
         };
-        println!("{}", serde_json::to_string_pretty(&report).expect("report serializes"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("report serializes")
+        );
     } else {
         print_stats(&out.stats);
         if let Some(h) = trace_hash {
@@ -286,7 +311,10 @@ fn print_stats(s: &RunStats) {
         "network         delivered {}, lost {}, blocked {}, to down nodes {}, duplicated {}",
         s.delivered, s.lost, s.blocked, s.to_down, s.duplicated
     );
-    println!("elections       {} started, {} status changes", s.elections_started, s.status_changes);
+    println!(
+        "elections       {} started, {} status changes",
+        s.elections_started, s.status_changes
+    );
     println!("calm at         {}us", s.calm_at);
     println!(
         "stable leader   {} after {}us and {} messages past the calm",
@@ -294,11 +322,17 @@ fn print_stats(s: &RunStats) {
         fmt_opt(s.time_to_stable),
         fmt_opt(s.messages_to_stable)
     );
-    println!("events          {} (mean queue {:.1})", s.events, s.mean_queue);
+    println!(
+        "events          {} (mean queue {:.1})",
+        s.events, s.mean_queue
+    );
 }
 
 fn kinds(sent: &std::collections::BTreeMap<&'static str, u64>) -> String {
-    sent.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")
+    sent.iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn check(args: &CheckArgs) -> Result<ExitCode, String> {
@@ -315,7 +349,10 @@ fn check(args: &CheckArgs) -> Result<ExitCode, String> {
             progress.clear();
             eprintln!("FAILED after {i} passing seeds: {v}");
             eprintln!("reproduce: election sim run {} --seed {seed}", c.flags());
-            eprintln!("trace it:  election sim run {} --seed {seed} --trace seed-{seed}.jsonl", c.flags());
+            eprintln!(
+                "trace it:  election sim run {} --seed {seed} --trace seed-{seed}.jsonl",
+                c.flags()
+            );
             return Ok(ExitCode::from(1));
         }
         runs.push(out.stats);
@@ -324,7 +361,10 @@ fn check(args: &CheckArgs) -> Result<ExitCode, String> {
     progress.clear();
     let summary = Summary::of(&runs);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&summary).expect("summary serializes"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&summary).expect("summary serializes")
+        );
     } else {
         let t = summary.time_to_stable;
         let m = summary.messages;
@@ -336,8 +376,15 @@ fn check(args: &CheckArgs) -> Result<ExitCode, String> {
             c.algorithm,
             c.nodes
         );
-        println!("messages        {} ({})", summary.sent.values().sum::<u64>(), kinds(&summary.sent));
-        println!("per run         median {}, p99 {}, max {}", m.median, m.p99, m.max);
+        println!(
+            "messages        {} ({})",
+            summary.sent.values().sum::<u64>(),
+            kinds(&summary.sent)
+        );
+        println!(
+            "per run         median {}, p99 {}, max {}",
+            m.median, m.p99, m.max
+        );
         println!("elections       {} started", summary.elections_started);
         println!(
             "time to stable  median {}us, p99 {}us, max {}us (from the last fault)",
@@ -370,7 +417,12 @@ impl Progress {
         }
         self.shown = percent;
         let filled = (percent / 5) as usize;
-        let bar = format!("[{}{}] {done}/{} seeds", "#".repeat(filled), ".".repeat(20 - filled), self.total);
+        let bar = format!(
+            "[{}{}] {done}/{} seeds",
+            "#".repeat(filled),
+            ".".repeat(20 - filled),
+            self.total
+        );
         let mut err = std::io::stderr();
         if self.live {
             let _ = write!(err, "\r{bar}");
@@ -400,7 +452,7 @@ fn replay(args: &ReplayArgs) -> Result<ExitCode, String> {
     let replayed = match out.trace {
         Some(Ok(h)) => h,
         Some(Err(e)) => return Err(format!("replay trace failed: {e}")),
-        None => unreachable!("a sink was given"),
+        None => return Err("the replay wrote no trace".into()),
     };
     println!("recorded hash {recorded:016x}");
     println!("replayed hash {replayed:016x}");
@@ -419,10 +471,20 @@ const COMPLEXITY_HEARTBEAT: Time = 10_000 * MILLIS;
 
 fn complexity(args: &ComplexityArgs) -> Result<ExitCode, String> {
     let algorithms: Vec<Algorithm> = args.algorithm.map_or(Algorithm::ALL.to_vec(), |a| vec![a]);
-    println!("Messages until the last status change (mean of {} seeds).", args.seeds);
-    println!("boot: all n nodes start at once. best / worst: the leader n-1 crashes and at the same instant");
-    println!("node n-2 (best) or node 0 (worst) restarts, so it starts the election; messages are counted");
-    println!("from the crash. Heartbeat {}s, so no periodic check interferes.\n", COMPLEXITY_HEARTBEAT / 1_000_000);
+    println!(
+        "Messages until the last status change (mean of {} seeds).",
+        args.seeds
+    );
+    println!(
+        "boot: all n nodes start at once. best / worst: the leader n-1 crashes and at the same instant"
+    );
+    println!(
+        "node n-2 (best) or node 0 (worst) restarts, so it starts the election; messages are counted"
+    );
+    println!(
+        "from the crash. Heartbeat {}s, so no periodic check interferes.\n",
+        COMPLEXITY_HEARTBEAT / 1_000_000
+    );
     for algorithm in algorithms {
         println!("### {algorithm}\n");
         println!("| n | boot | best | worst | theory best | theory worst |");
@@ -430,7 +492,11 @@ fn complexity(args: &ComplexityArgs) -> Result<ExitCode, String> {
         let mut n = 4;
         while n <= args.max_nodes {
             let mut cells = Vec::new();
-            for scenario in [Scenario::Boot, Scenario::Restart(n - 2), Scenario::Restart(0)] {
+            for scenario in [
+                Scenario::Boot,
+                Scenario::Restart(n - 2),
+                Scenario::Restart(0),
+            ] {
                 let mut total = 0;
                 for seed in 0..args.seeds {
                     total += election_core::with_protocol!(algorithm, P => complexity_run::<P>(n, seed, scenario))?;
@@ -438,7 +504,10 @@ fn complexity(args: &ComplexityArgs) -> Result<ExitCode, String> {
                 cells.push(total / args.seeds.max(1));
             }
             let (best, worst) = theory(algorithm, u64::from(n));
-            println!("| {n} | {} | {} | {} | {best} | {worst} |", cells[0], cells[1], cells[2]);
+            println!(
+                "| {n} | {} | {} | {} | {best} | {worst} |",
+                cells[0], cells[1], cells[2]
+            );
             n *= 2;
         }
         println!();
@@ -480,18 +549,36 @@ fn complexity_run<P: Protocol>(n: u32, seed: u64, scenario: Scenario) -> Result<
     };
     let faults = match scenario {
         Scenario::Boot => Vec::new(),
-        Scenario::Restart(k) => [Fault::Crash { node: n - 1 }, Fault::Crash { node: k }, Fault::Recover { node: k }]
-            .into_iter()
-            .map(|fault| TimedFault { at_us: settled, fault })
-            .collect(),
+        Scenario::Restart(k) => [
+            Fault::Crash { node: n - 1 },
+            Fault::Crash { node: k },
+            Fault::Recover { node: k },
+        ]
+        .into_iter()
+        .map(|fault| TimedFault {
+            at_us: settled,
+            fault,
+        })
+        .collect(),
     };
     let spec = Spec {
         timing,
-        ..Spec::new(P::NAME, n, seed, Plan { network: calm, faults })
+        ..Spec::new(
+            P::NAME,
+            n,
+            seed,
+            Plan {
+                network: calm,
+                faults,
+            },
+        )
     };
     let out = Sim::<P>::new(spec, None).map_err(|e| e.to_string())?.run();
     if let Some(v) = out.violation {
-        return Err(format!("complexity run of {} with {n} nodes failed: {v}", P::NAME));
+        return Err(format!(
+            "complexity run of {} with {n} nodes failed: {v}",
+            P::NAME
+        ));
     }
     Ok(out.stats.messages_to_stable.unwrap_or(0))
 }
@@ -522,7 +609,15 @@ mod tests {
     #[test]
     fn changed_flags_appear_in_the_reproduce_command() {
         let cli = Cli::try_parse_from([
-            "sim", "check", "--algorithm", "bully", "--nodes", "7", "--max-loss", "0.2", "--no-membership",
+            "sim",
+            "check",
+            "--algorithm",
+            "bully",
+            "--nodes",
+            "7",
+            "--max-loss",
+            "0.2",
+            "--no-membership",
         ])
         .unwrap();
         let SimCommand::Check(args) = cli.cmd else {
@@ -536,9 +631,12 @@ mod tests {
 
     #[test]
     fn bad_flags_are_named() {
-        let err = Cli::try_parse_from(["sim", "run", "--algorithm", "paxos"]).err().unwrap();
+        let err = Cli::try_parse_from(["sim", "run", "--algorithm", "paxos"])
+            .err()
+            .unwrap();
         assert!(err.to_string().contains("paxos"), "{err}");
-        let cli = Cli::try_parse_from(["sim", "run", "--algorithm", "ring", "--max-loss", "2"]).unwrap();
+        let cli =
+            Cli::try_parse_from(["sim", "run", "--algorithm", "ring", "--max-loss", "2"]).unwrap();
         let SimCommand::Run(args) = cli.cmd else {
             panic!("parsed another subcommand")
         };

@@ -10,6 +10,7 @@
 //! - [`cli`] is the `election sim …` command line.
 
 pub mod check;
+pub mod cli;
 pub mod plan;
 mod queue;
 pub mod sim;

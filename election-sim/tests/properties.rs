@@ -156,3 +156,21 @@ proptest! {
         holds::<election_core::async_bully::AsyncBully>(Algorithm::AsyncBully, seed, plan)?;
     }
 }
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn invitation_is_safe_and_live(seed in any::<u64>(), plan in plan()) {
+        holds::<election_core::invitation::Invitation>(Algorithm::Invitation, seed, plan)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn ring_is_safe_and_live(seed in any::<u64>(), plan in plan()) {
+        holds::<election_core::ring::Ring>(Algorithm::Ring, seed, plan)?;
+    }
+}

@@ -177,6 +177,8 @@ pub struct NodeView {
     pub coordinator: Option<String>,
     /// Group or election id.
     pub group: Option<String>,
+    /// Incarnation number, where the algorithm has one.
+    pub incarnation: Option<u64>,
     /// Its process id.
     pub pid: u32,
 }

@@ -128,3 +128,42 @@ async fn async_bully_join_and_leave() {
 async fn ring_join_and_leave() {
     join_then_leader_leaves(Algorithm::Ring).await;
 }
+
+/// The asynchronous Bully persists its incarnation in --state-dir: a restarted node comes back
+/// with a larger one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn async_bully_restart_takes_a_new_incarnation() {
+    let logserver = Logserver::start().await;
+    let mut cluster = Cluster::start("async-bully", 3, logserver.addr(), &FAST.flags());
+    let addrs = cluster.addrs.clone();
+    let bound = FAST.bound(Algorithm::AsyncBully, 3) + REPORT_SLACK;
+    cluster.wait_for_leader(&logserver, &addrs, STARTUP).await;
+    let incarnation_of = |views: &[election_tests::NodeView], pid: u32| {
+        views
+            .iter()
+            .find(|v| v.addr == addrs[0].to_string() && v.pid == pid)
+            .and_then(|v| v.incarnation)
+    };
+    let first_pid = cluster.pid(addrs[0]);
+    let (first, _) = cluster
+        .wait_for(&logserver, "an incarnation", bound, |views| {
+            incarnation_of(views, first_pid)
+        })
+        .await;
+    cluster.kill(addrs[0]);
+    let pid = cluster.spawn(addrs[0], &[]);
+    let (second, _) = cluster
+        .wait_for(
+            &logserver,
+            "the restarted node's incarnation",
+            bound,
+            |views| incarnation_of(views, pid),
+        )
+        .await;
+    assert!(
+        second > first,
+        "incarnation {first} then {second} after a restart"
+    );
+    cluster.wait_for_leader(&logserver, &addrs, bound).await;
+    logserver.shutdown().await;
+}

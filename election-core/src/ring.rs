@@ -48,8 +48,10 @@
 //! * **Partitions.** Each side of a partition skips the other side's nodes and elects its own
 //!   leader. The leader re-sends `Coordinator(me, lap)` around the ring every `announce` period
 //!   (at least a lap); a node that follows a lower leader adopts the higher one, so after healing
-//!   the higher leader's next lap unites the ring. `lap` numbers let a node drop a duplicated
-//!   announcement instead of starting another lap.
+//!   the higher leader's next lap unites the ring. A node forwards an announcement of its own
+//!   leader only if its `lap` differs from the last one it saw, so a duplicated message stops at
+//!   the next node instead of making another lap (an out-of-date lap may travel once more; a
+//!   restarted leader counts its laps from 1 again).
 //! * **Membership.** The next node is always computed from the current membership table, so a
 //!   join or leave changes it at once (nothing per peer is stored). A joiner starts an election on
 //!   boot, so a higher joiner becomes leader. `Left(coordinator)` starts an election at once;
@@ -384,7 +386,8 @@ impl Ring {
         let adopt = match self.coordinator {
             // The winner of an election this node takes part in is at least this node.
             _ if self.is_participant() => leader > self.me,
-            Some(current) if current == leader => lap > self.lap,
+            // Not `>`: a leader that restarted numbers its laps from 1 again.
+            Some(current) if current == leader => lap != self.lap,
             Some(current) => leader > current,
             None => true,
         };

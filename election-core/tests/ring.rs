@@ -214,6 +214,39 @@ fn partition_sides_elect_their_own_and_the_higher_leader_unites_the_ring() {
 }
 
 #[test]
+fn a_restarted_leaders_laps_pass_nodes_that_saw_higher_laps_before() {
+    let mut c = cluster(5);
+    c.start_all();
+    assert_eq!(settle(&mut c), 4);
+    c.run_for(3 * config().announce_every(5));
+    // Leader 4 restarts; node 0 misses its election and first announcement and still follows
+    // the old incarnation's (higher) lap numbers.
+    c.cut_one_way(4, 0);
+    c.recover(4);
+    c.deliver_all();
+    assert!(
+        c.fire(4, RingTimer::HopTimeout),
+        "election hop to 0 not acked"
+    );
+    c.deliver_all();
+    assert!(
+        c.fire(4, RingTimer::HopTimeout),
+        "announcement hop to 0 not acked"
+    );
+    c.deliver_all();
+    assert_eq!(c.check_one_leader(), Ok(4));
+    c.heal();
+    c.reset_counts();
+    assert!(c.fire(4, RingTimer::Announce));
+    c.deliver_all();
+    assert_eq!(
+        c.sent("Coordinator"),
+        4,
+        "the new lap goes round the whole ring"
+    );
+}
+
+#[test]
 fn a_lone_node_leads_itself() {
     let mut c = cluster(1);
     c.start_all();

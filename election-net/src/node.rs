@@ -86,9 +86,7 @@ pub(crate) async fn run<P: Protocol>(
         flag: "--heartbeat-ms/--timeout-ms",
         problem: e.to_string(),
     })?;
-    let socket = UdpSocket::bind(me)
-        .await
-        .map_err(|source| Error::Bind { addr: me, source })?;
+    let (socket, sender) = bind(me)?;
     let uri = options.logserver.as_deref().map(reports_uri).transpose()?;
     let state_file = state_file(options.state_dir.as_deref(), P::NAME, me);
     let persisted = match std::fs::read(&state_file) {
@@ -162,6 +160,7 @@ pub(crate) async fn run<P: Protocol>(
         me,
         peers,
         socket,
+        sender,
         timers: Timers::new(),
         rng: ChaCha8Rng::seed_from_u64(seed),
         clock,
@@ -204,6 +203,18 @@ pub(crate) async fn run<P: Protocol>(
     }
     shell.leave().await;
     Ok(())
+}
+
+/// Binds the node's socket: a tokio handle to receive, and a non-blocking std handle of the same
+/// socket to send from the synchronous command loop. (tokio's `try_send_to` reports `WouldBlock`
+/// until the socket was first polled for writing, which would drop the boot messages.)
+fn bind(me: SocketAddr) -> Result<(UdpSocket, std::net::UdpSocket), Error> {
+    let bind_error = |source| Error::Bind { addr: me, source };
+    let std_socket = std::net::UdpSocket::bind(me).map_err(bind_error)?;
+    std_socket.set_nonblocking(true).map_err(bind_error)?;
+    let sender = std_socket.try_clone().map_err(bind_error)?;
+    let socket = UdpSocket::from_std(std_socket).map_err(bind_error)?;
+    Ok((socket, sender))
 }
 
 async fn sleep_until(deadline: Option<Instant>) {
@@ -325,6 +336,8 @@ struct Shell<P: Protocol> {
     me: SocketAddr,
     peers: Peers,
     socket: UdpSocket,
+    /// The same socket for sending without waiting (see [`bind`]).
+    sender: std::net::UdpSocket,
     timers: Timers<P::Timer>,
     rng: ChaCha8Rng,
     clock: Clock,
@@ -399,7 +412,7 @@ impl<P: Protocol> Shell<P> {
             return;
         }
         // A full socket buffer loses the datagram, as the network might; the protocols cope.
-        if let Err(e) = self.socket.try_send_to(&self.buf, to) {
+        if let Err(e) = self.sender.send_to(&self.buf, to) {
             tracing::debug!(%to, error = %e, "UDP send failed");
         }
     }

@@ -299,7 +299,10 @@ async fn startup_errors_name_the_culprit() {
     );
     let nobody = free_udp_addr();
     let err = run_with(&[&format!("--join={nobody}"), "--timeout-ms=20"]).await;
-    assert!(err.starts_with(&format!("--join {nobody}: no welcome")), "{err}");
+    assert!(
+        err.starts_with(&format!("--join {nobody}: no welcome")),
+        "{err}"
+    );
     let err = run_with(&["--logserver=nohost"]).await;
     assert!(err.starts_with("--logserver"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
@@ -323,5 +326,49 @@ fn persisted_state_survives_in_the_state_dir() {
     write_atomically(&path, b"7").unwrap();
     write_atomically(&path, b"8").unwrap();
     assert_eq!(std::fs::read(&path).unwrap(), b"8");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// One-off messages sent while booting (here the boot announcement) must leave the socket: the
+/// first sends happen before tokio ever polled it.
+#[tokio::test]
+async fn boot_messages_are_sent() {
+    let me = free_udp_addr();
+    let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    peer.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let peer_addr = peer.local_addr().unwrap();
+    let dir = std::env::temp_dir().join(format!("election-net-boot-{}", me.port()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("server_config");
+    std::fs::write(&config, format!("{me}\n{peer_addr}\n")).unwrap();
+    let node = start(me, &[format!("--config={}", config.display())]);
+
+    let expect = Header {
+        cluster: "election",
+        algorithm: "max",
+        from: peer_addr,
+        to: peer_addr,
+    };
+    let announced = tokio::task::spawn_blocking(move || {
+        let mut buf = vec![0u8; MAX_DATAGRAM];
+        // Alive messages repeat; the announcement is sent once, at boot.
+        for _ in 0..100 {
+            let Ok((len, _)) = peer.recv_from(&mut buf) else {
+                return false;
+            };
+            if let Ok((_, Body::Control(Control::Joined { id, .. }))) =
+                wire::decode::<MaxMsg>(&buf[..len], &expect)
+            {
+                return id == NodeId(0);
+            }
+        }
+        false
+    })
+    .await
+    .unwrap();
+    assert!(announced, "the boot announcement never arrived");
+    node.stop.send(()).unwrap();
+    node.task.await.unwrap().unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -44,7 +44,9 @@
 //!   in time is skipped, as if suspected, and the leader's `NormQ` picks it up later.
 //! * **Message loss.** The paper assumes reliable channels. Here the leader repeats `Ldr` to its
 //!   group on every tick (which doubles as its heartbeat), and `NormQ` to everyone else, so a lost
-//!   `Ack`, `Ldr` or `NotNorm` only delays a process.
+//!   `Ack`, `Ldr` or `NotNorm` only delays a process. A process that gets `Ldr(t)` without being
+//!   in election `t` (it restarted, or followed another leader meanwhile) answers it as a
+//!   `NormQ(t)`, so the leader need not track who left its group.
 //! * **Who may halt whom.** A process accepts `Halt`, `NormQ` and `Ldr` of an election it is not
 //!   in only from a process of higher priority than its current authority (its leader in
 //!   `Wait`/`Norm`, itself in `Elec1`/`Elec2`), or from its own leader for a newer election. This

@@ -115,6 +115,10 @@ fn status_page(c: &mut Criterion, rt: &Runtime, client: &HttpClient) {
     let nodes = format!("{base}/api/nodes");
     let (status, html) = rt.block_on(request(client, Method::GET, &page, Bytes::new()));
     assert_eq!(status, StatusCode::OK);
+    println!(
+        "logserver/status_page_1000_nodes: page size {} bytes",
+        html.len()
+    );
     assert_eq!(
         String::from_utf8_lossy(&html)
             .matches("<tr data-addr=")

@@ -26,7 +26,7 @@ struct Pending {
     blocks: Option<Vec<BlockedLink>>,
     /// Nodes whose current document must be upserted.
     dirty: BTreeSet<String>,
-    log: VecDeque<LogEntry>,
+    log: VecDeque<Arc<LogEntry>>,
 }
 
 /// One write to the store; see [`Pending`] for the order of its parts.
@@ -35,7 +35,8 @@ pub(crate) struct WriteBatch {
     pub forget: bool,
     pub blocks: Option<Vec<BlockedLink>>,
     pub nodes: Vec<NodeDoc>,
-    pub log: Vec<LogEntry>,
+    /// Shared with the in-memory log, so queueing and batching copy no strings.
+    pub log: Vec<Arc<LogEntry>>,
 }
 
 impl WriteBatch {
@@ -46,7 +47,7 @@ impl WriteBatch {
 
 struct Inner {
     nodes: BTreeMap<String, NodeDoc>,
-    log: VecDeque<LogEntry>,
+    log: VecDeque<Arc<LogEntry>>,
     next_seq: u64,
     blocks: BTreeSet<BlockedLink>,
     pending: Pending,
@@ -71,7 +72,7 @@ impl Hub {
         Hub {
             inner: Mutex::new(Inner {
                 nodes: s.nodes.into_iter().map(|n| (n.addr.clone(), n)).collect(),
-                log: s.log_tail.into(),
+                log: s.log_tail.into_iter().map(Arc::new).collect(),
                 next_seq: s.next_seq,
                 blocks: s.blocks.into_iter().collect(),
                 pending: Pending::default(),
@@ -105,7 +106,7 @@ impl Hub {
             return Err(QueueFull { waiting });
         }
         for r in &reports {
-            let entry = LogEntry::new(inner.next_seq, now, r);
+            let entry = Arc::new(LogEntry::new(inner.next_seq, now, r));
             inner.next_seq += 1;
             inner
                 .nodes
@@ -153,7 +154,7 @@ impl Hub {
             .skip(start)
             .filter(|e| node.is_none_or(|n| e.node == n))
             .take(limit)
-            .cloned()
+            .map(|e| LogEntry::clone(e))
             .collect()
     }
 

@@ -85,8 +85,11 @@ fn write(db: &Database, b: &WriteBatch) -> Result<(), StoreError> {
             nodes.insert(n.addr.as_str(), serde_json::to_vec(n)?.as_slice())?;
         }
         let mut log = tx.open_table(LOG)?;
+        let mut value = Vec::new();
         for e in &b.log {
-            log.insert(e.seq, serde_json::to_vec(e)?.as_slice())?;
+            value.clear();
+            serde_json::to_writer(&mut value, e.as_ref())?;
+            log.insert(e.seq, value.as_slice())?;
         }
     }
     tx.commit()?;

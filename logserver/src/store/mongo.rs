@@ -118,7 +118,12 @@ impl MongoStore {
         }
         if !b.log.is_empty() {
             // A retry after a partial insert meets the entries already written (unique `seq`).
-            match self.log.insert_many(&b.log).ordered(false).await {
+            match self
+                .log
+                .insert_many(b.log.iter().map(|e| e.as_ref()))
+                .ordered(false)
+                .await
+            {
                 Ok(_) => {}
                 Err(e) if only_duplicates(&e) => {}
                 Err(e) => return Err(e.into()),

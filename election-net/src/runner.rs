@@ -230,3 +230,60 @@ pub async fn run_processes(args: RunArgs) -> Result<(), Error> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::process::ExitStatusExt;
+
+    fn sh(script: &str) -> Vec<String> {
+        vec!["-c".to_string(), script.to_string()]
+    }
+
+    #[tokio::test]
+    async fn reports_exits_and_escalates_to_sigkill() {
+        let mut supervisor = Supervisor::new(PathBuf::from("/bin/sh"));
+        let quitter = supervisor.spawn("quitter", &sh("exit 3")).unwrap();
+        let polite = supervisor.spawn("polite", &sh("exec sleep 30")).unwrap();
+        // An ignored signal stays ignored across exec, so this child survives SIGTERM once it has
+        // created the marker file.
+        let marker = std::env::temp_dir().join(format!("election-runner-{}", std::process::id()));
+        let _ = std::fs::remove_file(&marker);
+        let script = format!("trap '' TERM; : > '{}'; exec sleep 30", marker.display());
+        let stubborn = supervisor.spawn("stubborn", &sh(&script)).unwrap();
+        assert_eq!(supervisor.children().len(), 3);
+
+        let exit = supervisor.wait_any().await.unwrap();
+        assert_eq!((exit.label.as_str(), exit.pid), ("quitter", quitter));
+        assert_eq!(exit.status.unwrap().code(), Some(3));
+
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !marker.exists() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the stubborn child never got ready"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let started = tokio::time::Instant::now();
+        let exits = supervisor.shutdown(Duration::from_millis(300)).await;
+        assert!(started.elapsed() < Duration::from_secs(10));
+        let signal_of = |pid| {
+            let exit = exits.iter().find(|e| e.pid == pid).unwrap();
+            exit.status.as_ref().unwrap().signal()
+        };
+        assert_eq!(signal_of(polite), Some(Signal::SIGTERM as i32));
+        assert_eq!(signal_of(stubborn), Some(Signal::SIGKILL as i32));
+        assert!(supervisor.children().is_empty());
+        assert!(supervisor.wait_any().await.is_none());
+        std::fs::remove_file(&marker).unwrap();
+    }
+
+    #[test]
+    fn only_this_hosts_addresses_are_local() {
+        let config =
+            ClusterConfig::parse("127.0.0.1:9000\n192.0.2.1:9000\n127.0.0.1:9001\n").unwrap();
+        let local: Vec<String> = local_nodes(&config).iter().map(|a| a.to_string()).collect();
+        assert_eq!(local, ["127.0.0.1:9000", "127.0.0.1:9001"]);
+    }
+}

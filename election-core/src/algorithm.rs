@@ -65,8 +65,11 @@ impl FromStr for Algorithm {
 /// Evaluates `$body` with the type name `$P` bound to the [`crate::Protocol`] type of the
 /// [`Algorithm`] value `$alg`, so a generic driver can be instantiated from a run-time choice.
 ///
-/// ```ignore
-/// election_core::with_protocol!(algorithm, P => run_cluster::<P>(&args))
+/// ```
+/// use election_core::{Algorithm, Protocol, with_protocol};
+///
+/// let algorithm: Algorithm = "async-bully".parse().unwrap();
+/// assert_eq!(with_protocol!(algorithm, P => P::NAME), algorithm.name());
 /// ```
 #[macro_export]
 macro_rules! with_protocol {

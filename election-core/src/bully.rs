@@ -426,6 +426,17 @@ impl Bully {
         }
     }
 
+    /// Whether this is a sticky boot still probing for a leader to join.
+    fn looking_for_leader(&self) -> bool {
+        matches!(
+            self.step,
+            Step::Probing {
+                join_leader: true,
+                ..
+            }
+        )
+    }
+
     fn on_i_am_there(&mut self, cx: &Context<'_>, from: NodeId, leader: bool, out: &mut Out<Self>) {
         match self.step {
             Step::Polling if Some(from) == self.coordinator => {
@@ -561,6 +572,12 @@ impl Protocol for Bully {
                 },
             ),
             Msg::IAmThere { leader } => self.on_i_am_there(cx, from, leader, out),
+            Msg::AreYouNormal if self.looking_for_leader() => {
+                // A sticky boot looking for a leader: the coordinator's Check can overtake its
+                // answer to our probe, and a NotNormal would make it call the election that
+                // sticky exists to avoid. Its Check says as much as its answer would.
+                self.on_i_am_there(cx, from, true, out);
+            }
             Msg::AreYouNormal => {
                 if !(self.state == State::Normal && self.coordinator == Some(from)) {
                     out.send(from, Msg::NotNormal);

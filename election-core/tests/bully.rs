@@ -141,6 +141,26 @@ fn sticky_a_recovering_higher_node_joins_the_running_leader() {
 }
 
 #[test]
+fn sticky_boot_joins_a_leader_whose_check_overtakes_its_answer() {
+    let mut c = settled(true);
+    c.crash(4);
+    c.run_for(bound());
+    assert_eq!(c.check_one_leader(), Ok(3));
+    c.reset_counts();
+    c.recover(4);
+    // n3's periodic Check goes out before n4's probe is answered, so n4 hears AreYouNormal
+    // from n3 before n3's IAmThere.
+    assert!(c.fire(3, Timer::Heartbeat));
+    c.deliver_all();
+    assert_eq!(c.check_one_leader(), Ok(3), "{}", c.describe(&c.live()));
+    assert_eq!(
+        c.sent("Halt"),
+        0,
+        "the higher node must not force an election"
+    );
+}
+
+#[test]
 fn a_recovering_lower_node_is_brought_back_in() {
     let mut c = settled(false);
     c.crash(1);

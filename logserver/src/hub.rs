@@ -279,6 +279,7 @@ pub(crate) async fn run_writer(
             }
         }
     }
+    tracing::debug!("store writer done; closing the store");
     if let Err(e) = store.close().await {
         tracing::warn!(error = %e, "closing the store failed");
     }

@@ -148,6 +148,7 @@ impl Server {
                 .await;
             // The writer drains the queue once the HTTP side no longer accepts reports.
             let _ = writer.await;
+            tracing::info!("logserver stopped");
             served.map_err(Error::Serve)
         });
         tracing::info!(%local_addr, store = %args.store_name(), "logserver listening");

@@ -566,3 +566,34 @@ async fn a_dropped_handle_stops_the_server_and_releases_the_store() {
     );
     server.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn optional_report_fields_may_be_left_out() {
+    let dir = temp_dir("optional");
+    let server = start(&dir).await;
+    let http = Http::new(&server);
+    let body = json!({ "reports": [{
+        "addr": A, "algorithm": "ring", "event": "started", "state": "Down", "phase": "Down",
+        "node_time_us": 1, "heartbeat_ms": 500, "pid": 7,
+    }]});
+    let (status, text) = http
+        .send(Method::POST, "/api/reports", &body.to_string())
+        .await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let nodes = http.get_json("/api/nodes").await;
+    assert_eq!(nodes[0]["coordinator"], json!(null));
+    assert_eq!(nodes[0]["group"], json!(null));
+    assert_eq!(nodes[0]["incarnation"], json!(null));
+    // A required field left out is named.
+    let body = json!({ "reports": [{ "addr": A }] }).to_string();
+    refused(
+        &http,
+        Method::POST,
+        "/api/reports",
+        &body,
+        400,
+        "missing field",
+    )
+    .await;
+    server.shutdown().await.unwrap();
+}

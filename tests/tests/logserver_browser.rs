@@ -67,7 +67,7 @@ impl Session {
         let mut options = json!({ "args": [
             "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
             "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--disable-quic", "--window-size=1200,520",
+            "--disable-sync", "--disable-quic", "--window-size=1200,600",
             format!("--user-data-dir={}", user_data_dir.display()),
         ]});
         if std::path::Path::new("/usr/bin/chromium").exists() {
@@ -194,7 +194,13 @@ async fn the_status_page_blocks_pairs_and_updates_live_in_chromium() {
     let api = Http::new(&server);
     // A bully cluster in which the last node leads.
     let leader = NODES[3];
-    let reports: Vec<_> = NODES.iter().map(|n| report(n, leader, 5)).collect();
+    // Long heartbeats, so that no row turns unreachable on a slow machine.
+    let node = |addr: &str, coordinator: &str, t: u64| {
+        let mut r = report(addr, coordinator, t);
+        r.heartbeat_ms = 600_000;
+        r
+    };
+    let reports: Vec<_> = NODES.iter().map(|n| node(n, leader, 5)).collect();
     api.post_reports(&reports).await;
 
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -257,7 +263,7 @@ async fn the_status_page_blocks_pairs_and_updates_live_in_chromium() {
 
     // A status change appears without a reload: a marker set on this page survives.
     browser.run("window.stillHere = 42").await;
-    let mut change = report(NODES[1], NODES[1], 6);
+    let mut change = node(NODES[1], NODES[1], 6);
     change.state = State::Election;
     change.phase = "Election".to_string();
     change.coordinator = None;
@@ -271,6 +277,16 @@ async fn the_status_page_blocks_pairs_and_updates_live_in_chromium() {
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
     let docs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/status-page.png");
     std::fs::write(&docs, &png).unwrap();
+
+    // A new node gets a row at once, and a note that the pair list needs a refresh.
+    let newcomer = "127.0.0.1:9004";
+    let hidden = "return document.getElementById('changed').hidden";
+    assert_eq!(browser.run(hidden).await, json!(true));
+    api.post_reports(&[node(newcomer, leader, 7)]).await;
+    browser.wait_text(&row(newcomer, 1), newcomer).await;
+    assert_eq!(browser.run(hidden).await, json!(false));
+    assert_eq!(browser.run("return window.stillHere").await, json!(42));
+
     browser.close().await;
     server.shutdown().await.unwrap();
 }

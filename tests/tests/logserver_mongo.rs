@@ -308,3 +308,25 @@ fn with_db_keeps_hosts_and_options() {
     assert_eq!(with_db("mongodb://h:1", "x"), "mongodb://h:1/x");
     assert_eq!(with_db("mongodb://h:1/old?w=1", "x"), "mongodb://h:1/x?w=1");
 }
+
+#[tokio::test]
+async fn an_unreachable_or_malformed_mongodb_uri_is_a_clear_start_error() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let started = Instant::now();
+    let err = Server::start(mongo_args(&format!("mongodb://127.0.0.1:{closed}/x")))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().starts_with("MongoDB:"), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "gave up promptly"
+    );
+    let err = Server::start(mongo_args("postgres://nope"))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().starts_with("MongoDB:"), "{err}");
+}

@@ -142,13 +142,8 @@ impl Hub {
     /// Log entries with `seq > since` (all when `None`), of one node if given, at most `limit`.
     pub fn log(&self, node: Option<&str>, since: Option<u64>, limit: usize) -> Vec<LogEntry> {
         let g = self.lock();
-        // Entries are numbered consecutively, so the start is found by arithmetic.
-        let start = match (since, g.log.front()) {
-            (Some(s), Some(first)) => {
-                usize::try_from(s.saturating_add(1).saturating_sub(first.seq)).unwrap_or(usize::MAX)
-            }
-            _ => 0,
-        };
+        // Sorted by seq (a store that lost entries may leave gaps, so no index arithmetic).
+        let start = since.map_or(0, |s| g.log.partition_point(|e| e.seq <= s));
         g.log
             .iter()
             .skip(start)

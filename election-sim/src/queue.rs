@@ -5,6 +5,10 @@
 //!   wait in a slab, so sifting touches half the memory that sifting whole events would;
 //! - the heap is 4-ary: half as many levels as a binary heap, and the four children of a node
 //!   share one or two cache lines.
+//!
+//! After a burst (a Bully boot storm queues n²/2 messages at once) the queue gives its memory
+//! back: once it holds less than an eighth of its capacity, it compacts the slab and shrinks
+//! both vectors. That costs O(len) after at least 7·len pops, so O(1) amortised.
 
 use election_core::Time;
 
@@ -12,6 +16,12 @@ use election_core::Time;
 type Key = (Time, u64);
 
 const ARITY: usize = 4;
+
+/// Capacity below which the queue never bothers to compact.
+const COMPACT_ABOVE: usize = 1 << 16;
+
+/// The slot bits of a key.
+const SLOT_MASK: u64 = 0xffff_ffff;
 
 pub(crate) struct Queue<A> {
     /// A 4-ary min-heap: the children of `i` are `4i + 1 ..= 4i + 4`.
@@ -77,7 +87,33 @@ impl<A> Queue<A> {
         let action = self.slab[slot as usize]
             .take()
             .expect("a queued slot holds its event");
+        if self.heap.capacity() > COMPACT_ABOVE && self.heap.len() * 8 < self.heap.capacity() {
+            self.compact();
+        }
         Some((time, action))
+    }
+
+    /// Moves the queued payloads into a dense slab and releases spare capacity. Rewriting a key's
+    /// slot bits keeps the heap valid: sequence numbers are unique, so the slot bits never decide
+    /// an order.
+    fn compact(&mut self) {
+        let mut slab = Vec::with_capacity(self.heap.len() * 2);
+        for key in &mut self.heap {
+            let old = (key.1 & SLOT_MASK) as usize;
+            key.1 = (key.1 & !SLOT_MASK) | slab.len() as u64;
+            slab.push(self.slab[old].take());
+        }
+        self.slab = slab;
+        self.free = Vec::new();
+        self.heap.shrink_to(self.heap.len() * 2);
+    }
+
+    /// Bytes held by the queue's vectors (capacity, not just length).
+    #[cfg(test)]
+    fn reserved_bytes(&self) -> usize {
+        self.heap.capacity() * std::mem::size_of::<Key>()
+            + self.slab.capacity() * std::mem::size_of::<Option<A>>()
+            + self.free.capacity() * std::mem::size_of::<u32>()
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -142,6 +178,31 @@ mod tests {
         );
         assert_eq!(q.len(), 0);
         assert_eq!(q.peek_time(), None);
+    }
+
+    /// Invariant: after a burst drains, memory is released and the order is unchanged.
+    #[test]
+    fn compaction_after_a_burst_keeps_order_and_frees_memory() {
+        let mut q = Queue::new();
+        let n = 4 * COMPACT_ABOVE as u64;
+        for i in 0..n {
+            // Reverse times, so the survivors sit at scattered slots.
+            q.push(n - i, i);
+        }
+        let full = q.reserved_bytes();
+        for i in 0..n - 100 {
+            assert_eq!(q.pop(), Some((i + 1, n - 1 - i)));
+        }
+        assert!(
+            q.reserved_bytes() * 3 < full,
+            "{} of {full} bytes still held",
+            q.reserved_bytes()
+        );
+        q.push(n - 50, u64::MAX);
+        let rest: Vec<(Time, u64)> = std::iter::from_fn(|| q.pop()).collect();
+        let mut expected: Vec<(Time, u64)> = (n - 99..=n).map(|t| (t, n - t)).collect();
+        expected.insert(50, (n - 50, u64::MAX));
+        assert_eq!(rest, expected);
     }
 
     /// Invariant: whatever the push/pop interleaving, pops come out in (time, push order).

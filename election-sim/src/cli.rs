@@ -40,7 +40,7 @@ pub struct ClusterArgs {
     /// Heartbeat / coordinator-check period, milliseconds.
     #[arg(long, default_value_t = DEFAULT_TIMING.heartbeat / MILLIS)]
     pub heartbeat_ms: u64,
-    /// Reply timeout, milliseconds (the tolerated one-way delay is half of it).
+    /// Reply timeout, milliseconds (each algorithm derives the one-way delay it tolerates from it).
     #[arg(long, default_value_t = DEFAULT_TIMING.timeout / MILLIS)]
     pub timeout_ms: u64,
     /// Random faults drawn from the seed (0 for a fault-free run). Ignored with --plan.

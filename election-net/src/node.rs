@@ -528,12 +528,10 @@ impl<P: Protocol> Shell<P> {
         tracing::info!(to = ?self.blocked_to, from = ?self.blocked_from, "blocked links changed");
     }
 
-    /// A member's address, or its id if it is no longer a member.
-    fn name(&self, id: NodeId) -> String {
-        self.peers
-            .addrs
-            .get(&id)
-            .map_or_else(|| id.to_string(), |a| a.to_string())
+    /// A member's address; `None` for a node that is no longer a member (a coordinator that just
+    /// left), whose address this node has forgotten.
+    fn name(&self, id: NodeId) -> Option<String> {
+        self.peers.addrs.get(&id).map(|a| a.to_string())
     }
 
     fn report(&mut self, event: ReportEvent, status: Status) {
@@ -545,10 +543,11 @@ impl<P: Protocol> Shell<P> {
             algorithm: P::NAME.to_string(),
             event,
             state: status.state,
-            coordinator: status.coordinator.map(|c| self.name(c)),
-            group: status
-                .group
-                .map(|g| format!("{}#{}", self.name(g.origin), g.counter)),
+            coordinator: status.coordinator.and_then(|c| self.name(c)),
+            group: status.group.map(|g| {
+                let origin = self.name(g.origin).unwrap_or_else(|| g.origin.to_string());
+                format!("{origin}#{}", g.counter)
+            }),
             incarnation: status.incarnation,
             phase: status.phase.to_string(),
             node_time_us: self.clock.now_us(),

@@ -154,7 +154,13 @@ async fn run(
                     changed
                 });
             }
-            Err(problem) => {
+            Err(Failure::Rejected(problem)) => {
+                // The logserver will refuse these reports however often they are sent; keeping
+                // them would block every later report behind them.
+                pending.items.drain(..n);
+                tracing::warn!(%uri, %problem, reports = n, "logserver rejected reports; dropped");
+            }
+            Err(Failure::Unavailable(problem)) => {
                 backoff = (backoff * 2).clamp(Duration::from_millis(100), MAX_BACKOFF);
                 retry_at = Instant::now() + backoff;
                 tracing::debug!(%uri, %problem, ?backoff, queued = pending.items.len(),
@@ -186,32 +192,51 @@ impl Queue {
     }
 }
 
+/// Why a batch was not taken.
+#[derive(Debug)]
+enum Failure {
+    /// The logserver answered that the batch itself is invalid (a 4xx other than 408/429):
+    /// sending it again cannot help.
+    Rejected(String),
+    /// Not reachable, timed out, overloaded or broken: worth retrying later.
+    Unavailable(String),
+}
+
 async fn post(
     client: &Client<HttpConnector, Full<Bytes>>,
     uri: &hyper::Uri,
     batch: &ReportBatch,
-) -> Result<ReportReply, String> {
-    let body = serde_json::to_vec(batch).map_err(|e| e.to_string())?;
+) -> Result<ReportReply, Failure> {
+    let unavailable = |e: &dyn std::fmt::Display| Failure::Unavailable(e.to_string());
+    let body = serde_json::to_vec(batch).map_err(|e| Failure::Rejected(e.to_string()))?;
     let request = Request::post(uri.clone())
         .header(CONTENT_TYPE, "application/json")
         .body(Full::new(Bytes::from(body)))
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| Failure::Rejected(e.to_string()))?;
     let exchange = async {
-        let response = client.request(request).await.map_err(|e| e.to_string())?;
+        let response = client.request(request).await.map_err(|e| unavailable(&e))?;
         let status = response.status();
         let body = Limited::new(response.into_body(), REPLY_LIMIT)
             .collect()
             .await
-            .map_err(|e| e.to_string())?
+            .map_err(|e| unavailable(&e))?
             .to_bytes();
         if !status.is_success() {
-            return Err(format!("HTTP {status}: {}", String::from_utf8_lossy(&body)));
+            let problem = format!("HTTP {status}: {}", String::from_utf8_lossy(&body));
+            let retryable = !status.is_client_error()
+                || status == hyper::StatusCode::REQUEST_TIMEOUT
+                || status == hyper::StatusCode::TOO_MANY_REQUESTS;
+            return Err(if retryable {
+                Failure::Unavailable(problem)
+            } else {
+                Failure::Rejected(problem)
+            });
         }
-        serde_json::from_slice(&body).map_err(|e| format!("bad reply: {e}"))
+        serde_json::from_slice(&body).map_err(|e| unavailable(&format!("bad reply: {e}")))
     };
     tokio::time::timeout(REQUEST_TIMEOUT, exchange)
         .await
-        .map_err(|_| "timed out".to_string())?
+        .map_err(|_| Failure::Unavailable("timed out".to_string()))?
 }
 
 #[cfg(test)]
@@ -293,6 +318,34 @@ mod tests {
         server
             .wait_for("the left report", seen_event(ReportEvent::Left))
             .await;
+    }
+
+    #[tokio::test]
+    async fn a_batch_the_logserver_rejects_is_dropped_not_retried() {
+        let (server, addr) = FakeLogserver::start().await;
+        *server.reject.lock().unwrap() = 1;
+        let uri = reports_uri(&addr.to_string()).unwrap();
+        let (blocked_tx, _blocked_rx) = watch::channel(Vec::new());
+        let mut reporter = Reporter::spawn(uri, Duration::from_millis(20), || 7, blocked_tx);
+        reporter.send(report(ReportEvent::Started));
+        server
+            .wait_for("the rejection", |s| *s.reject.lock().unwrap() == 0)
+            .await;
+        reporter.send(report(ReportEvent::Status));
+        server
+            .wait_for("the status report", |s| {
+                s.seen
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .any(|r| r.event == ReportEvent::Status)
+            })
+            .await;
+        let seen = server.seen.lock().unwrap();
+        assert!(
+            seen.iter().all(|r| r.event != ReportEvent::Started),
+            "the rejected report was sent again: {seen:?}"
+        );
     }
 
     #[test]

@@ -20,6 +20,8 @@ use tokio::time::Instant;
 pub struct FakeLogserver {
     pub seen: Arc<Mutex<Vec<NodeReport>>>,
     pub blocked: Arc<Mutex<Vec<BlockedLink>>>,
+    /// How many of the next batches to refuse with 400 Bad Request, unrecorded.
+    pub reject: Arc<Mutex<usize>>,
 }
 
 impl FakeLogserver {
@@ -36,6 +38,19 @@ impl FakeLogserver {
                         async move {
                             assert_eq!(req.uri().path(), "/api/reports");
                             let body = req.into_body().collect().await.unwrap().to_bytes();
+                            let refuse = {
+                                let mut reject = state.reject.lock().unwrap();
+                                let refuse = *reject > 0;
+                                *reject = reject.saturating_sub(1);
+                                refuse
+                            };
+                            if refuse {
+                                let mut refused = Response::new(Full::new(Bytes::from(
+                                    r#"{"error":"reports[0].coordinator: invalid address"}"#,
+                                )));
+                                *refused.status_mut() = hyper::StatusCode::BAD_REQUEST;
+                                return Ok(refused);
+                            }
                             let batch: ReportBatch = serde_json::from_slice(&body).unwrap();
                             let accepted = batch.reports.len();
                             state.seen.lock().unwrap().extend(batch.reports);

@@ -1,5 +1,9 @@
 //! The `election` command: one binary whose subcommands wire the workspace's libraries together.
 
+mod demo;
+
+use std::process::ExitCode;
+
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
@@ -13,33 +17,58 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Cmd {
+    /// Start a logserver and a cluster of nodes on loopback, and show who leads as you break it.
+    Demo(demo::DemoArgs),
     /// Run one election node over UDP (stop it with Ctrl-C or SIGTERM to leave gracefully).
     Node(election_net::NodeArgs),
     /// Start every node of the config file whose IP belongs to this host, and supervise them.
     Run(election_net::RunArgs),
+    /// Run the logserver: the central activity log, the live /status page and the JSON API.
+    Logserver(logserver::ServeArgs),
+    /// Simulate a cluster deterministically: run one seed, check many, replay a trace.
+    #[command(subcommand)]
+    Sim(election_sim::cli::SimCommand),
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
-    // Logs go to stderr; RUST_LOG overrides the default level (info).
+    // Logs go to stderr; RUST_LOG overrides the default level (info; warnings only for the
+    // demo and the simulator, whose own output is the point).
+    let quiet = matches!(cli.command, Cmd::Demo(_) | Cmd::Sim(_));
+    let default = if quiet { "warn" } else { "info" };
     tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| default.into()))
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
-    // A node is one event loop plus a reporter task: one thread keeps its idle CPU and memory low.
-    let mut builder = match cli.command {
-        Cmd::Node(_) => tokio::runtime::Builder::new_current_thread(),
-        _ => tokio::runtime::Builder::new_multi_thread(),
+    match cli.command {
+        Cmd::Demo(args) => block_on(Threads::Many, demo::run(args)),
+        // A node is one event loop plus a reporter task: one thread keeps its idle CPU and
+        // memory low.
+        Cmd::Node(args) => block_on(Threads::One, election_net::run_node(args)),
+        Cmd::Run(args) => block_on(Threads::Many, election_net::run_processes(args)),
+        Cmd::Logserver(args) => block_on(Threads::Many, logserver::serve(args)),
+        Cmd::Sim(cmd) => Ok(election_sim::cli::run(cmd)),
+    }
+}
+
+/// Which tokio runtime a subcommand runs on.
+enum Threads {
+    One,
+    Many,
+}
+
+fn block_on<E>(
+    threads: Threads,
+    work: impl Future<Output = Result<(), E>>,
+) -> anyhow::Result<ExitCode>
+where
+    anyhow::Error: From<E>,
+{
+    let mut builder = match threads {
+        Threads::One => tokio::runtime::Builder::new_current_thread(),
+        Threads::Many => tokio::runtime::Builder::new_multi_thread(),
     };
-    let runtime = builder.enable_all().build()?;
-    runtime.block_on(async {
-        match cli.command {
-            Cmd::Node(args) => election_net::run_node(args).await?,
-            Cmd::Run(args) => election_net::run_processes(args).await?,
-        }
-        Ok(())
-    })
+    builder.enable_all().build()?.block_on(work)?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -390,7 +390,7 @@ impl<P: Protocol> Shell<P> {
             }
             Command::StatusChanged(status) => {
                 tracing::info!(state = %status.state, phase = status.phase,
-                    coordinator = ?status.coordinator.map(|c| self.name(c)),
+                    coordinator = ?status.coordinator.and_then(|c| self.name(c)),
                     group = ?status.group.map(|g| g.to_string()), "status");
                 self.report(ReportEvent::Status, status);
             }

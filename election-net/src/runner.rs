@@ -36,6 +36,7 @@ pub struct Exit {
 /// them gracefully instead.
 pub struct Supervisor {
     program: PathBuf,
+    env: Vec<(String, String)>,
     running: BTreeMap<u32, String>,
     exits_tx: mpsc::UnboundedSender<Exit>,
     exits: mpsc::UnboundedReceiver<Exit>,
@@ -47,6 +48,7 @@ impl Supervisor {
         let (exits_tx, exits) = mpsc::unbounded_channel();
         Supervisor {
             program,
+            env: Vec::new(),
             running: BTreeMap::new(),
             exits_tx,
             exits,
@@ -62,10 +64,16 @@ impl Supervisor {
         Ok(Supervisor::new(program))
     }
 
+    /// Sets an environment variable for every child started from now on.
+    pub fn env(&mut self, key: &str, value: &str) {
+        self.env.push((key.to_string(), value.to_string()));
+    }
+
     /// Starts `program args…`; returns the child's pid.
     pub fn spawn(&mut self, label: &str, args: &[String]) -> Result<u32, Error> {
         let mut child = tokio::process::Command::new(&self.program)
             .args(args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

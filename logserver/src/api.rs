@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use crate::hub::Hub;
-use crate::model::{LogEntry, NodeView, check_links, check_report, now_ms, parse_addr};
+use crate::model::{LogEntry, NodeView, check_links, check_report, parse_addr};
 use crate::page;
 
 /// Largest request body accepted (a batch of about 4,000 reports).
@@ -175,17 +175,7 @@ async fn post_reports(
 }
 
 async fn get_nodes(State(s): State<AppState>) -> Json<Vec<NodeView>> {
-    let now = now_ms();
-    Json(
-        s.hub
-            .nodes()
-            .into_iter()
-            .map(|node| NodeView {
-                reachable: node.reachable(now),
-                node,
-            })
-            .collect(),
-    )
+    Json(s.hub.views())
 }
 
 async fn delete_nodes(

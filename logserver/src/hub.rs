@@ -8,7 +8,7 @@ use std::time::Duration;
 use election_core::report::{BlockedLink, NodeReport};
 use tokio::sync::{Notify, watch};
 
-use crate::model::{LogEntry, NodeDoc, now_ms};
+use crate::model::{LogEntry, NodeDoc, NodeView, now_ms};
 use crate::store::{Snapshot, Store};
 
 /// Log entries kept in memory (and loaded at start) to answer `GET /api/log`.
@@ -127,6 +127,18 @@ impl Hub {
     /// All nodes, sorted by address.
     pub fn nodes(&self) -> Vec<NodeDoc> {
         self.lock().nodes.values().cloned().collect()
+    }
+
+    /// All nodes with whether each is reachable now, sorted by address.
+    pub fn views(&self) -> Vec<NodeView> {
+        let now = now_ms();
+        self.nodes()
+            .into_iter()
+            .map(|node| NodeView {
+                reachable: node.reachable(now),
+                node,
+            })
+            .collect()
     }
 
     /// Forgets every node (the log keeps their history).

@@ -100,11 +100,19 @@ pub enum Error {
 }
 
 /// A running logserver: its address, and a way to stop it cleanly.
-#[derive(Debug)]
 pub struct Server {
     local_addr: SocketAddr,
+    hub: Arc<hub::Hub>,
     stop: watch::Sender<bool>,
     task: JoinHandle<Result<(), Error>>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("local_addr", &self.local_addr)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Server {
@@ -154,6 +162,7 @@ impl Server {
         tracing::info!(%local_addr, store = %args.store_name(), "logserver listening");
         Ok(Server {
             local_addr,
+            hub,
             stop,
             task,
         })
@@ -162,6 +171,11 @@ impl Server {
     /// The address the server listens on (with the real port when 0 was asked for).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// Every node as `GET /api/nodes` shows it, read in-process.
+    pub fn nodes(&self) -> Vec<NodeView> {
+        self.hub.views()
     }
 
     /// Stops accepting connections, finishes open requests, writes every queued report to the

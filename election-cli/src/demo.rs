@@ -1,0 +1,233 @@
+//! `election demo`: a logserver and N node processes on loopback, with a running commentary of
+//! who leads, so a newcomer sees an election, kills the leader and watches the next one win.
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use election_core::{Algorithm, State};
+use election_net::{NodeArgs, NodeOptions, Supervisor};
+use logserver::{NodeView, ServeArgs, Server};
+use tokio::signal::unix::{SignalKind, signal};
+
+/// How often demo nodes report (and so how fast a block on the page reaches them).
+const REPORT_MS: u64 = 250;
+
+/// Options of `election demo`.
+#[derive(clap::Args, Debug)]
+pub struct DemoArgs {
+    /// The algorithm the nodes run: bully, invitation, async-bully or ring.
+    #[arg(long, default_value = "bully")]
+    pub algorithm: Algorithm,
+    /// How many node processes to start (2 to 64).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(2..=64))]
+    pub nodes: u16,
+    /// The logserver's port on 127.0.0.1 (the status page).
+    #[arg(long, default_value_t = 4711)]
+    pub port: u16,
+    /// The first node's UDP port; node i listens on 127.0.0.1:(base-port + i).
+    #[arg(long, default_value_t = 9000)]
+    pub base_port: u16,
+    /// Directory of the logserver's embedded store (default: a fresh temporary directory,
+    /// removed when the demo stops).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Period of the nodes' polls and heartbeats, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 250)]
+    pub heartbeat_ms: u64,
+    /// How long a node waits for an answer before declaring a peer failed, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    pub timeout_ms: u64,
+}
+
+/// Runs the demo until Ctrl-C or SIGTERM, then stops every node and the logserver.
+pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
+    let addrs = node_addrs(&args)?;
+    let scratch = std::env::temp_dir().join(format!("election-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch)
+        .with_context(|| format!("cannot create {}", scratch.display()))?;
+    let result = run_in(&args, &addrs, &scratch).await;
+    let _ = std::fs::remove_dir_all(&scratch);
+    result
+}
+
+async fn run_in(args: &DemoArgs, addrs: &[SocketAddr], scratch: &Path) -> anyhow::Result<()> {
+    let config = scratch.join("server_config");
+    let lines: String = addrs.iter().map(|a| format!("{a}\n")).collect();
+    std::fs::write(&config, lines).with_context(|| format!("cannot write {}", config.display()))?;
+
+    let data_dir = args
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| scratch.join("logserver-data"));
+    let server = Server::start(ServeArgs::new(args.port, data_dir))
+        .await
+        .with_context(|| {
+            format!(
+                "cannot start the logserver on port {} (try --port)",
+                args.port
+            )
+        })?;
+    let logserver = server.local_addr();
+
+    let options = NodeOptions {
+        config: config.clone(),
+        logserver: Some(logserver.to_string()),
+        heartbeat_ms: args.heartbeat_ms,
+        timeout_ms: args.timeout_ms,
+        report_ms: REPORT_MS,
+        sticky: false,
+        cluster_id: format!("demo-{}", std::process::id()),
+        state_dir: Some(scratch.join("state")),
+    };
+    options.timing().context("node timing")?;
+    let mut nodes = Supervisor::current_exe()?;
+    // The nodes' own info logs would drown the commentary; the status page shows their state.
+    // An explicit RUST_LOG still wins.
+    if std::env::var_os("RUST_LOG").is_none() {
+        nodes.env("RUST_LOG", "warn");
+    }
+    let mut pids = BTreeMap::new();
+    let mut command_lines = BTreeMap::new();
+    for &addr in addrs {
+        let node = NodeArgs {
+            algorithm: args.algorithm,
+            addr,
+            join: None,
+            options: options.clone(),
+        };
+        let pid = nodes.spawn(&addr.to_string(), &node.to_args())?;
+        pids.insert(addr.to_string(), pid);
+        command_lines.insert(addr.to_string(), node.to_args().join(" "));
+    }
+    print_banner(args, logserver, &pids, &config);
+
+    let watched = watch(&server, &mut nodes, &command_lines).await;
+    println!(
+        "\nstopping {} nodes and the logserver…",
+        nodes.children().len()
+    );
+    nodes.shutdown(Duration::from_secs(3)).await;
+    server.shutdown().await.context("logserver shutdown")?;
+    println!("demo stopped");
+    watched
+}
+
+/// The nodes' addresses, after checking that their ports are free so a clash is reported up
+/// front rather than as a node dying.
+fn node_addrs(args: &DemoArgs) -> anyhow::Result<Vec<SocketAddr>> {
+    let last = u32::from(args.base_port) + u32::from(args.nodes) - 1;
+    if last > u32::from(u16::MAX) {
+        bail!(
+            "--base-port {} leaves no room for {} nodes",
+            args.base_port,
+            args.nodes
+        );
+    }
+    if TcpListener::bind((Ipv4Addr::LOCALHOST, args.port)).is_err() {
+        bail!(
+            "port {} is in use: is another logserver or demo running? (try --port)",
+            args.port
+        );
+    }
+    (0..args.nodes)
+        .map(|i| {
+            let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, args.base_port + i));
+            UdpSocket::bind(addr)
+                .map(|_| addr)
+                .map_err(|e| anyhow::anyhow!("UDP port {addr} is not free ({e}); try --base-port"))
+        })
+        .collect()
+}
+
+fn print_banner(
+    args: &DemoArgs,
+    logserver: SocketAddr,
+    pids: &BTreeMap<String, u32>,
+    config: &Path,
+) {
+    println!(
+        "election demo: {} {} nodes on loopback\n",
+        args.nodes, args.algorithm
+    );
+    println!("  status page   http://{logserver}/status");
+    println!("  JSON API      http://{logserver}/api/nodes");
+    println!("  server_config {}\n", config.display());
+    println!("  {:<22} pid", "node (priority: lowest first)");
+    for (addr, pid) in pids {
+        println!("  {addr:<22} {pid}");
+    }
+    println!(
+        "\nTry:\n  - kill the leader with the pid printed below (kill -9 PID) and watch the re-election\n  \
+         - on the status page, tick pairs under \"Block connections\" and submit to partition the nodes\n    \
+         (with invitation or async-bully each side forms its own group; reset heals it)\n  \
+         - press Ctrl-C here to stop everything\n"
+    );
+}
+
+/// Prints who leads whenever it changes and which node died, until Ctrl-C or SIGTERM.
+async fn watch(
+    server: &Server,
+    nodes: &mut Supervisor,
+    command_lines: &BTreeMap<String, String>,
+) -> anyhow::Result<()> {
+    let exe = std::env::current_exe().map_or("election".into(), |p| p.display().to_string());
+    let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    let mut last = String::new();
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+            _ = term.recv() => return Ok(()),
+            Some(exit) = nodes.wait_any() => {
+                let how = exit.status.map_or_else(|e| e.to_string(), |s| s.to_string());
+                println!("node {} (pid {}) exited: {how}", exit.label, exit.pid);
+                if let Some(line) = command_lines.get(&exit.label) {
+                    println!("  restart it in another terminal: {exe} {line}");
+                }
+            }
+            _ = tick.tick() => {
+                let summary = leadership(&server.nodes());
+                if summary != last {
+                    println!("{summary}");
+                    last = summary;
+                }
+            }
+        }
+    }
+}
+
+/// One line saying who leads whom among the reachable nodes.
+fn leadership(nodes: &[NodeView]) -> String {
+    let live: Vec<&NodeView> = nodes.iter().filter(|n| n.reachable).collect();
+    let mut leaders: Vec<String> = live
+        .iter()
+        .filter(|n| {
+            n.node.state == State::Normal && n.node.coordinator.as_deref() == Some(&n.node.addr)
+        })
+        .map(|leader| {
+            let followers = live
+                .iter()
+                .filter(|n| {
+                    n.node.coordinator == leader.node.coordinator && n.node.state == State::Normal
+                })
+                .count();
+            format!(
+                "{} leads {followers}/{} (pid {}: kill -9 {})",
+                leader.node.addr,
+                live.len(),
+                leader.node.pid,
+                leader.node.pid
+            )
+        })
+        .collect();
+    if leaders.is_empty() {
+        leaders.push(format!(
+            "no leader yet among {} reachable nodes (election in progress)",
+            live.len()
+        ));
+    }
+    leaders.join("; ")
+}

@@ -105,13 +105,7 @@ impl Logserver {
 
     /// `GET /api/nodes`.
     pub async fn nodes(&self) -> Vec<NodeView> {
-        let body = http(self.addr, Method::GET, "/api/nodes", None).await;
-        serde_json::from_slice(&body).unwrap_or_else(|e| {
-            panic!(
-                "bad /api/nodes answer ({e}): {}",
-                String::from_utf8_lossy(&body)
-            )
-        })
+        nodes_of(self.addr).await
     }
 
     /// `PUT /api/blocks`: replaces the set of blocked links.
@@ -126,6 +120,17 @@ impl Logserver {
             server.shutdown().await.expect("logserver shutdown");
         }
     }
+}
+
+/// `GET /api/nodes` of the logserver at `addr`.
+pub async fn nodes_of(addr: SocketAddr) -> Vec<NodeView> {
+    let body = http(addr, Method::GET, "/api/nodes", None).await;
+    serde_json::from_slice(&body).unwrap_or_else(|e| {
+        panic!(
+            "bad /api/nodes answer ({e}): {}",
+            String::from_utf8_lossy(&body)
+        )
+    })
 }
 
 /// Both directions of every link between `a` and `b`.

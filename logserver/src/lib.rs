@@ -1,6 +1,6 @@
 //! The central logserver: every node reports its status here; the server keeps the ordered
 //! activity log and each node's current state, serves the live `/status` page with its
-//! "Block connections" form, and a JSON API (see `API.md` in this crate).
+//! "Block connections" form, and a JSON API (documented in the repository README).
 //!
 //! Requests only touch memory: reports update the in-memory node table and log and join a
 //! bounded queue that a background task writes to the store (embedded redb by default, MongoDB

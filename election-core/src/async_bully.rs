@@ -66,7 +66,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::detector::Detector;
 use crate::protocol::{
-    AlgorithmConfig, ConfigError, Context, Kind, Membership, NodeId, Out, Protocol, Time,
+    AlgorithmConfig, ConfigError, Context, Kind, Membership, NodeId, Out, Protocol, Time, Timing,
 };
 use crate::status::{GroupId, State, Status};
 
@@ -97,19 +97,15 @@ impl AlgorithmConfig for AsyncBullyConfig {
         }
     }
 
+    fn timing(&self) -> Timing {
+        Timing {
+            heartbeat: self.heartbeat,
+            timeout: self.timeout,
+        }
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
-        let fail = |field, problem: &str| ConfigError {
-            algorithm: AsyncBully::NAME,
-            field,
-            problem: problem.to_string(),
-        };
-        if self.heartbeat == 0 {
-            return Err(fail("heartbeat", "must be positive"));
-        }
-        if self.timeout < 2 {
-            return Err(fail("timeout", "must be at least 2us (it is a round trip)"));
-        }
-        Ok(())
+        self.timing().validate(AsyncBully::NAME)
     }
 
     fn max_delay(&self) -> Time {

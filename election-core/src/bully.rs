@@ -80,40 +80,6 @@ pub struct BullyConfig {
     pub sticky: bool,
 }
 
-/// Largest heartbeat or timeout accepted (one day), so that the bound arithmetic cannot overflow.
-const MAX_PERIOD: Time = 86_400_000_000;
-
-/// Checks the two common timing knobs of an algorithm; shared by the Garcia-Molina algorithms.
-pub(crate) fn validate_timing(
-    algorithm: &'static str,
-    heartbeat: Time,
-    timeout: Time,
-) -> Result<(), ConfigError> {
-    let error = |field, problem: String| ConfigError {
-        algorithm,
-        field,
-        problem,
-    };
-    for (field, value) in [("heartbeat", heartbeat), ("timeout", timeout)] {
-        if value == 0 {
-            return Err(error(field, "must be positive".into()));
-        }
-        if value > MAX_PERIOD {
-            return Err(error(
-                field,
-                format!("is {value}us, more than one day ({MAX_PERIOD}us)"),
-            ));
-        }
-    }
-    if timeout < 5 {
-        return Err(error(
-            "timeout",
-            format!("is {timeout}us, below 5us (the tolerated delay, 2/5 of it, would be 0)"),
-        ));
-    }
-    Ok(())
-}
-
 impl BullyConfig {
     /// How long a node waits in `Election` (to be halted, or for NewCoordinator) or in
     /// `Reorganization` (for Ready) before it calls an election itself: the paper's Timeout for a
@@ -137,14 +103,19 @@ impl AlgorithmConfig for BullyConfig {
         }
     }
 
-    fn validate(&self) -> Result<(), ConfigError> {
-        validate_timing(Bully::NAME, self.heartbeat, self.timeout)
+    fn timing(&self) -> Timing {
+        Timing {
+            heartbeat: self.heartbeat,
+            timeout: self.timeout,
+        }
     }
 
-    /// Two fifths of the timeout: a round trip of two such delays still fits a reply timer that
-    /// runs up to 20% fast (a drifting clock).
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.timing().validate(Bully::NAME)
+    }
+
     fn max_delay(&self) -> Time {
-        self.timeout * 2 / 5
+        self.timing().max_delay()
     }
 
     /// `2·heartbeat + 16·timeout`, independent of `n` (all rounds send in parallel).

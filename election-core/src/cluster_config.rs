@@ -175,8 +175,9 @@ mod tests {
 
     #[test]
     fn priority_is_line_position_last_highest() {
-        let c = ClusterConfig::parse("# five nodes\n127.0.0.1:9000\n\n[::1]:9001  # v6\n10.0.0.7:80\n")
-            .unwrap();
+        let c =
+            ClusterConfig::parse("# five nodes\n127.0.0.1:9000\n\n[::1]:9001  # v6\n10.0.0.7:80\n")
+                .unwrap();
         assert_eq!(c.len(), 3);
         assert_eq!(c.addr(NodeId(0)).unwrap().to_string(), "127.0.0.1:9000");
         assert_eq!(c.addr(NodeId(1)).unwrap().to_string(), "[::1]:9001");
@@ -189,14 +190,61 @@ mod tests {
         assert_eq!(err_of(""), ClusterConfigError::Empty);
         assert_eq!(err_of("# only a comment\n\n"), ClusterConfigError::Empty);
         let e = err_of("127.0.0.1:9000\n127.0.0.1:9001\n127.0.0.1:9000\n");
-        assert_eq!(e.to_string(), "line 3: duplicate address (first on line 1) in \"127.0.0.1:9000\"");
-        assert!(matches!(err_of("1.2.3.4:9\n\n300.1.1.1:9"), ClusterConfigError::Line { line: 3, problem: LineProblem::BadAddress(_), .. }));
-        assert!(matches!(err_of("1.2.3.4:99999"), ClusterConfigError::Line { line: 1, problem: LineProblem::BadPort(_), .. }));
-        assert!(matches!(err_of("1.2.3.4:0"), ClusterConfigError::Line { problem: LineProblem::BadPort(_), .. }));
-        assert!(matches!(err_of("1.2.3.4"), ClusterConfigError::Line { problem: LineProblem::MissingPort, .. }));
-        assert!(matches!(err_of("::1:9000"), ClusterConfigError::Line { problem: LineProblem::UnbracketedIpv6, .. }));
-        assert!(matches!(err_of("[::1:9000"), ClusterConfigError::Line { problem: LineProblem::BadAddress(_), .. }));
-        assert!(matches!(err_of("host.example:9000"), ClusterConfigError::Line { problem: LineProblem::BadAddress(_), .. }));
+        assert_eq!(
+            e.to_string(),
+            "line 3: duplicate address (first on line 1) in \"127.0.0.1:9000\""
+        );
+        assert!(matches!(
+            err_of("1.2.3.4:9\n\n300.1.1.1:9"),
+            ClusterConfigError::Line {
+                line: 3,
+                problem: LineProblem::BadAddress(_),
+                ..
+            }
+        ));
+        assert!(matches!(
+            err_of("1.2.3.4:99999"),
+            ClusterConfigError::Line {
+                line: 1,
+                problem: LineProblem::BadPort(_),
+                ..
+            }
+        ));
+        assert!(matches!(
+            err_of("1.2.3.4:0"),
+            ClusterConfigError::Line {
+                problem: LineProblem::BadPort(_),
+                ..
+            }
+        ));
+        assert!(matches!(
+            err_of("1.2.3.4"),
+            ClusterConfigError::Line {
+                problem: LineProblem::MissingPort,
+                ..
+            }
+        ));
+        assert!(matches!(
+            err_of("::1:9000"),
+            ClusterConfigError::Line {
+                problem: LineProblem::UnbracketedIpv6,
+                ..
+            }
+        ));
+        assert!(matches!(
+            err_of("[::1:9000"),
+            ClusterConfigError::Line {
+                problem: LineProblem::BadAddress(_),
+                ..
+            }
+        ));
+        assert!(matches!(
+            err_of("host.example:9000"),
+            ClusterConfigError::Line {
+                problem: LineProblem::BadAddress(_),
+                ..
+            }
+        ));
     }
 
     #[test]

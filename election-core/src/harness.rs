@@ -115,7 +115,12 @@ impl<P: Protocol> Cluster<P> {
     }
 
     fn notify_all(&mut self, change: Membership, except: NodeId) {
-        let ids: Vec<NodeId> = self.nodes.keys().copied().filter(|&n| n != except).collect();
+        let ids: Vec<NodeId> = self
+            .nodes
+            .keys()
+            .copied()
+            .filter(|&n| n != except)
+            .collect();
         for id in ids {
             self.input(id, Input::Membership(change));
         }
@@ -173,7 +178,10 @@ impl<P: Protocol> Cluster<P> {
         let mut n = 0;
         while self.deliver_next().is_some() {
             n += 1;
-            assert!(n < STEP_LIMIT, "livelock: {n} deliveries without quiescence");
+            assert!(
+                n < STEP_LIMIT,
+                "livelock: {n} deliveries without quiescence"
+            );
         }
         n
     }
@@ -328,14 +336,28 @@ impl<P: Protocol> Cluster<P> {
     pub fn check_group(&self, ids: &[u32]) -> Result<u32, String> {
         let statuses: Vec<(u32, Status)> = ids.iter().map(|&id| (id, self.status(id))).collect();
         if let Some((id, s)) = statuses.iter().find(|(_, s)| s.state != State::Normal) {
-            return Err(format!("n{id} is {} ({}), not Normal; all: {}", s.state, s.phase, self.describe(ids)));
+            return Err(format!(
+                "n{id} is {} ({}), not Normal; all: {}",
+                s.state,
+                s.phase,
+                self.describe(ids)
+            ));
         }
-        let leader = statuses.first().and_then(|(_, s)| s.coordinator).ok_or("no nodes")?;
-        if statuses.iter().any(|(_, s)| s.coordinator != Some(leader) || s.group != statuses[0].1.group) {
+        let leader = statuses
+            .first()
+            .and_then(|(_, s)| s.coordinator)
+            .ok_or("no nodes")?;
+        if statuses
+            .iter()
+            .any(|(_, s)| s.coordinator != Some(leader) || s.group != statuses[0].1.group)
+        {
             return Err(format!("nodes disagree: {}", self.describe(ids)));
         }
         if !ids.contains(&leader.0) || !self.status(leader.0).is_leader(leader) {
-            return Err(format!("coordinator {leader} is not a leader among them: {}", self.describe(ids)));
+            return Err(format!(
+                "coordinator {leader} is not a leader among them: {}",
+                self.describe(ids)
+            ));
         }
         Ok(leader.0)
     }

@@ -68,7 +68,6 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::bully::validate_timing;
 use crate::protocol::{
     AlgorithmConfig, ConfigError, Context, Kind, Membership, NodeId, Out, Protocol, Time, Timing,
 };
@@ -108,14 +107,19 @@ impl AlgorithmConfig for InvitationConfig {
         }
     }
 
-    fn validate(&self) -> Result<(), ConfigError> {
-        validate_timing(Invitation::NAME, self.heartbeat, self.timeout)
+    fn timing(&self) -> Timing {
+        Timing {
+            heartbeat: self.heartbeat,
+            timeout: self.timeout,
+        }
     }
 
-    /// Two fifths of the timeout: a round trip of two such delays still fits a reply timer that
-    /// runs up to 20% fast (a drifting clock).
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.timing().validate(Invitation::NAME)
+    }
+
     fn max_delay(&self) -> Time {
-        self.timeout * 2 / 5
+        self.timing().max_delay()
     }
 
     /// `2·(H + T) + 4·(2H + 6T)` = `10H + 26T` for heartbeat `H` and timeout `T`, independent of

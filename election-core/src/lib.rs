@@ -45,7 +45,7 @@ pub mod status;
 pub use algorithm::{Algorithm, UnknownAlgorithm};
 pub use cluster_config::{ClusterConfig, ClusterConfigError};
 pub use protocol::{
-    AlgorithmConfig, Command, ConfigError, Context, Input, Kind, Members, Membership, Node, NodeId,
-    Out, Protocol, Time, Timing, MILLIS,
+    AlgorithmConfig, Command, ConfigError, Context, Input, Kind, MILLIS, Members, Membership, Node,
+    NodeId, Out, Protocol, Time, Timing,
 };
 pub use status::{GroupId, State, Status};

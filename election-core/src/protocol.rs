@@ -181,11 +181,57 @@ pub struct Timing {
     pub timeout: Time,
 }
 
+impl Timing {
+    /// The largest heartbeat or timeout accepted (one day), so that bound arithmetic cannot
+    /// overflow.
+    pub const MAX_PERIOD: Time = 86_400_000_000;
+
+    /// Checks the knobs every algorithm shares: both positive, at most [`Self::MAX_PERIOD`], and
+    /// a timeout large enough that the tolerated delay is not zero.
+    pub fn validate(&self, algorithm: &'static str) -> Result<(), ConfigError> {
+        let error = |field, problem: String| ConfigError {
+            algorithm,
+            field,
+            problem,
+        };
+        for (field, value) in [("heartbeat", self.heartbeat), ("timeout", self.timeout)] {
+            if value == 0 {
+                return Err(error(field, "must be positive".into()));
+            }
+            if value > Self::MAX_PERIOD {
+                return Err(error(
+                    field,
+                    format!("is {value}us, more than one day ({}us)", Self::MAX_PERIOD),
+                ));
+            }
+        }
+        if self.timeout < 5 {
+            return Err(error(
+                "timeout",
+                format!(
+                    "is {}us, below 5us (the tolerated delay, 2/5 of it, would be 0)",
+                    self.timeout
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The one-way delay these timeouts tolerate: two fifths of the timeout, so that a round trip
+    /// of two such delays still fits a reply timer that runs up to 20 % fast (a drifting clock).
+    pub fn max_delay(&self) -> Time {
+        self.timeout * 2 / 5
+    }
+}
+
 /// The timing configuration of an algorithm.
 pub trait AlgorithmConfig: Clone + Debug + Send + Sync + 'static {
     /// The configuration derived from the common [`Timing`] knobs (algorithm options such as
     /// Bully's `sticky` take their defaults).
     fn from_timing(timing: Timing) -> Self;
+
+    /// The common knobs of this configuration.
+    fn timing(&self) -> Timing;
 
     /// Checks the timeouts against each other (for example, a reply timeout must exceed the
     /// round-trip time the algorithm assumes).
@@ -224,7 +270,13 @@ pub trait Protocol: Sized + Send + 'static {
     fn on_start(&mut self, cx: &mut Context<'_>, persisted: Option<&[u8]>, out: &mut Out<Self>);
 
     /// A message from `from` arrived.
-    fn on_message(&mut self, cx: &mut Context<'_>, from: NodeId, msg: Self::Msg, out: &mut Out<Self>);
+    fn on_message(
+        &mut self,
+        cx: &mut Context<'_>,
+        from: NodeId,
+        msg: Self::Msg,
+        out: &mut Out<Self>,
+    );
 
     /// A timer set earlier fired.
     fn on_timer(&mut self, cx: &mut Context<'_>, timer: Self::Timer, out: &mut Out<Self>);

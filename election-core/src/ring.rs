@@ -108,29 +108,29 @@ impl AlgorithmConfig for RingConfig {
         }
     }
 
+    fn timing(&self) -> Timing {
+        Timing {
+            heartbeat: self.heartbeat,
+            timeout: self.timeout,
+        }
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
-        let fail = |field, problem: &str| ConfigError {
-            algorithm: Ring::NAME,
-            field,
-            problem: problem.to_string(),
-        };
-        if self.heartbeat == 0 {
-            return Err(fail("heartbeat", "must be positive"));
-        }
-        if self.timeout < 2 {
-            return Err(fail("timeout", "must be at least 2us (it is a round trip)"));
-        }
+        self.timing().validate(Ring::NAME)?;
         if self.announce == 0 {
-            return Err(fail("announce", "must be positive"));
+            return Err(ConfigError {
+                algorithm: Ring::NAME,
+                field: "announce",
+                problem: "must be positive".into(),
+            });
         }
         Ok(())
     }
 
-    /// Two fifths of `timeout`: a check or hop round trip then takes at most 4/5 of the time
-    /// its sender waits, so a clock running up to 20 % fast does not skip a live node or start a
-    /// needless election (a skipped node misses the announcement and would later re-elect).
+    /// A check or hop round trip must fit the time its sender waits even on a clock running
+    /// fast, or a live node is skipped (and, missing the announcement, would later re-elect).
     fn max_delay(&self) -> Time {
-        self.timeout / 5 * 2
+        self.timing().max_delay()
     }
 
     /// After the last fault F, with every message delivered within `timeout / 2` and `L` = one

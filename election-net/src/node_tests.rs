@@ -28,6 +28,9 @@ impl AlgorithmConfig for MaxConfig {
     fn from_timing(timing: Timing) -> Self {
         MaxConfig(timing)
     }
+    fn timing(&self) -> Timing {
+        self.0
+    }
     fn validate(&self) -> Result<(), ConfigError> {
         Ok(())
     }

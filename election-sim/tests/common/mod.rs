@@ -17,6 +17,9 @@ impl AlgorithmConfig for BeaconConfig {
     fn from_timing(timing: Timing) -> Self {
         BeaconConfig(timing)
     }
+    fn timing(&self) -> Timing {
+        self.0
+    }
     fn validate(&self) -> Result<(), ConfigError> {
         Ok(())
     }

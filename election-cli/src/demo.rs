@@ -10,7 +10,6 @@ use anyhow::{Context as _, bail};
 use election_core::{Algorithm, State};
 use election_net::{NodeArgs, NodeOptions, Supervisor};
 use logserver::{NodeView, ServeArgs, Server};
-use tokio::signal::unix::{SignalKind, signal};
 
 /// How often demo nodes report (and so how fast a block on the page reaches them).
 const REPORT_MS: u64 = 250;
@@ -174,13 +173,13 @@ async fn watch(
     command_lines: &BTreeMap<String, String>,
 ) -> anyhow::Result<()> {
     let exe = std::env::current_exe().map_or("election".into(), |p| p.display().to_string());
-    let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+    let stop = election_net::stop_signal()?;
+    tokio::pin!(stop);
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     let mut last = String::new();
     loop {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => return Ok(()),
-            _ = term.recv() => return Ok(()),
+            _ = &mut stop => return Ok(()),
             Some(exit) = nodes.wait_any() => {
                 let how = exit.status.map_or_else(|e| e.to_string(), |s| s.to_string());
                 println!("node {} (pid {}) exited: {how}", exit.label, exit.pid);

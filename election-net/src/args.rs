@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser};
-use election_core::{Algorithm, MILLIS, Timing};
+use election_core::{Algorithm, ClusterConfig, MILLIS, Timing};
 
 use crate::Error;
 
@@ -63,6 +63,19 @@ impl NodeOptions {
             args.push(dir.display().to_string());
         }
         args
+    }
+
+    /// Reads and parses `--config`, naming the file in any error.
+    pub fn cluster(&self) -> Result<ClusterConfig, Error> {
+        let path = &self.config;
+        let text = std::fs::read_to_string(path).map_err(|source| Error::ReadConfig {
+            path: path.clone(),
+            source,
+        })?;
+        ClusterConfig::parse(&text).map_err(|source| Error::Config {
+            path: path.clone(),
+            source,
+        })
     }
 
     /// The algorithm timing, checked for zero values.

@@ -24,6 +24,26 @@ pub use args::{NodeArgs, NodeOptions, RunArgs};
 pub use node::run_node;
 pub use runner::{Exit, Supervisor, local_nodes, run_processes};
 
+/// A future that resolves at the first SIGINT or SIGTERM. The handlers are installed before
+/// this returns, so a signal that arrives before the future is first polled is not lost.
+pub fn stop_signal() -> Result<impl Future<Output = ()>, Error> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let install = |kind| {
+        signal(kind).map_err(|source| Error::Io {
+            what: "cannot install signal handler",
+            source,
+        })
+    };
+    let mut term = install(SignalKind::terminate())?;
+    let mut int = install(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    })
+}
+
 /// Everything that can stop a node or the process runner.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

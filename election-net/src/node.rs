@@ -10,8 +10,8 @@ use std::time::{Duration, SystemTime};
 
 use election_core::report::{BlockedLink, NodeReport, ReportEvent};
 use election_core::{
-    AlgorithmConfig, ClusterConfig, Command, Context, Input, Members, Membership, Node, NodeId,
-    Out, Protocol, Status, Timing,
+    AlgorithmConfig, Command, Context, Input, Members, Membership, Node, NodeId, Out, Protocol,
+    Status, Timing,
 };
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -32,21 +32,7 @@ const FINAL_REPORT_GRACE: Duration = Duration::from_secs(1);
 /// Runs one node until SIGINT or SIGTERM, then leaves gracefully: every member is told at once,
 /// a `left` report goes to the logserver, and the function returns `Ok`.
 pub async fn run_node(args: NodeArgs) -> Result<(), Error> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let signals = |kind| {
-        signal(kind).map_err(|source| Error::Io {
-            what: "cannot install signal handler",
-            source,
-        })
-    };
-    let mut term = signals(SignalKind::terminate())?;
-    let mut int = signals(SignalKind::interrupt())?;
-    let stop = async move {
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
-        }
-    };
+    let stop = crate::stop_signal()?;
     let timing = args.options.timing()?;
     election_core::with_protocol!(args.algorithm, P => {
         let config = config_for::<P>(timing, args.options.sticky)?;
@@ -111,19 +97,11 @@ pub(crate) async fn run<P: Protocol>(
             join::<P>(&socket, &header, wait).await?
         }
         None => {
-            let path = &options.config;
-            let text = std::fs::read_to_string(path).map_err(|source| Error::ReadConfig {
-                path: path.clone(),
-                source,
-            })?;
-            let config = ClusterConfig::parse(&text).map_err(|source| Error::Config {
-                path: path.clone(),
-                source,
-            })?;
+            let config = options.cluster()?;
             if config.id_of(me).is_none() {
                 return Err(Error::NotInConfig {
                     addr: me,
-                    path: path.clone(),
+                    path: options.config.clone(),
                 });
             }
             Peers::new(

@@ -179,29 +179,16 @@ pub fn local_nodes(config: &ClusterConfig) -> Vec<SocketAddr> {
 /// until SIGINT/SIGTERM (then stops them: SIGTERM, and SIGKILL after a grace period) or until all
 /// of them have exited.
 pub async fn run_processes(args: RunArgs) -> Result<(), Error> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let path = &args.options.config;
-    let text = std::fs::read_to_string(path).map_err(|source| Error::ReadConfig {
-        path: path.clone(),
-        source,
-    })?;
-    let config = ClusterConfig::parse(&text).map_err(|source| Error::Config {
-        path: path.clone(),
-        source,
-    })?;
+    let config = args.options.cluster()?;
     args.options.timing()?;
     let local = local_nodes(&config);
     if local.is_empty() {
-        return Err(Error::NoLocalNodes { path: path.clone() });
+        return Err(Error::NoLocalNodes {
+            path: args.options.config.clone(),
+        });
     }
-    let signals = |kind| {
-        signal(kind).map_err(|source| Error::Io {
-            what: "cannot install signal handler",
-            source,
-        })
-    };
-    let mut term = signals(SignalKind::terminate())?;
-    let mut int = signals(SignalKind::interrupt())?;
+    let stop = crate::stop_signal()?;
+    tokio::pin!(stop);
 
     let mut supervisor = Supervisor::current_exe()?;
     for addr in &local {
@@ -217,8 +204,7 @@ pub async fn run_processes(args: RunArgs) -> Result<(), Error> {
     let mut failed = 0;
     loop {
         tokio::select! {
-            _ = term.recv() => break,
-            _ = int.recv() => break,
+            _ = &mut stop => break,
             exit = supervisor.wait_any() => match exit {
                 Some(Exit { label, pid, status }) => {
                     let ok = matches!(&status, Ok(s) if s.success());

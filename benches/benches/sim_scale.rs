@@ -1,8 +1,8 @@
 //! Simulator scale and memory: large elections run to a stable leader, the 10,000-node Bully
 //! worst case, and resident memory per idle node.
 //!
-//! `cargo bench -p election-benches --bench sim_scale` (add `-- ring invitation` etc. to pick
-//! scenarios; the default runs all). Each scenario prints one line for BENCHMARKS.md.
+//! `cargo bench -p election-benches --bench sim_scale` runs every scenario at its default size;
+//! `-- ring=20000 bully` picks scenarios (and sizes). Each prints one line for BENCHMARKS.md.
 //!
 //! Memory: resident set size (`/proc/self/statm`) once the cluster first settled, minus before
 //! the simulator was built, divided by the node count. It covers everything the run keeps: node
@@ -144,26 +144,44 @@ fn scenario<P: Protocol>(label: &str, n: u32, restart: Option<u32>) {
 }
 
 fn main() {
-    let picked: Vec<String> = std::env::args()
+    // Arguments: scenario names to run, optionally with a size (`ring=1000`); none runs all at
+    // their default sizes. Cargo's `--bench` flag is ignored.
+    let picked: Vec<(String, Option<u32>)> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with('-'))
+        .map(|a| match a.split_once('=') {
+            Some((name, n)) => {
+                let n = n.parse().unwrap_or_else(|_| {
+                    eprintln!("error: {a:?}: expected NAME=NODES with a node count after '='");
+                    std::process::exit(2)
+                });
+                (name.to_string(), Some(n))
+            }
+            None => (a, None),
+        })
         .collect();
-    let wants = |name: &str| picked.is_empty() || picked.iter().any(|p| name.contains(p.as_str()));
-    if wants("ring") {
-        scenario::<election_core::ring::Ring>("ring boot", 100_000, None);
-    }
-    if wants("async-bully") {
-        scenario::<election_core::async_bully::AsyncBully>("async-bully boot", 100_000, None);
-    }
-    if wants("invitation") {
-        for n in [1_024, 4_096] {
-            scenario::<election_core::invitation::Invitation>("invitation boot", n, None);
+    let size = |name: &str, default: u32| -> Option<u32> {
+        if picked.is_empty() {
+            return Some(default);
         }
+        picked
+            .iter()
+            .find(|(p, _)| p == name)
+            .map(|(_, n)| n.unwrap_or(default))
+    };
+    if let Some(n) = size("ring", 100_000) {
+        scenario::<election_core::ring::Ring>("ring boot", n, None);
     }
-    if wants("bully") {
+    if let Some(n) = size("invitation", 4_096) {
+        scenario::<election_core::invitation::Invitation>("invitation boot", n, None);
+    }
+    if let Some(n) = size("async-bully", 2_000) {
+        scenario::<election_core::async_bully::AsyncBully>("async-bully boot", n, None);
+    }
+    if let Some(n) = size("bully", 10_000) {
         scenario::<election_core::bully::Bully>(
-            "bully worst case (n0 restarts as n-1 crashes)",
-            10_000,
+            "bully worst case (n0 restarts as the leader crashes)",
+            n,
             Some(0),
         );
     }

@@ -240,12 +240,6 @@ impl<P: Protocol> Sim<P> {
         Ok(sim)
     }
 
-    /// Turns the validity check (settled leader = highest live node) on or off. By default it is
-    /// on for Bully and asynchronous Bully.
-    pub fn check_validity(&mut self, on: bool) {
-        self.validity = on;
-    }
-
     /// Runs to the end and returns the outcome.
     pub fn run(mut self) -> Outcome {
         let _ = self.run_until(self.end_at);

@@ -12,8 +12,9 @@
 
 use election_core::Time;
 
-/// A key: virtual time, then sequence number (high 32 bits) and slab slot (low 32 bits).
-type Key = (Time, u64);
+/// A key: virtual time (high 64 bits), then sequence number (32 bits) and slab slot (low 32
+/// bits). One `u128` compares in two instructions, a tuple in a branch per field.
+type Key = u128;
 
 const ARITY: usize = 4;
 
@@ -21,7 +22,11 @@ const ARITY: usize = 4;
 const COMPACT_ABOVE: usize = 1 << 16;
 
 /// The slot bits of a key.
-const SLOT_MASK: u64 = 0xffff_ffff;
+const SLOT_MASK: u128 = 0xffff_ffff;
+
+fn key(time: Time, seq: u32, slot: u32) -> Key {
+    u128::from(time) << 64 | u128::from(seq) << 32 | u128::from(slot)
+}
 
 pub(crate) struct Queue<A> {
     /// A 4-ary min-heap: the children of `i` are `4i + 1 ..= 4i + 4`.
@@ -61,20 +66,19 @@ impl<A> Queue<A> {
                 u32::try_from(self.slab.len() - 1).expect("fewer than 2^32 queued events")
             }
         };
-        self.heap
-            .push((time, u64::from(self.seq) << 32 | u64::from(slot)));
+        self.heap.push(key(time, self.seq, slot));
         self.sift_up(self.heap.len() - 1);
     }
 
     /// Time of the earliest event.
     pub(crate) fn peek_time(&self) -> Option<Time> {
-        self.heap.first().map(|&(t, _)| t)
+        self.heap.first().map(|&k| (k >> 64) as Time)
     }
 
     /// Takes the earliest event.
     pub(crate) fn pop(&mut self) -> Option<(Time, A)> {
         let last = self.heap.pop()?;
-        let (time, key) = match self.heap.is_empty() {
+        let first = match self.heap.is_empty() {
             true => last,
             false => {
                 let first = std::mem::replace(&mut self.heap[0], last);
@@ -82,7 +86,8 @@ impl<A> Queue<A> {
                 first
             }
         };
-        let slot = key as u32;
+        let time = (first >> 64) as Time;
+        let slot = (first & SLOT_MASK) as u32;
         self.free.push(slot);
         let action = self.slab[slot as usize]
             .take()
@@ -99,8 +104,8 @@ impl<A> Queue<A> {
     fn compact(&mut self) {
         let mut slab = Vec::with_capacity(self.heap.len() * 2);
         for key in &mut self.heap {
-            let old = (key.1 & SLOT_MASK) as usize;
-            key.1 = (key.1 & !SLOT_MASK) | slab.len() as u64;
+            let old = (*key & SLOT_MASK) as usize;
+            *key = (*key & !SLOT_MASK) | slab.len() as u128;
             slab.push(self.slab[old].take());
         }
         self.slab = slab;
@@ -133,6 +138,9 @@ impl<A> Queue<A> {
         self.heap[i] = key;
     }
 
+    /// Bottom-up: the key at `i` (the former last element) is usually among the largest, so
+    /// move the smallest child up all the way to a leaf without comparing against it, then sift
+    /// it up from there — one comparison per level fewer.
     fn sift_down(&mut self, mut i: usize) {
         let key = self.heap[i];
         let len = self.heap.len();
@@ -148,13 +156,11 @@ impl<A> Queue<A> {
                     min = c;
                 }
             }
-            if key <= self.heap[min] {
-                break;
-            }
             self.heap[i] = self.heap[min];
             i = min;
         }
         self.heap[i] = key;
+        self.sift_up(i);
     }
 }
 

@@ -30,7 +30,33 @@ enum Cmd {
     Sim(election_sim::cli::SimCommand),
 }
 
-fn main() -> anyhow::Result<ExitCode> {
+fn main() -> ExitCode {
+    match run() {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {}", one_line(&error));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// An error and its causes on one line. The libraries' errors already quote their cause in their
+/// message, so a cause the line already contains is not repeated.
+fn one_line(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if !line.contains(&text) {
+            if !line.is_empty() {
+                line.push_str(": ");
+            }
+            line.push_str(&text);
+        }
+    }
+    line
+}
+
+fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     // Logs go to stderr; RUST_LOG overrides the default level (info; warnings only for the
     // demo and the simulator, whose own output is the point).

@@ -98,3 +98,35 @@ where
     builder.enable_all().build()?.block_on(work)?;
     Ok(ExitCode::SUCCESS)
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// Every subcommand, at every depth, has a description and every flag or argument a help
+    /// text, so `--help` is complete wherever a user asks for it.
+    #[test]
+    fn every_subcommand_and_flag_is_explained() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            if cmd.get_about().is_none() {
+                missing.push(format!("`{path}` has no description"));
+            }
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id != "help" && id != "version" && arg.get_help().is_none() {
+                    missing.push(format!("`{path}` argument {id} has no help"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let cli = Cli::command();
+        cli.clone().debug_assert();
+        let mut missing = Vec::new();
+        walk(&cli, "election", &mut missing);
+        assert!(missing.is_empty(), "{missing:#?}");
+    }
+}

@@ -34,7 +34,48 @@ const NODE_FLAGS: &[&str] = &[
 
 #[test]
 fn top_level_help_lists_the_subcommands() {
-    assert_mentions(&help(&[]), &["node", "run"]);
+    assert_mentions(&help(&[]), &["demo", "node", "run", "logserver", "sim"]);
+    assert_mentions(&help(&["sim"]), &["run", "check", "replay", "complexity"]);
+}
+
+#[test]
+fn demo_logserver_and_sim_help_list_their_flags_and_defaults() {
+    assert_mentions(
+        &help(&["demo"]),
+        &[
+            "--algorithm",
+            "--nodes",
+            "[default: 5]",
+            "--port",
+            "[default: 4711]",
+            "--base-port",
+        ],
+    );
+    assert_mentions(
+        &help(&["logserver"]),
+        &[
+            "--bind",
+            "--port",
+            "[default: 4711]",
+            "--mongodb",
+            "--data-dir",
+            "--admin-token",
+        ],
+    );
+    assert_mentions(
+        &help(&["sim", "run"]),
+        &[
+            "--algorithm",
+            "--nodes",
+            "--seed",
+            "--plan",
+            "--trace",
+            "--json",
+            "[default: 5]",
+        ],
+    );
+    assert_mentions(&help(&["sim", "check"]), &["--seeds", "--first-seed"]);
+    assert_mentions(&help(&["sim", "replay"]), &["<TRACE>"]);
 }
 
 #[test]

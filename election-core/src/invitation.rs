@@ -11,11 +11,11 @@
 //! knows, and the node's `Counter`. `S(i).d`, the task handed out with Ready, has no counterpart.
 //!
 //! The paper's procedures map onto the handlers:
-//! - **Check** (a `Normal` coordinator, every heartbeat): [`Msg::AreYouCoordinator`] to every
-//!   node; those that are coordinators answer. If any did, the node waits a time that grows with
-//!   the number of higher-priority coordinators found ([`InvitationConfig::merge_step`] each; the
-//!   highest waits not at all), so that the higher coordinator usually invites first, then calls
-//!   Merge.
+//! - **Check** (a `Normal` coordinator, every heartbeat, unless a higher coordinator's Check
+//!   reached it lately — see the departures): [`Msg::AreYouCoordinator`] to every node; those that
+//!   are coordinators answer. If any did, the node waits a time that grows with the number of
+//!   higher-priority coordinators found ([`InvitationConfig::merge_step`] each; the highest waits
+//!   not at all), so that the higher coordinator usually invites first, then calls Merge.
 //! - **Merge**: `s = Election`, a fresh group `g = (i, Counter + 1)`, [`Msg::Invitation`] to the
 //!   coordinators found and to the node's own old members, [`Msg::Accept`]s collected into `Up` for
 //!   [`InvitationConfig::accept_window`], then `s = Reorganization`, [`Msg::Ready`] to `Up`,
@@ -27,7 +27,8 @@
 //! - **Timeout** (a member, every heartbeat): [`Msg::AreYouThere`] with the group id to its
 //!   coordinator, which says yes only if it still coordinates that group and counts the asker in
 //!   `Up`. A "no", or no answer within the timeout, calls Recovery.
-//! - **Recovery** (also on boot): a singleton group with a fresh group id, `s = Normal`.
+//! - **Recovery** (also on boot): a singleton group with a fresh group id, `s = Normal`; its
+//!   first Check waits by priority ([`InvitationConfig::first_check_delay`]).
 //!
 //! Assertion 1 of the invitation paper (any two nodes in `Normal` or `Reorganization` with the same
 //! group number have the same coordinator) holds by construction: a node takes `c` and `g`
@@ -56,13 +57,45 @@
 //!   flow, and it keeps a stale invitation from pulling a single member out of its group.
 //! - Membership: a joiner starts as a singleton group and is merged like any other; when the
 //!   coordinator leaves gracefully its members call Recovery at once.
+//! - **Checks are scheduled by priority, and lower coordinators keep quiet** (the paper scales
+//!   only the wait *before merging* by priority, and has every coordinator Check every period,
+//!   which makes a cold boot of `n` singleton groups cost `2n²` messages per heartbeat). Here the
+//!   paper's idea that the highest coordinator acts first is applied to the Check as well:
+//!   1. After Recovery (and boot) the first Check waits
+//!      [`first_check_delay`](InvitationConfig::first_check_delay)`(rank)`, `rank` being the
+//!      number of members above the node in its view: zero for the top of the table, else one
+//!      heartbeat plus one timeout per further rank, capped at `H/T` ranks (at most `2H`). The
+//!      top checks at once; the heartbeat lets a higher coordinator that was already running make
+//!      its periodic Check first; the timeout steps order the next ones if the top is down. The
+//!      ordering is a cost measure only: nodes whose first Checks overlap (drifting clocks,
+//!      members that noticed a dead coordinator at different heartbeats) cost `n` each, and
+//!      safety never depends on it.
+//!   2. A node that receives AreYouCoordinator from a higher-priority node skips its own Checks
+//!      for [`quiet_window`](InvitationConfig::quiet_window) (`3H/2 + T`, more than the
+//!      higher coordinator's period on a clock 20 % slow): that coordinator found it and will
+//!      invite it. It still answers, so it is found.
+//!   3. A coordinator that hears nobody above it — the highest of its component, or a group cut
+//!      off by a partition — checks every heartbeat as before, so partitions still heal; the
+//!      coordinators below it that hear it stay quiet.
+//!
+//!   So in the common case only the highest live coordinator Checks. The price: a node that
+//!   recovers waits up to `2H` before its first Check, and a node silenced by a higher one that
+//!   then stopped coordinating (crashed, or merged into another group) waits up to the quiet
+//!   window; [`InvitationConfig::liveness_bound`] counts both. If the top `H/T` nodes of the table
+//!   are all down, the rest share the capped delay and Check together (`n²` once, as before).
 //!
 //! # Cost
 //! Members keep O(1) state; a coordinator keeps `Up` and the coordinators its Check found. Each
 //! heartbeat costs two messages per member (AreYouThere and its reply) and `n - 1` AreYouCoordinator
-//! per coordinator plus one answer per other coordinator, so while a cluster of `n` is split into
-//! `k` groups a heartbeat costs about `k·n + k²` messages — `n²` right after a cold boot, when every
-//! node is its own group, and `3n` once merged.
+//! per coordinator that is not kept quiet plus one answer per other coordinator: `3(n - 1)` once
+//! merged. A cold boot of `n` nodes booting together, with the top of the table up, costs exactly
+//! `6(n - 1)` messages to a stable leader: the top's Check (`n - 1` AreYouCoordinator, `n - 1`
+//! IAmCoordinator) and its one merge (`n - 1` each of Invitation, Accept, Ready, ReadyAck); no
+//! other node Checks, since each hears the top before its own first Check. When the leader
+//! crashes, its members recover and the next node's Check silences the rest the same way (about
+//! `9n` in the simulator's complexity table). After a partition heals, each coordinator that
+//! Checks before hearing a higher one costs `n`, so `k` groups cost about `k·n` once, then
+//! `3(n - 1)` per heartbeat.
 
 use std::collections::BTreeSet;
 
@@ -97,6 +130,28 @@ impl InvitationConfig {
     pub fn merge_step(&self) -> Time {
         self.heartbeat + 2 * self.timeout
     }
+
+    /// How long after forming a singleton group (boot or Recovery) a node runs its first Check,
+    /// by `rank`, the number of members above it in its view: the top of the table at once, every
+    /// other node after a heartbeat plus one timeout per rank below the second, capped at
+    /// `H / T` steps (so at most `2H`). The top's AreYouCoordinator arrives (within
+    /// [`max_delay`](AlgorithmConfig::max_delay), under a timeout) before anyone else checks, and
+    /// the heartbeat lets an older higher coordinator's periodic Check come first; either
+    /// silences the lower node ([`Self::quiet_window`]).
+    pub fn first_check_delay(&self, rank: usize) -> Time {
+        if rank == 0 {
+            return 0;
+        }
+        let steps = (rank as Time - 1).min(self.heartbeat / self.timeout);
+        self.heartbeat + steps * self.timeout
+    }
+
+    /// How long a coordinator skips its own Check after an AreYouCoordinator from a
+    /// higher-priority coordinator: that one's Checks come every heartbeat (up to 1.2 heartbeats
+    /// of real time on a clock 20 % slow, plus delay jitter) and will find and invite it.
+    pub fn quiet_window(&self) -> Time {
+        self.heartbeat * 3 / 2 + self.timeout
+    }
 }
 
 impl AlgorithmConfig for InvitationConfig {
@@ -122,26 +177,31 @@ impl AlgorithmConfig for InvitationConfig {
         self.timing().max_delay()
     }
 
-    /// `2·(H + T) + 4·(2H + 6T)` = `10H + 26T` for heartbeat `H` and timeout `T`, independent of
-    /// `n` (every round sends in parallel).
+    /// `2·(H + T) + 4·(3H + W + 7T)` for heartbeat `H`, timeout `T` and quiet window
+    /// `W = 3H/2 + T` ([`InvitationConfig::quiet_window`]): `20H + 34T`, independent of `n`
+    /// (every round sends in parallel).
     ///
     /// Every request is answered within `T`. Within `H + T` of the last fault every member whose
     /// coordinator is gone, or does not count it in `Up`, has polled and recovered; a member can
     /// lose its group later only through a merge that passed it by, which recovers it within
     /// another `H + T` (hence `2(H + T)`). A merge *round* of the highest-priority coordinator `A`
-    /// of a component takes at most `2H + 6T`: `A` may be finishing a merge (`3T`: accept window
-    /// and Ready), then its next heartbeat comes within `H`, its Check takes `T`, it waits zero
-    /// (no higher coordinator) and its merge takes `2T + T`; `H` more covers a heartbeat skipped
-    /// while busy. Every coordinator that is `Normal` when `A`'s invitation arrives joins `A`'s
-    /// group with all its members. A lower coordinator `B` can escape a round only by merging at
-    /// the same time; it does so only when it saw no higher coordinator (`A` was busy) or after
-    /// waiting `merge_step` per higher coordinator, which outlasts `A`'s next Check and
-    /// invitation. So each round leaves only coordinators whose merges began before `A`'s, whose
-    /// groups `A` absorbs in the next round; four rounds cover a merge begun before the last fault,
-    /// the groups it raced, the recoveries it caused, and the final merge.
+    /// of a component that is not kept quiet takes at most `3H + W + 7T`: `A` may be finishing a
+    /// merge (`3T`: accept window and Ready); its next Check comes within `2H` (a heartbeat, or
+    /// [`InvitationConfig::first_check_delay`] after a Recovery) plus `W` if an AreYouCoordinator
+    /// from a higher node that has since stopped coordinating (crashed, or merged into another
+    /// group) silenced it; the Check takes `T`, it waits zero (no higher coordinator) and its
+    /// merge takes `2T + T`; `H` more covers a heartbeat skipped while busy. A coordinator kept
+    /// quiet by a live higher coordinator is found and invited by that one's Check, so quiet
+    /// nodes do not stall a round. Every coordinator that is `Normal` when `A`'s invitation
+    /// arrives joins `A`'s group with all its members. A lower coordinator `B` can escape a round
+    /// only by merging at the same time; it does so only when it saw no higher coordinator (`A`
+    /// was busy) or after waiting `merge_step` per higher coordinator, which usually outlasts
+    /// `A`'s next Check and invitation. So each round leaves only coordinators whose merges began
+    /// before `A`'s, whose groups `A` absorbs in the next round; four rounds cover a merge begun
+    /// before the last fault, the groups it raced, the recoveries it caused, and the final merge.
     fn liveness_bound(&self, _n: usize) -> Time {
-        let (h, t) = (self.heartbeat, self.timeout);
-        2 * (h + t) + 4 * (2 * h + 6 * t)
+        let (h, t, w) = (self.heartbeat, self.timeout, self.quiet_window());
+        2 * (h + t) + 4 * (3 * h + w + 7 * t)
     }
 }
 
@@ -262,6 +322,9 @@ pub struct Invitation {
     /// `S(i).Up`: only a coordinator fills it.
     up: BTreeSet<NodeId>,
     step: Step,
+    /// Until when this node skips its own Check: a higher-priority coordinator's AreYouCoordinator
+    /// arrived recently, and that coordinator will invite it.
+    quiet_until: Time,
 }
 
 impl Invitation {
@@ -304,12 +367,15 @@ impl Invitation {
         self.step = Step::Idle;
     }
 
-    /// The paper's Recovery: a singleton group led by this node.
-    fn recovery(&mut self, me: NodeId, out: &mut Out<Self>) {
+    /// The paper's Recovery: a singleton group led by this node, whose first Check waits by rank
+    /// ([`InvitationConfig::first_check_delay`]).
+    fn recovery(&mut self, cx: &Context<'_>, out: &mut Out<Self>) {
         self.stop_round(out);
-        self.group = Some(self.new_group(me, out));
+        self.group = Some(self.new_group(cx.id, out));
         self.up.clear();
         self.state = State::Normal;
+        let rank = cx.members.higher_than(cx.id).len();
+        out.set_timer(Timer::Heartbeat, self.config.first_check_delay(rank));
     }
 
     /// The paper's Merge: invite the coordinators found and our own members into a new group.
@@ -342,7 +408,7 @@ impl Invitation {
         }
         let Some(group) = self.group else { return };
         if group.origin == cx.id {
-            if self.state == State::Normal {
+            if self.state == State::Normal && cx.now >= self.quiet_until {
                 out.broadcast(Msg::AreYouCoordinator);
                 let check = Step::Checking {
                     found: BTreeSet::new(),
@@ -358,7 +424,7 @@ impl Invitation {
     fn on_reply_timeout(&mut self, cx: &Context<'_>, out: &mut Out<Self>) {
         match std::mem::replace(&mut self.step, Step::Idle) {
             Step::Idle | Step::MergeWait { .. } => {}
-            Step::Polling => self.recovery(cx.id, out),
+            Step::Polling => self.recovery(cx, out),
             Step::Checking { found } if found.is_empty() => {}
             Step::Checking { found } => {
                 let higher = found.iter().filter(|&&j| j > cx.id).count() as Time;
@@ -432,6 +498,7 @@ impl Protocol for Invitation {
             counter: 0,
             up: BTreeSet::new(),
             step: Step::Idle,
+            quiet_until: 0,
         })
     }
 
@@ -441,8 +508,7 @@ impl Protocol for Invitation {
         self.counter = persisted
             .and_then(|bytes| <[u8; 8]>::try_from(bytes).ok())
             .map_or(0, u64::from_le_bytes);
-        self.recovery(cx.id, out);
-        out.set_timer(Timer::Heartbeat, self.config.heartbeat);
+        self.recovery(cx, out);
     }
 
     fn on_message(&mut self, cx: &mut Context<'_>, from: NodeId, msg: Msg, out: &mut Out<Self>) {
@@ -452,6 +518,12 @@ impl Protocol for Invitation {
         }
         match msg {
             Msg::AreYouCoordinator => {
+                // This comes from a Normal coordinator's Check. One above us has found us (we
+                // answer below if we coordinate) and will invite us: our own Check would only
+                // repeat its broadcast.
+                if from > cx.id {
+                    self.quiet_until = cx.now.saturating_add(self.config.quiet_window());
+                }
                 if self.state == State::Normal && self.is_coordinator(cx.id) {
                     out.send(from, Msg::IAmCoordinator);
                 }
@@ -477,7 +549,7 @@ impl Protocol for Invitation {
                     if member {
                         self.stop_round(out);
                     } else {
-                        self.recovery(cx.id, out);
+                        self.recovery(cx, out);
                     }
                 }
             }
@@ -524,7 +596,7 @@ impl Protocol for Invitation {
             return;
         };
         if gone != cx.id && self.coordinator() == Some(gone) {
-            return self.recovery(cx.id, out);
+            return self.recovery(cx, out);
         }
         self.up.remove(&gone);
         match &mut self.step {

@@ -49,20 +49,146 @@ fn fresh_start_ends_in_one_group_led_by_the_highest() {
         assert_eq!(c.status(id).state, State::Normal);
     }
     assert!(c.check_one_leader().is_err());
+    // n4, the top of the table, checks at boot; the others would check only a heartbeat later,
+    // but hear n4's AreYouCoordinator first and stay quiet. n4 found four coordinators and, being
+    // the highest, did not wait: it invited exactly those four, and the lower ones never merged.
+    c.run_for(3 * TIMING.timeout);
+    assert_eq!(c.check_one_leader(), Ok(4), "{}", c.describe(&c.live()));
+    for kind in [
+        "AreYouCoordinator",
+        "IAmCoordinator",
+        "Invitation",
+        "Accept",
+        "Ready",
+    ] {
+        assert_eq!(c.sent(kind), 4, "{kind}: {:?}", c.sent_by_kind());
+    }
     c.run_for(bound());
     assert_eq!(c.check_one_leader(), Ok(4), "{}", c.describe(&c.live()));
     assert_eq!(group_of(&c, 0).origin, NodeId(4));
-    // All five checked at the same heartbeat; n4 found four coordinators and, being the highest,
-    // did not wait: it invited exactly those four, and the lower ones never merged.
     assert_eq!(c.sent("Invitation"), 4);
     assert_eq!(c.sent("Accept"), 4);
     assert_eq!(c.sent("Ready"), 4);
+    assert_eq!(c.sent("IAmCoordinator"), 4, "nobody else ever coordinated");
     assert_eq!(c.node(4).unwrap().protocol().up().len(), 4);
     // And it stays so.
     let group = group_of(&c, 2);
     c.run_for(10 * bound());
     assert_eq!(c.check_one_leader(), Ok(4));
     assert_eq!(group_of(&c, 2), group);
+}
+
+/// Cold boot costs O(n): only the top of the table checks (n - 1 AreYouCoordinator, n - 1
+/// answers), and its one merge costs n - 1 each of Invitation, Accept, Ready and ReadyAck — 6(n - 1)
+/// messages, where every node checking for itself cost 2n².
+#[test]
+fn a_cold_boot_costs_six_messages_per_node() {
+    for n in [50u32, 200] {
+        let mut c = cluster(n);
+        c.start_all();
+        c.run_for(3 * TIMING.timeout);
+        assert_eq!(c.check_one_leader(), Ok(n - 1), "n = {n}");
+        let m = n as usize - 1;
+        for kind in [
+            "AreYouCoordinator",
+            "IAmCoordinator",
+            "Invitation",
+            "Accept",
+            "Ready",
+            "ReadyAck",
+        ] {
+            assert_eq!(c.sent(kind), m, "{kind} with n = {n}");
+        }
+        // n(n-2)'s first heartbeat (at H, inside the accept window) is already a member's poll.
+        assert_eq!(c.sent("AreYouThere"), 1);
+        assert_eq!(c.sent("AreYouThereReply"), 1);
+        let total: usize = c.sent_by_kind().values().sum();
+        assert_eq!(total, 6 * m + 2, "n = {n}: {:?}", c.sent_by_kind());
+        assert!(total < 7 * n as usize);
+
+        // Once the staggered first heartbeats (at most 2H) are past, a heartbeat costs 3(n - 1):
+        // the leader's Check and every member's poll with its answer.
+        c.run_for(2 * TIMING.heartbeat);
+        c.reset_counts();
+        c.run_for(TIMING.heartbeat);
+        assert_eq!(c.sent("AreYouCoordinator"), m);
+        assert_eq!(c.sent("AreYouThere"), m);
+        assert_eq!(c.sent("AreYouThereReply"), m);
+        let total: usize = c.sent_by_kind().values().sum();
+        assert_eq!(total, 3 * m, "n = {n}: {:?}", c.sent_by_kind());
+        assert_eq!(c.check_one_leader(), Ok(n - 1), "n = {n}");
+    }
+}
+
+/// With the top of the table down, the next one checks a heartbeat after boot, and the others,
+/// scheduled one timeout per rank later, hear it first and stay quiet.
+#[test]
+fn without_the_top_node_the_next_checks_first_and_the_rest_stay_quiet() {
+    let mut c = cluster(5);
+    for id in 0..4 {
+        c.start(id);
+    }
+    let config = config();
+    assert_eq!(config.first_check_delay(0), 0);
+    assert_eq!(config.first_check_delay(1), TIMING.heartbeat);
+    assert_eq!(
+        config.first_check_delay(2),
+        TIMING.heartbeat + TIMING.timeout
+    );
+    // Capped at H / T = 2 steps past the heartbeat.
+    assert_eq!(
+        config.first_check_delay(1000),
+        TIMING.heartbeat + 2 * TIMING.timeout
+    );
+    c.run_for(TIMING.heartbeat - 1);
+    assert_eq!(
+        c.sent_by_kind().values().sum::<usize>(),
+        0,
+        "nobody checks early"
+    );
+    c.run_for(1 + 3 * TIMING.timeout);
+    assert_eq!(c.check_one_leader(), Ok(3), "{}", c.describe(&c.live()));
+    // n3's broadcast reaches the down n4 too.
+    assert_eq!(c.sent("AreYouCoordinator"), 4, "{:?}", c.sent_by_kind());
+    for kind in ["IAmCoordinator", "Invitation", "Accept", "Ready"] {
+        assert_eq!(c.sent(kind), 3, "{kind}: {:?}", c.sent_by_kind());
+    }
+}
+
+/// A coordinator that hears a higher one's AreYouCoordinator skips its own Check for a while
+/// (the higher one will invite it), but still answers; without news from above it checks again.
+#[test]
+fn a_coordinator_that_hears_a_higher_check_stays_quiet() {
+    let mut c = cluster(3);
+    c.start_all();
+    c.partition(&[&[0], &[1, 2]]);
+    c.run_for(bound());
+    assert_eq!(c.check_group(&[0]), Ok(0));
+    // n2 checks n0's side as well, but the partition drops it: n0 checks every heartbeat.
+    c.reset_counts();
+    c.run_for(TIMING.heartbeat);
+    assert_eq!(c.sent("AreYouCoordinator"), 2 + 2, "{:?}", c.sent_by_kind());
+    // Let only n2's Check through to n0: n0 answers, and skips its own next Check.
+    c.heal();
+    c.cut_one_way(0, 2);
+    c.reset_counts();
+    c.run_for(TIMING.heartbeat);
+    assert_eq!(
+        c.sent("IAmCoordinator"),
+        1,
+        "n0 answers: {:?}",
+        c.sent_by_kind()
+    );
+    assert_eq!(
+        c.sent("AreYouCoordinator"),
+        2,
+        "only n2 checks: {:?}",
+        c.sent_by_kind()
+    );
+    // Once n0's answers get through, n2 invites it.
+    c.heal();
+    c.run_for(bound());
+    assert_eq!(c.check_one_leader(), Ok(2), "{}", c.describe(&c.live()));
 }
 
 #[test]

@@ -104,7 +104,10 @@ pub enum Fault {
     /// Removes the partition and every blocked link.
     Heal,
     /// From now on messages travel on this network (links with their own network excepted).
-    Network(Network),
+    Network {
+        /// The latency, loss and duplication of every link from now on.
+        network: Network,
+    },
     /// From now on messages from `from` to `to` travel on their own network (one direction;
     /// the calm at the end of the plan removes it).
     Link {
@@ -136,7 +139,7 @@ impl Fault {
             Fault::Partition { .. } => "partition",
             Fault::Block { .. } => "block",
             Fault::Heal => "heal",
-            Fault::Network(_) => "network",
+            Fault::Network { .. } => "network",
             Fault::Link { .. } => "link",
             Fault::Drift { .. } => "drift",
         }
@@ -155,7 +158,7 @@ impl Fault {
             Fault::Partition { groups } => {
                 groups.iter().flatten().map(|&n| ("groups", n)).collect()
             }
-            Fault::Join | Fault::Heal | Fault::Network(_) => Vec::new(),
+            Fault::Join | Fault::Heal | Fault::Network { .. } => Vec::new(),
         }
     }
 }
@@ -175,7 +178,7 @@ pub struct TimedFault {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Plan {
-    /// The network from boot until a [`Fault::Network`] changes it.
+    /// The network from boot until a [`Fault::Network`] fault changes it.
     pub network: Network,
     /// The faults, sorted by `at_us` (ties keep file order).
     pub faults: Vec<TimedFault>,
@@ -290,7 +293,7 @@ impl Plan {
             }
             match &f.fault {
                 Fault::Join => existing += 1,
-                Fault::Network(net) | Fault::Link { network: net, .. } => {
+                Fault::Network { network: net } | Fault::Link { network: net, .. } => {
                     net.validate(&format!("{at}.network"))?
                 }
                 Fault::Drift { rate, .. } if !(-0.5..=0.5).contains(rate) => {
@@ -324,7 +327,9 @@ impl Plan {
         self.faults
             .iter()
             .filter_map(|f| match &f.fault {
-                Fault::Network(net) | Fault::Link { network: net, .. } => Some(net.max_latency_us),
+                Fault::Network { network: net } | Fault::Link { network: net, .. } => {
+                    Some(net.max_latency_us)
+                }
                 _ => None,
             })
             .fold(self.network.max_latency_us, Time::max)
@@ -420,7 +425,9 @@ impl RandomFaults {
                     to: other,
                     network: self.network(&mut rng),
                 },
-                7 => Fault::Network(self.network(&mut rng)),
+                7 => Fault::Network {
+                    network: self.network(&mut rng),
+                },
                 8 => Fault::Drift {
                     node,
                     rate: if self.max_drift > 0.0 {

@@ -472,7 +472,7 @@ impl<P: Protocol> Sim<P> {
                 self.partition.clear();
                 self.blocked.clear();
             }
-            Fault::Network(net) => self.network = net,
+            Fault::Network { network } => self.network = network,
             Fault::Link { from, to, network } => {
                 self.links.insert((from, to), network);
             }

@@ -55,7 +55,7 @@ fn raw_fault() -> impl Strategy<Value = Fault> {
         1 => (any::<u32>(), any::<u32>(), any::<bool>())
             .prop_map(|(from, to, one_way)| Fault::Block { from, to, one_way }),
         2 => Just(Fault::Heal),
-        1 => network().prop_map(Fault::Network),
+        1 => network().prop_map(|network| Fault::Network { network }),
         1 => (any::<u32>(), -0.1..=0.1f64).prop_map(|(node, rate)| Fault::Drift { node, rate }),
         1 => Just(Fault::Join),
         1 => any::<u32>().prop_map(|node| Fault::Leave { node }),

@@ -90,6 +90,8 @@ impl AsyncBullyConfig {
 }
 
 impl AlgorithmConfig for AsyncBullyConfig {
+    const ALGORITHM: &'static str = AsyncBully::NAME;
+
     fn from_timing(timing: crate::protocol::Timing) -> Self {
         AsyncBullyConfig {
             heartbeat: timing.heartbeat,
@@ -102,10 +104,6 @@ impl AlgorithmConfig for AsyncBullyConfig {
             heartbeat: self.heartbeat,
             timeout: self.timeout,
         }
-    }
-
-    fn validate(&self) -> Result<(), ConfigError> {
-        self.timing().validate(AsyncBully::NAME)
     }
 
     fn max_delay(&self) -> Time {

@@ -95,6 +95,8 @@ impl BullyConfig {
 }
 
 impl AlgorithmConfig for BullyConfig {
+    const ALGORITHM: &'static str = Bully::NAME;
+
     fn from_timing(timing: Timing) -> Self {
         BullyConfig {
             heartbeat: timing.heartbeat,
@@ -108,14 +110,6 @@ impl AlgorithmConfig for BullyConfig {
             heartbeat: self.heartbeat,
             timeout: self.timeout,
         }
-    }
-
-    fn validate(&self) -> Result<(), ConfigError> {
-        self.timing().validate(Bully::NAME)
-    }
-
-    fn max_delay(&self) -> Time {
-        self.timing().max_delay()
     }
 
     /// `2·heartbeat + 16·timeout`, independent of `n` (all rounds send in parallel).

@@ -155,6 +155,8 @@ impl InvitationConfig {
 }
 
 impl AlgorithmConfig for InvitationConfig {
+    const ALGORITHM: &'static str = Invitation::NAME;
+
     fn from_timing(timing: Timing) -> Self {
         InvitationConfig {
             heartbeat: timing.heartbeat,
@@ -167,14 +169,6 @@ impl AlgorithmConfig for InvitationConfig {
             heartbeat: self.heartbeat,
             timeout: self.timeout,
         }
-    }
-
-    fn validate(&self) -> Result<(), ConfigError> {
-        self.timing().validate(Invitation::NAME)
-    }
-
-    fn max_delay(&self) -> Time {
-        self.timing().max_delay()
     }
 
     /// `2·(H + T) + 4·(3H + W + 7T)` for heartbeat `H`, timeout `T` and quiet window

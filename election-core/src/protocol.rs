@@ -226,6 +226,9 @@ impl Timing {
 
 /// The timing configuration of an algorithm.
 pub trait AlgorithmConfig: Clone + Debug + Send + Sync + 'static {
+    /// The algorithm's name, for configuration errors (equal to its [`Protocol::NAME`]).
+    const ALGORITHM: &'static str;
+
     /// The configuration derived from the common [`Timing`] knobs (algorithm options such as
     /// Bully's `sticky` take their defaults).
     fn from_timing(timing: Timing) -> Self;
@@ -234,13 +237,18 @@ pub trait AlgorithmConfig: Clone + Debug + Send + Sync + 'static {
     fn timing(&self) -> Timing;
 
     /// Checks the timeouts against each other (for example, a reply timeout must exceed the
-    /// round-trip time the algorithm assumes).
-    fn validate(&self) -> Result<(), ConfigError>;
+    /// round-trip time the algorithm assumes). By default the common checks of
+    /// [`Timing::validate`]; an algorithm with more options checks them too.
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.timing().validate(Self::ALGORITHM)
+    }
 
     /// The largest one-way message delay the timeouts are built for. A driver whose network is
     /// slower than this breaks the algorithm's timing assumption (Garcia-Molina's "synchronous"
-    /// system), and the liveness bound no longer applies.
-    fn max_delay(&self) -> Time;
+    /// system), and the liveness bound no longer applies. By default [`Timing::max_delay`].
+    fn max_delay(&self) -> Time {
+        self.timing().max_delay()
+    }
 
     /// Time after the last fault within which, with every message delivered within
     /// [`max_delay`](Self::max_delay), every live node of an `n`-member cluster is `Normal` and each

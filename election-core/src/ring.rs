@@ -100,6 +100,8 @@ impl RingConfig {
 }
 
 impl AlgorithmConfig for RingConfig {
+    const ALGORITHM: &'static str = Ring::NAME;
+
     fn from_timing(timing: Timing) -> Self {
         RingConfig {
             heartbeat: timing.heartbeat,
@@ -116,7 +118,7 @@ impl AlgorithmConfig for RingConfig {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        self.timing().validate(Ring::NAME)?;
+        self.timing().validate(Self::ALGORITHM)?;
         if self.announce == 0 {
             return Err(ConfigError {
                 algorithm: Ring::NAME,
@@ -125,12 +127,6 @@ impl AlgorithmConfig for RingConfig {
             });
         }
         Ok(())
-    }
-
-    /// A check or hop round trip must fit the time its sender waits even on a clock running
-    /// fast, or a live node is skipped (and, missing the announcement, would later re-elect).
-    fn max_delay(&self) -> Time {
-        self.timing().max_delay()
     }
 
     /// After the last fault F, with every message delivered within `timeout / 2` and `L` = one

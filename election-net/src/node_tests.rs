@@ -25,6 +25,7 @@ struct Max {
 struct MaxConfig(Timing);
 
 impl AlgorithmConfig for MaxConfig {
+    const ALGORITHM: &'static str = "test";
     fn from_timing(timing: Timing) -> Self {
         MaxConfig(timing)
     }

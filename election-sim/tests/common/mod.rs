@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 pub struct BeaconConfig(pub Timing);
 
 impl AlgorithmConfig for BeaconConfig {
+    const ALGORITHM: &'static str = "test";
     fn from_timing(timing: Timing) -> Self {
         BeaconConfig(timing)
     }

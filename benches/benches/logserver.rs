@@ -42,6 +42,7 @@ fn report(node: usize, t: u64) -> NodeReport {
         node_time_us: t,
         heartbeat_ms: 60_000,
         pid: 1234,
+        drops: Default::default(),
     }
 }
 

@@ -1,6 +1,8 @@
 //! The JSON documents real nodes send to the logserver and what it answers. Both sides use these
 //! types, so the wire format is defined once.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::status::State;
@@ -45,6 +47,10 @@ pub struct NodeReport {
     pub heartbeat_ms: u64,
     /// The node's process id, so a user can kill it from a shell.
     pub pid: u32,
+    /// Datagrams this node dropped since it started, by reason (`"bad-mac"`, `"replay"`, …);
+    /// empty or left out when none were dropped.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub drops: BTreeMap<String, u64>,
 }
 
 /// A batch of reports in one request (`POST /api/reports`).

@@ -531,6 +531,12 @@ impl<P: Protocol> Shell<P> {
             node_time_us: self.clock.now_us(),
             heartbeat_ms: self.report_ms,
             pid: std::process::id(),
+            drops: self
+                .drops
+                .counts
+                .iter()
+                .map(|(reason, n)| (reason.to_string(), *n))
+                .collect(),
         };
         if let Some(reporter) = &mut self.reporter {
             reporter.send(report);

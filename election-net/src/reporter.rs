@@ -259,6 +259,7 @@ mod tests {
             node_time_us: 1,
             heartbeat_ms: 50,
             pid: 42,
+            drops: Default::default(),
         }
     }
 

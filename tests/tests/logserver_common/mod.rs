@@ -120,6 +120,7 @@ pub fn report(addr: &str, coordinator: &str, node_time_us: u64) -> NodeReport {
         node_time_us,
         heartbeat_ms: 1_000,
         pid: 4242,
+        drops: Default::default(),
     }
 }
 

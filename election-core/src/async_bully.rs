@@ -513,6 +513,7 @@ impl Protocol for AsyncBully {
             coordinator,
             group: Some(self.elid),
             incarnation: Some(self.incarnation),
+            term: None,
             phase,
         }
     }

@@ -619,6 +619,7 @@ impl Protocol for Bully {
             },
             group: None,
             incarnation: None,
+            term: None,
             phase,
         }
     }

@@ -611,6 +611,7 @@ impl Protocol for Invitation {
             coordinator: self.coordinator(),
             group: self.group,
             incarnation: None,
+            term: None,
             phase: match self.state {
                 State::Down => "Down",
                 State::Election => "Merging",

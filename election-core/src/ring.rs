@@ -538,6 +538,7 @@ impl Protocol for Ring {
             coordinator: self.coordinator,
             group: None,
             incarnation: None,
+            term: None,
             phase,
         }
     }

@@ -60,6 +60,10 @@ pub struct Status {
     pub group: Option<GroupId>,
     /// Incarnation number, for algorithms that count restarts (asynchronous Bully).
     pub incarnation: Option<u64>,
+    /// The election epoch, for algorithms that number their elections with a shared counter
+    /// (Raft's term); `None` otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub term: Option<u64>,
     /// The algorithm's own name for its sub-state (e.g. Stoller's `Elec2`).
     pub phase: &'static str,
 }
@@ -72,6 +76,7 @@ impl Status {
             coordinator: None,
             group: None,
             incarnation: None,
+            term: None,
             phase: "Down",
         }
     }

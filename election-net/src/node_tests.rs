@@ -109,6 +109,7 @@ impl Protocol for Max {
             coordinator: self.leader,
             group: None,
             incarnation: None,
+            term: None,
             phase: "Normal",
         }
     }

@@ -62,6 +62,7 @@ impl Protocol for UsurpingBully {
                 coordinator: Some(NodeId(0)),
                 group: None,
                 incarnation: None,
+                term: None,
                 phase: "Usurper",
             }
         } else {

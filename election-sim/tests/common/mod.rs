@@ -157,6 +157,7 @@ impl<F: Forget> Protocol for BeaconP<F> {
                 coordinator: None,
                 group: None,
                 incarnation: None,
+                term: None,
                 phase: "Election",
             },
             Some(l) => Status {
@@ -164,6 +165,7 @@ impl<F: Forget> Protocol for BeaconP<F> {
                 coordinator: Some(l),
                 group: None,
                 incarnation: None,
+                term: None,
                 phase: "Normal",
             },
         }
@@ -208,6 +210,7 @@ impl Protocol for SelfCrowning {
                 counter: 0,
             }),
             incarnation: None,
+            term: None,
             phase: "Normal",
         }
     }

@@ -59,6 +59,8 @@ pub enum SimError {
 
 enum Action<M> {
     Deliver {
+        /// The message's number in send order (the trace pairs sends and deliveries by it).
+        id: u64,
         from: u32,
         to: u32,
         msg: M,
@@ -342,7 +344,7 @@ impl<P: Protocol> Sim<P> {
 
     fn dispatch(&mut self, action: Action<P::Msg>) {
         match action {
-            Action::Deliver { from, to, msg } => self.deliver(from, to, msg),
+            Action::Deliver { id, from, to, msg } => self.deliver(id, from, to, msg),
             Action::Timer {
                 node,
                 idx,
@@ -383,7 +385,7 @@ impl<P: Protocol> Sim<P> {
         }
     }
 
-    fn deliver(&mut self, from: u32, to: u32, msg: P::Msg) {
+    fn deliver(&mut self, id: u64, from: u32, to: u32, msg: P::Msg) {
         let live = self
             .slots
             .get(to as usize)
@@ -391,6 +393,7 @@ impl<P: Protocol> Sim<P> {
         if !live {
             self.stats.to_down += 1;
             self.emit(|| Ev::Drop {
+                id,
                 from,
                 to,
                 kind: msg.kind(),
@@ -399,6 +402,7 @@ impl<P: Protocol> Sim<P> {
         } else if self.is_blocked(from, to) {
             self.stats.blocked += 1;
             self.emit(|| Ev::Drop {
+                id,
                 from,
                 to,
                 kind: msg.kind(),
@@ -407,6 +411,7 @@ impl<P: Protocol> Sim<P> {
         } else {
             self.stats.delivered += 1;
             self.emit(|| Ev::Deliver {
+                id,
                 from,
                 to,
                 kind: msg.kind(),
@@ -584,12 +589,14 @@ impl<P: Protocol> Sim<P> {
 
     fn post(&mut self, from: u32, to: u32, msg: P::Msg) {
         let kind = msg.kind();
+        let id = self.sent_total;
         self.sent_total += 1;
         match self.sent.iter_mut().find(|(k, _)| *k == kind) {
             Some((_, n)) => *n += 1,
             None => self.sent.push((kind, 1)),
         }
         self.emit(|| Ev::Send {
+            id,
             from,
             to,
             kind,
@@ -598,6 +605,7 @@ impl<P: Protocol> Sim<P> {
         if self.is_blocked(from, to) {
             self.stats.blocked += 1;
             self.emit(|| Ev::Drop {
+                id,
                 from,
                 to,
                 kind,
@@ -612,6 +620,7 @@ impl<P: Protocol> Sim<P> {
         if net.loss > 0.0 && self.net_rng.random_bool(net.loss) {
             self.stats.lost += 1;
             self.emit(|| Ev::Drop {
+                id,
                 from,
                 to,
                 kind,
@@ -621,11 +630,12 @@ impl<P: Protocol> Sim<P> {
         }
         if net.duplicate > 0.0 && self.net_rng.random_bool(net.duplicate) {
             self.stats.duplicated += 1;
-            self.emit(|| Ev::Duplicate { from, to, kind });
+            self.emit(|| Ev::Duplicate { id, from, to, kind });
             let at = self.now + self.latency(&net);
             self.push(
                 at,
                 Action::Deliver {
+                    id,
                     from,
                     to,
                     msg: msg.clone(),
@@ -633,7 +643,7 @@ impl<P: Protocol> Sim<P> {
             );
         }
         let at = self.now + self.latency(&net);
-        self.push(at, Action::Deliver { from, to, msg });
+        self.push(at, Action::Deliver { id, from, to, msg });
     }
 
     fn latency(&mut self, net: &Network) -> Time {

@@ -138,22 +138,30 @@ pub(crate) enum Ev<'a, M: Serialize, T: Serialize> {
         node: u32,
     },
     Send {
+        /// The message's number in send order; a duplicate's deliveries share it.
+        id: u64,
         from: u32,
         to: u32,
         kind: &'static str,
         msg: &'a M,
     },
     Duplicate {
+        /// The message's number in send order; a duplicate's deliveries share it.
+        id: u64,
         from: u32,
         to: u32,
         kind: &'static str,
     },
     Deliver {
+        /// The message's number in send order; a duplicate's deliveries share it.
+        id: u64,
         from: u32,
         to: u32,
         kind: &'static str,
     },
     Drop {
+        /// The message's number in send order; a duplicate's deliveries share it.
+        id: u64,
         from: u32,
         to: u32,
         kind: &'static str,

@@ -11,7 +11,7 @@
 
 use std::time::Instant;
 
-use election_core::{AlgorithmConfig, MILLIS, Protocol, State, Time, Timing};
+use election_core::{ConfigOf, MILLIS, Protocol, State, Time, Timing};
 use election_sim::{DEFAULT_TIMING, Fault, Plan, Sim, Spec, TimedFault};
 
 const SECOND: Time = 1_000 * MILLIS;
@@ -58,7 +58,7 @@ fn scenario<P: Protocol>(label: &str, n: u32, restart: Option<u32>) {
         heartbeat: HEARTBEAT,
         timeout: DEFAULT_TIMING.timeout,
     };
-    let bound = P::Config::from_timing(timing).liveness_bound(n as usize);
+    let bound = P::liveness_bound(&ConfigOf::<P>::new(timing), n as usize);
     let faults = restart.map_or(Vec::new(), |k| {
         [
             Fault::Crash { node: n - 1 },

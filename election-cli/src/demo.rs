@@ -77,7 +77,7 @@ async fn run_in(args: &DemoArgs, addrs: &[SocketAddr], scratch: &Path) -> anyhow
         heartbeat_ms: args.heartbeat_ms,
         timeout_ms: args.timeout_ms,
         report_ms: REPORT_MS,
-        sticky: false,
+        algorithm_options: Vec::new(),
         cluster_id: format!("demo-{}", std::process::id()),
         state_dir: Some(scratch.join("state")),
     };
@@ -92,7 +92,7 @@ async fn run_in(args: &DemoArgs, addrs: &[SocketAddr], scratch: &Path) -> anyhow
     let mut command_lines = BTreeMap::new();
     for &addr in addrs {
         let node = NodeArgs {
-            algorithm: args.algorithm,
+            algorithm: args.algorithm.name().to_string(),
             addr,
             join: None,
             options: options.clone(),

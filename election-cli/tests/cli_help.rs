@@ -24,7 +24,7 @@ const NODE_FLAGS: &[&str] = &[
     "--heartbeat-ms",
     "--timeout-ms",
     "--report-ms",
-    "--sticky",
+    "--option",
     "--cluster-id",
     "--state-dir",
     "[default: server_config]",

@@ -66,75 +66,38 @@ use serde::{Deserialize, Serialize};
 
 use crate::detector::Detector;
 use crate::protocol::{
-    AlgorithmConfig, ConfigError, Context, Kind, Membership, NodeId, Out, Protocol, Time, Timing,
+    Config, Context, Kind, Membership, Model, NodeId, Options, Properties, Protocol, Scope, Time,
 };
 use crate::status::{GroupId, State, Status};
 
-/// Timeouts of the asynchronous Bully.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AsyncBullyConfig {
-    /// Period of the failure detector's pings and of the leader's `Ldr` / `NormQ` rounds.
-    pub heartbeat: Time,
-    /// Round-trip bound: how long stage 2 waits for an `Ack` before skipping the process.
-    pub timeout: Time,
+/// The asynchronous Bully's options: none beyond the timing.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AsyncBullyOptions {}
+
+impl Options for AsyncBullyOptions {
+    const HELP: &'static str = "(the asynchronous Bully has no options)";
 }
+
+/// The asynchronous Bully's configuration: the common timing and [`AsyncBullyOptions`].
+pub type AsyncBullyConfig = Config<AsyncBullyOptions>;
 
 impl AsyncBullyConfig {
     /// Silence after which the failure detector suspects a process: two missed heartbeats plus a
     /// round trip, so a live peer answering within `timeout` is never suspected.
     pub fn suspect_after(&self) -> Time {
-        self.heartbeat
+        self.timing
+            .heartbeat
             .saturating_mul(2)
-            .saturating_add(self.timeout)
+            .saturating_add(self.timing.timeout)
     }
 }
 
-impl AlgorithmConfig for AsyncBullyConfig {
-    const ALGORITHM: &'static str = AsyncBully::NAME;
-
-    fn from_timing(timing: crate::protocol::Timing) -> Self {
-        AsyncBullyConfig {
-            heartbeat: timing.heartbeat,
-            timeout: timing.timeout,
-        }
-    }
-
-    fn timing(&self) -> Timing {
-        Timing {
-            heartbeat: self.heartbeat,
-            timeout: self.timeout,
-        }
-    }
-
-    fn max_delay(&self) -> Time {
-        self.timeout / 2
-    }
-
-    /// After the last fault (F), with every message delivered within `timeout / 2`:
-    /// 1. by F + timeout/2 the last message from before F has arrived; a process that follows a
-    ///    leader outside its component suspects it at its first tick after a whole silent window:
-    ///    `detect` = `suspect_after` + `heartbeat` later;
-    /// 2. the highest process h of the component is then in `Elec1` (or already past it) and waits
-    ///    at most another `detect` for every higher process to be suspected;
-    /// 3. stage 2 halts the `n - 1` lower processes one by one, each answering or being skipped
-    ///    within `timeout`;
-    /// 4. a process stage 2 skipped, or one that still follows a lower leader, hears h's `NormQ`
-    ///    or `Ldr` within a tick and is Normal in h's election after `NormQ → NotNorm → Ldr`,
-    ///    three one-way delays (1.5 `timeout`, rounded up to 2).
-    fn liveness_bound(&self, n: usize) -> Time {
-        let detect = self.suspect_after().saturating_add(self.heartbeat);
-        let lower = (n as u64).saturating_sub(1);
-        (self.timeout / 2)
-            .saturating_add(detect.saturating_mul(2))
-            .saturating_add(lower.saturating_mul(self.timeout))
-            .saturating_add(self.heartbeat)
-            .saturating_add(self.timeout.saturating_mul(2))
-    }
-}
+type Out = crate::protocol::Out<Msg, Timer>;
 
 /// The messages of the asynchronous Bully. Each carries the election id `t` it is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum AsyncBullyMsg {
+pub enum Msg {
     /// Stage 2: the sender, leading election `t`, tells a lower-priority process to stop.
     Halt(GroupId),
     /// The answer to `Halt(t)`: the sender is now waiting in election `t`.
@@ -151,23 +114,23 @@ pub enum AsyncBullyMsg {
     Pong,
 }
 
-impl Kind for AsyncBullyMsg {
+impl Kind for Msg {
     fn kind(&self) -> &'static str {
         match self {
-            AsyncBullyMsg::Halt(_) => "Halt",
-            AsyncBullyMsg::Ack(_) => "Ack",
-            AsyncBullyMsg::Ldr(_) => "Ldr",
-            AsyncBullyMsg::NormQ(_) => "NormQ",
-            AsyncBullyMsg::NotNorm(_) => "NotNorm",
-            AsyncBullyMsg::Ping => "Ping",
-            AsyncBullyMsg::Pong => "Pong",
+            Msg::Halt(_) => "Halt",
+            Msg::Ack(_) => "Ack",
+            Msg::Ldr(_) => "Ldr",
+            Msg::NormQ(_) => "NormQ",
+            Msg::NotNorm(_) => "NotNorm",
+            Msg::Ping => "Ping",
+            Msg::Pong => "Pong",
         }
     }
 }
 
 /// The timers of the asynchronous Bully.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum AsyncBullyTimer {
+pub enum Timer {
     /// Every heartbeat: ping watched processes, read the detector's verdicts, and (as leader)
     /// send `Ldr` / `NormQ`.
     Tick,
@@ -175,11 +138,11 @@ pub enum AsyncBullyTimer {
     AckTimeout,
 }
 
-impl Kind for AsyncBullyTimer {
+impl Kind for Timer {
     fn kind(&self) -> &'static str {
         match self {
-            AsyncBullyTimer::Tick => "Tick",
-            AsyncBullyTimer::AckTimeout => "AckTimeout",
+            Timer::Tick => "Tick",
+            Timer::AckTimeout => "AckTimeout",
         }
     }
 }
@@ -238,7 +201,7 @@ impl AsyncBully {
 
     /// A fresh election id `(me, incarnation, nextel)`. If `nextel` would spill into the
     /// incarnation bits, a new incarnation is taken (and persisted) instead of restarting.
-    fn new_elid(&mut self, out: &mut Out<Self>) -> GroupId {
+    fn new_elid(&mut self, out: &mut Out) -> GroupId {
         if self.nextel >> NEXTEL_BITS != 0 {
             self.incarnation += 1;
             self.nextel = 0;
@@ -267,7 +230,7 @@ impl AsyncBully {
     }
 
     /// `startStage1`: a new election; wait for every higher-priority process to be suspected.
-    fn start_stage1(&mut self, cx: &mut Context<'_>, out: &mut Out<Self>) {
+    fn start_stage1(&mut self, cx: &mut Context<'_>, out: &mut Out) {
         self.elid = self.new_elid(out);
         self.stage = Stage::Elec1;
         self.acks.clear();
@@ -281,7 +244,7 @@ impl AsyncBully {
     }
 
     /// Leaves `Elec1` for `Elec2` once every higher-priority process is suspected.
-    fn check_elec1(&mut self, cx: &mut Context<'_>, out: &mut Out<Self>) {
+    fn check_elec1(&mut self, cx: &mut Context<'_>, out: &mut Out) {
         let all_suspected = cx
             .members
             .higher_than(self.me)
@@ -293,7 +256,7 @@ impl AsyncBully {
     }
 
     /// `startStage2`.
-    fn start_stage2(&mut self, cx: &mut Context<'_>, out: &mut Out<Self>) {
+    fn start_stage2(&mut self, cx: &mut Context<'_>, out: &mut Out) {
         self.stage = Stage::Elec2 { pendack: self.me };
         self.acks.clear();
         self.detector.retain(|_| false);
@@ -301,30 +264,30 @@ impl AsyncBully {
     }
 
     /// `continStage2`: halt the next lower-priority process, or become the leader.
-    fn contin_stage2(&mut self, cx: &mut Context<'_>, out: &mut Out<Self>) {
+    fn contin_stage2(&mut self, cx: &mut Context<'_>, out: &mut Out) {
         let Stage::Elec2 { pendack } = self.stage else {
             return;
         };
         match cx.members.lower_than(pendack).last() {
             Some(&next) => {
                 self.stage = Stage::Elec2 { pendack: next };
-                out.send(next, AsyncBullyMsg::Halt(self.elid));
-                out.set_timer(AsyncBullyTimer::AckTimeout, self.config.timeout);
+                out.send(next, Msg::Halt(self.elid));
+                out.set_timer(Timer::AckTimeout, self.config.timing.timeout);
             }
             None => {
                 self.stage = Stage::Norm { ldr: self.me };
-                out.cancel_timer(AsyncBullyTimer::AckTimeout);
+                out.cancel_timer(Timer::AckTimeout);
                 for &j in &self.acks {
-                    out.send(j, AsyncBullyMsg::Ldr(self.elid));
+                    out.send(j, Msg::Ldr(self.elid));
                 }
             }
         }
     }
 
     /// `halting(t, j)`: join `j`'s election `t` and wait for its `Ldr`.
-    fn halting(&mut self, cx: &mut Context<'_>, t: GroupId, j: NodeId, out: &mut Out<Self>) {
+    fn halting(&mut self, cx: &mut Context<'_>, t: GroupId, j: NodeId, out: &mut Out) {
         if matches!(self.stage, Stage::Elec2 { .. }) {
-            out.cancel_timer(AsyncBullyTimer::AckTimeout);
+            out.cancel_timer(Timer::AckTimeout);
         }
         self.elid = t;
         self.stage = Stage::Wait { ldr: j };
@@ -338,13 +301,13 @@ impl AsyncBully {
         matches!(self.stage, Stage::Wait { .. } | Stage::Norm { .. }) && self.elid == t
     }
 
-    fn on_tick(&mut self, cx: &mut Context<'_>, out: &mut Out<Self>) {
-        out.set_timer(AsyncBullyTimer::Tick, self.config.heartbeat);
+    fn on_tick(&mut self, cx: &mut Context<'_>, out: &mut Out) {
+        out.set_timer(Timer::Tick, self.config.timing.heartbeat);
         match self.stage {
             Stage::Down | Stage::Elec2 { .. } => {}
             Stage::Elec1 => {
                 for &p in cx.members.higher_than(self.me) {
-                    out.send(p, AsyncBullyMsg::Ping);
+                    out.send(p, Msg::Ping);
                 }
                 self.check_elec1(cx, out);
             }
@@ -353,9 +316,9 @@ impl AsyncBully {
                 // and the repair of a lost `Ldr`), `NormQ` to the lower processes outside it.
                 for &j in cx.members.lower_than(self.me) {
                     let msg = if self.acks.contains(&j) {
-                        AsyncBullyMsg::Ldr(self.elid)
+                        Msg::Ldr(self.elid)
                     } else {
-                        AsyncBullyMsg::NormQ(self.elid)
+                        Msg::NormQ(self.elid)
                     };
                     out.send(j, msg);
                 }
@@ -365,7 +328,7 @@ impl AsyncBully {
                     self.start_stage1(cx, out);
                 } else if matches!(self.stage, Stage::Wait { .. }) {
                     // A leader still in stage 2 sends no `Ldr` heartbeats yet.
-                    out.send(ldr, AsyncBullyMsg::Ping);
+                    out.send(ldr, Msg::Ping);
                 }
             }
         }
@@ -374,14 +337,13 @@ impl AsyncBully {
 
 impl Protocol for AsyncBully {
     const NAME: &'static str = "async-bully";
-    type Config = AsyncBullyConfig;
-    type Msg = AsyncBullyMsg;
-    type Timer = AsyncBullyTimer;
+    type Options = AsyncBullyOptions;
+    type Msg = Msg;
+    type Timer = Timer;
 
-    fn new(config: AsyncBullyConfig) -> Result<Self, ConfigError> {
-        config.validate()?;
-        Ok(AsyncBully {
-            config,
+    fn new(config: &AsyncBullyConfig) -> Self {
+        AsyncBully {
+            config: *config,
             me: NodeId(0),
             incarnation: 0,
             nextel: 0,
@@ -392,14 +354,55 @@ impl Protocol for AsyncBully {
             stage: Stage::Down,
             acks: BTreeSet::new(),
             detector: Detector::new(config.suspect_after()),
-        })
+        }
+    }
+
+    /// Asynchronous model (over a failure detector): Stoller's "no two Normal leaders of one
+    /// election" and Assertion 1 within each election id, in any run; once stable, the highest
+    /// live process leads.
+    fn properties(_config: &AsyncBullyConfig) -> Properties {
+        Properties {
+            model: Model::Asynchronous,
+            agreement: Some(Scope::Group),
+            unique_leader: Some(Scope::Group),
+            highest_wins: true,
+        }
+    }
+
+    /// Half the timeout: stage 2's wait for an `Ack` is a plain round trip (no drift margin;
+    /// the detector's `suspect_after` carries its own).
+    fn max_delay(config: &AsyncBullyConfig) -> Time {
+        config.timing.timeout / 2
+    }
+
+    /// After the last fault (F), with every message delivered within `timeout / 2`:
+    /// 1. by F + timeout/2 the last message from before F has arrived; a process that follows a
+    ///    leader outside its component suspects it at its first tick after a whole silent window:
+    ///    `detect` = `suspect_after` + `heartbeat` later;
+    /// 2. the highest process h of the component is then in `Elec1` (or already past it) and waits
+    ///    at most another `detect` for every higher process to be suspected;
+    /// 3. stage 2 halts the `n - 1` lower processes one by one, each answering or being skipped
+    ///    within `timeout`;
+    /// 4. a process stage 2 skipped, or one that still follows a lower leader, hears h's `NormQ`
+    ///    or `Ldr` within a tick and is Normal in h's election after `NormQ → NotNorm → Ldr`,
+    ///    three one-way delays (1.5 `timeout`, rounded up to 2).
+    fn liveness_bound(config: &AsyncBullyConfig, n: usize) -> Time {
+        let detect = config
+            .suspect_after()
+            .saturating_add(config.timing.heartbeat);
+        let lower = (n as u64).saturating_sub(1);
+        (config.timing.timeout / 2)
+            .saturating_add(detect.saturating_mul(2))
+            .saturating_add(lower.saturating_mul(config.timing.timeout))
+            .saturating_add(config.timing.heartbeat)
+            .saturating_add(config.timing.timeout.saturating_mul(2))
     }
 
     /// Boots with the incarnation after the persisted one (0 on the first boot) and persists it
     /// before doing anything else, then starts an election. A payload that is not the 8 bytes this
     /// protocol writes cannot tell the last incarnation; a random one from the upper half of the
     /// 32-bit range is taken then, which makes a repeated election id unlikely, not impossible.
-    fn on_start(&mut self, cx: &mut Context<'_>, persisted: Option<&[u8]>, out: &mut Out<Self>) {
+    fn on_start(&mut self, cx: &mut Context<'_>, persisted: Option<&[u8]>, out: &mut Out) {
         self.me = cx.id;
         self.incarnation = match persisted.map(<[u8; 8]>::try_from) {
             None => 0,
@@ -408,77 +411,70 @@ impl Protocol for AsyncBully {
         };
         self.nextel = 0;
         out.persist(self.incarnation.to_le_bytes().to_vec());
-        out.set_timer(AsyncBullyTimer::Tick, self.config.heartbeat);
+        out.set_timer(Timer::Tick, self.config.timing.heartbeat);
         self.start_stage1(cx, out);
     }
 
-    fn on_message(
-        &mut self,
-        cx: &mut Context<'_>,
-        from: NodeId,
-        msg: AsyncBullyMsg,
-        out: &mut Out<Self>,
-    ) {
+    fn on_message(&mut self, cx: &mut Context<'_>, from: NodeId, msg: Msg, out: &mut Out) {
         if self.stage == Stage::Down || !cx.members.contains(from) || from == self.me {
             return;
         }
         self.detector.heard(from, cx.now);
         match msg {
-            AsyncBullyMsg::Ping => out.send(from, AsyncBullyMsg::Pong),
-            AsyncBullyMsg::Pong => {}
+            Msg::Ping => out.send(from, Msg::Pong),
+            Msg::Pong => {}
             // Only the origin of an election speaks for it.
-            AsyncBullyMsg::Halt(t) | AsyncBullyMsg::Ldr(t) | AsyncBullyMsg::NormQ(t)
-                if t.origin != from => {}
-            AsyncBullyMsg::Halt(t) => {
+            Msg::Halt(t) | Msg::Ldr(t) | Msg::NormQ(t) if t.origin != from => {}
+            Msg::Halt(t) => {
                 if self.in_election(t) {
-                    out.send(from, AsyncBullyMsg::Ack(t));
+                    out.send(from, Msg::Ack(t));
                 } else if self.accepts(from, t) {
                     self.halting(cx, t, from, out);
-                    out.send(from, AsyncBullyMsg::Ack(t));
+                    out.send(from, Msg::Ack(t));
                 }
             }
-            AsyncBullyMsg::Ldr(t) => {
+            Msg::Ldr(t) => {
                 if self.stage == (Stage::Wait { ldr: from }) && self.elid == t {
                     self.stage = Stage::Norm { ldr: from };
                 } else if !self.in_election(t) && self.accepts(from, t) {
                     // A leader that counts this process in its group, which it is not (it
                     // restarted, or followed another leader): answer as to `NormQ`.
                     self.halting(cx, t, from, out);
-                    out.send(from, AsyncBullyMsg::NotNorm(t));
+                    out.send(from, Msg::NotNorm(t));
                 }
             }
-            AsyncBullyMsg::NormQ(t) => {
+            Msg::NormQ(t) => {
                 if self.stage == (Stage::Wait { ldr: from }) && self.elid == t {
-                    out.send(from, AsyncBullyMsg::NotNorm(t));
+                    out.send(from, Msg::NotNorm(t));
                 } else if !self.in_election(t) && self.accepts(from, t) {
                     self.halting(cx, t, from, out);
-                    out.send(from, AsyncBullyMsg::NotNorm(t));
+                    out.send(from, Msg::NotNorm(t));
                 }
             }
-            AsyncBullyMsg::Ack(t) => {
+            Msg::Ack(t) => {
                 if self.stage == (Stage::Elec2 { pendack: from }) && self.elid == t {
                     self.acks.insert(from);
                     self.contin_stage2(cx, out);
                 }
             }
-            AsyncBullyMsg::NotNorm(t) => {
+            Msg::NotNorm(t) => {
                 if self.stage == (Stage::Norm { ldr: self.me }) && self.elid == t {
                     self.acks.insert(from);
-                    out.send(from, AsyncBullyMsg::Ldr(t));
+                    out.send(from, Msg::Ldr(t));
                 }
             }
         }
     }
 
-    fn on_timer(&mut self, cx: &mut Context<'_>, timer: AsyncBullyTimer, out: &mut Out<Self>) {
+    fn on_timer(&mut self, cx: &mut Context<'_>, timer: Timer, out: &mut Out) {
         match timer {
-            AsyncBullyTimer::Tick => self.on_tick(cx, out),
+            Timer::Tick => self.on_tick(cx, out),
             // The failure detector's verdict on `pendack`: skip it.
-            AsyncBullyTimer::AckTimeout => self.contin_stage2(cx, out),
+            Timer::AckTimeout => self.contin_stage2(cx, out),
         }
     }
 
-    fn on_membership(&mut self, cx: &mut Context<'_>, change: Membership, out: &mut Out<Self>) {
+    fn on_membership(&mut self, cx: &mut Context<'_>, change: Membership, out: &mut Out) {
         match change {
             Membership::Joined(p) => {
                 if self.stage == Stage::Elec1 && p > self.me {

@@ -26,13 +26,45 @@
 //! - **Recovery**: a booting node calls Election, so a recovering or newly joined higher-priority
 //!   node takes over.
 //!
-//! Assertion 1 of the paper — any two nodes in `Normal` or `Reorganization` have the same
-//! coordinator — holds whenever messages arrive within the timeouts: a node only enters
-//! `Reorganization` under the coordinator that halted it last, and a coordinator only announces
-//! itself after halting every lower node it can reach. Assertion 2 (with no failures the system
-//! reaches a state with one `Normal` coordinator followed by every live node) is what
-//! [`BullyConfig::liveness_bound`] quantifies.
+//! # What is guaranteed, and under which model
 //!
+//! Garcia-Molina's synchronous model ([`Model::Synchronous`]): every message arrives within
+//! [`Protocol::max_delay`] (two fifths of the timeout; messages on different links may overtake
+//! each other), nothing is lost, duplicated or cut off by a partition, nodes fail only by
+//! crashing and may recover, join and leave, and clocks drift by at most
+//! [`Model::SYNCHRONOUS_DRIFT`]. Inside it:
+//! - **Assertion 1** holds at every instant: any two live nodes in `Reorganization` or `Normal`
+//!   have the same coordinator. A node enters `Reorganization` only under the node whose Halt it
+//!   obeyed last, a coordinator announces itself only after every live lower node answered its
+//!   Halt (so none is still in an older group), and a stale Halt cannot pull a node back into an
+//!   older election (next section). The simulator checks this at every status change of every
+//!   run that stays inside the model (`election sim check --synchronous`).
+//! - **Assertion 2** / liveness: after the last fault, within [`Bully::liveness_bound`], every
+//!   live node is `Normal` under one coordinator, the highest live node (unless `sticky`).
+//!
+//! Outside the model — a lost or late message, a partition — nothing is promised: each side of a
+//! partition elects its own coordinator, and once the network is calm again the highest live
+//! node takes over within the liveness bound.
+//!
+//! # Why a node refuses some Halts
+//!
+//! The paper's coordinator halts the lower nodes one call at a time, in descending order, and
+//! every call completes before the next begins. This crate's first version sent all Halts at once
+//! and obeyed a Halt from any higher node, which breaks Assertion 1 inside the model: node 3
+//! starts halting 0–2 while node 4 is down; 4 recovers and halts everyone; 3's Halt to 0 is on a
+//! slow link and arrives after 4's, so 0 obeys 3 last, accepts 3's NewCoordinator and sits in
+//! `Reorganization` under 3 while 1, 2 and 4 are in `Reorganization` under 4
+//! (`election-sim/tests/regressions.rs` replays it; `-o halts=any-higher` keeps that rule to show
+//! the race). The descending, one-at-a-time calls prevent it because 4 halts 3 before anyone below
+//! it, so 3 stops before its later calls. Here the same effect comes from a rule instead of
+//! sequential calls (which would make every election `n` round trips long): a node that obeyed a
+//! Halt from `h` refuses, for [`BullyConfig::halt_authority`] (one timeout), any Halt from a
+//! node lower than `h`. Such a Halt was sent before `h`'s own Halt reached its sender, which
+//! therefore stops, and it arrives within two delays of `h`'s; a Halt from a lower node after
+//! that comes from a new election, which the lower node holds only after `h` failed to answer
+//! it, so it is obeyed as in the paper. The refused sender's round times out on the refusing
+//! node and goes on without it, and is itself halted by `h` within a delay.
+
 //! # Departures from the paper, and why
 //! - The paper's remote procedure calls are asynchronous messages here: each request has an
 //!   answer message and the caller's "no answer" is the [`Timer::Reply`] timeout.
@@ -43,6 +75,8 @@
 //! - A node shows `Election` as soon as it starts probing higher nodes (the paper changes `S(i).s`
 //!   only when it begins to halt others), so the status page tells a searching node from a
 //!   settled one.
+//! - Halts go to all lower nodes at once and a node refuses a Halt from below the node that just
+//!   halted it (the rule above), instead of the paper's descending one-at-a-time calls.
 //! - A Halt from a *lower* node is refused (and makes the receiver call its own election): in the
 //!   paper it cannot happen, but with lost messages it would let a lower node depose a live higher
 //!   one for good.
@@ -65,20 +99,42 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 
 use crate::protocol::{
-    AlgorithmConfig, ConfigError, Context, Kind, Membership, NodeId, Out, Protocol, Time, Timing,
+    Config, Context, Kind, Membership, Model, NodeId, Options, Properties, Protocol, Scope, Time,
 };
 use crate::status::{State, Status};
 
-/// Timeouts and options of [`Bully`].
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
-pub struct BullyConfig {
-    /// Period of a member's AreYouThere poll and of the coordinator's AreYouNormal check.
-    pub heartbeat: Time,
-    /// How long to wait for an answer (a round trip).
-    pub timeout: Time,
+/// Bully's options.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BullyOptions {
     /// Join a running `Normal` coordinator on boot instead of taking over (see the module docs).
     pub sticky: bool,
+    /// Which Halts a node obeys.
+    pub halts: HaltRule,
 }
+
+/// Which Halts a node obeys (see "Why a node refuses some Halts" in the module docs).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HaltRule {
+    /// A Halt from a higher node, unless the node was already halted in this election by an even
+    /// higher one: the effect of the paper's descending calls. The default.
+    #[default]
+    Authority,
+    /// A Halt from any higher node: this crate's first version, which breaks Assertion 1 when
+    /// two coordinators' Halts race. Kept to show the race (`-o halts=any-higher`); the
+    /// simulator's synchronous mode finds it within a few hundred seeds.
+    AnyHigher,
+}
+
+impl Options for BullyOptions {
+    const HELP: &'static str = "sticky=true|false  a booting node follows a running leader instead of taking over (default false); \
+         halts=authority|any-higher  any-higher is the broken first rule, kept to show the Halt race (default authority)";
+}
+
+/// Bully's configuration: the common timing (heartbeat: the member's poll and the
+/// coordinator's check period; timeout: a round trip) and [`BullyOptions`].
+pub type BullyConfig = Config<BullyOptions>;
 
 impl BullyConfig {
     /// How long a node waits in `Election` (to be halted, or for NewCoordinator) or in
@@ -90,50 +146,23 @@ impl BullyConfig {
     /// before the Halt comes; a halted node waits one halting round for NewCoordinator; a node in
     /// Reorganization waits one announcing round for Ready. One more timeout covers delivery.
     pub fn election_wait(&self) -> Time {
-        self.heartbeat + 3 * self.timeout
-    }
-}
-
-impl AlgorithmConfig for BullyConfig {
-    const ALGORITHM: &'static str = Bully::NAME;
-
-    fn from_timing(timing: Timing) -> Self {
-        BullyConfig {
-            heartbeat: timing.heartbeat,
-            timeout: timing.timeout,
-            sticky: false,
-        }
+        self.timing.heartbeat + 3 * self.timing.timeout
     }
 
-    fn timing(&self) -> Timing {
-        Timing {
-            heartbeat: self.heartbeat,
-            timeout: self.timeout,
-        }
-    }
-
-    /// `2·heartbeat + 16·timeout`, independent of `n` (all rounds send in parallel).
+    /// How long a node, once halted by `h`, refuses Halts from nodes lower than `h`: one timeout.
     ///
-    /// Let `h` be the highest live node of a component, `H` the heartbeat, `T` the timeout; every
-    /// request is answered within `T`.
-    /// 1. `h` starts an election within `2H + 4T` of the last fault: as a member it polls within
-    ///    `H` and learns within `T` that its (higher, hence dead) coordinator is gone; left in
-    ///    `Election`/`Reorganization` its wait (`H + 3T`) runs out; as a coordinator its Check
-    ///    (`H`) draws a NotNormal (`T`) from any node not following it; an election it is running
-    ///    ends within `4T`. With `sticky`, `h` may follow a lower leader `c`: any disturbance makes
-    ///    `c` call an election (`H + T`), lose its probe to `h` (`T`), and then `h`'s next poll
-    ///    (`H + T`) starts `h`'s election — `2H + 3T`.
-    /// 2. `h`'s election takes at most `4T` (probe, halt, announce, ready, each at most `T`). Every
-    ///    live node accepts `h`'s Halt (`h` is higher) and answers. It fails only if a lower node
-    ///    `g` halts some member after `h` did, so that the member ignores `h`'s NewCoordinator.
-    ///    `g` can send Halts only if its probe went unanswered, which after the last fault means
-    ///    the probe began before it; such Halts are sent within `T` and arrive within `1.4T`, and
-    ///    `g`, once halted by `h`, sends no more. So at most two of `h`'s attempts fail, and the
-    ///    third (`3 · 4T`) succeeds: every live node is then `Normal` under `h`.
-    fn liveness_bound(&self, _n: usize) -> Time {
-        2 * self.heartbeat + 16 * self.timeout
+    /// A lower node `j` whose Halt races `h`'s sent it before `h`'s own Halt reached `j` (after
+    /// that `j` stops), and `h` sends all its Halts at once, so `j`'s arrives within two one-way
+    /// delays (`2 · max_delay`, 0.8 timeouts) of `h`'s, however the links order them: a clock
+    /// 10 % fast still measures the timeout as more. A Halt from `j` later than that was sent by
+    /// a new election of `j`, which `j` holds only after `h` failed to answer its probe — so `h`
+    /// is gone and the Halt is obeyed, as in the paper.
+    pub fn halt_authority(&self) -> Time {
+        self.timing.timeout
     }
 }
+
+type Out = crate::protocol::Out<Msg, Timer>;
 
 /// Bully's wire messages: the paper's remote calls and their answers.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
@@ -240,6 +269,8 @@ pub struct Bully {
     coordinator: Option<NodeId>,
     /// `S(i).h`.
     halted_by: Option<NodeId>,
+    /// When this node last obeyed a Halt (its clock), for [`BullyConfig::halt_authority`].
+    halted_at: Time,
     /// `S(i).Up`: only a coordinator holding an election fills it.
     up: BTreeSet<NodeId>,
     step: Step,
@@ -257,13 +288,13 @@ impl Bully {
     }
 
     /// Starts a request round and its answer deadline.
-    fn await_replies(&mut self, step: Step, out: &mut Out<Self>) {
+    fn await_replies(&mut self, step: Step, out: &mut Out) {
         self.step = step;
-        out.set_timer(Timer::Reply, self.config.timeout);
+        out.set_timer(Timer::Reply, self.config.timing.timeout);
     }
 
     /// Ends the outstanding round, if any.
-    fn stop_round(&mut self, out: &mut Out<Self>) {
+    fn stop_round(&mut self, out: &mut Out) {
         if self.step != Step::Idle {
             self.step = Step::Idle;
             out.cancel_timer(Timer::Reply);
@@ -271,13 +302,13 @@ impl Bully {
     }
 
     /// Waits in `Election`/`Reorganization` for someone else to move us on.
-    fn wait(&mut self, out: &mut Out<Self>) {
+    fn wait(&mut self, out: &mut Out) {
         self.stop_round(out);
         out.set_timer(Timer::Wait, self.config.election_wait());
     }
 
     /// The paper's Election: probe every higher node, or halt the lower ones if there is none.
-    fn election(&mut self, cx: &Context<'_>, out: &mut Out<Self>) {
+    fn election(&mut self, cx: &Context<'_>, out: &mut Out) {
         self.state = State::Election;
         self.halted_by = None;
         self.up.clear();
@@ -297,7 +328,7 @@ impl Bully {
     }
 
     /// No higher node answered: `s = Election, h = i`, Halt every lower node.
-    fn halt_lower(&mut self, cx: &Context<'_>, out: &mut Out<Self>) {
+    fn halt_lower(&mut self, cx: &Context<'_>, out: &mut Out) {
         self.state = State::Election;
         self.halted_by = Some(cx.id);
         self.up.clear();
@@ -309,7 +340,7 @@ impl Bully {
     }
 
     /// `c = i, s = Reorganization`, NewCoordinator to `Up`.
-    fn announce(&mut self, cx: &Context<'_>, out: &mut Out<Self>) {
+    fn announce(&mut self, cx: &Context<'_>, out: &mut Out) {
         self.coordinator = Some(cx.id);
         self.state = State::Reorganization;
         for &j in &self.up {
@@ -320,7 +351,7 @@ impl Bully {
     }
 
     /// Ready to `Up`.
-    fn ready(&mut self, out: &mut Out<Self>) {
+    fn ready(&mut self, out: &mut Out) {
         for &j in &self.up {
             out.send(j, Msg::Ready);
         }
@@ -329,7 +360,7 @@ impl Bully {
     }
 
     /// Moves the coordinator's election on once every awaited answer is in.
-    fn advance(&mut self, cx: &Context<'_>, out: &mut Out<Self>) {
+    fn advance(&mut self, cx: &Context<'_>, out: &mut Out) {
         match &self.step {
             Step::Halting if self.up.len() == cx.members.lower_than(cx.id).len() => {
                 self.announce(cx, out);
@@ -349,14 +380,14 @@ impl Bully {
     }
 
     /// Someone else is coordinating (or about to): stop our round and wait for it.
-    fn lose(&mut self, out: &mut Out<Self>) {
+    fn lose(&mut self, out: &mut Out) {
         self.state = State::Election;
         self.halted_by = None;
         self.up.clear();
         self.wait(out);
     }
 
-    fn on_reply_timeout(&mut self, cx: &Context<'_>, out: &mut Out<Self>) {
+    fn on_reply_timeout(&mut self, cx: &Context<'_>, out: &mut Out) {
         match std::mem::replace(&mut self.step, Step::Idle) {
             Step::Idle => {}
             Step::Polling => self.election(cx, out),
@@ -376,8 +407,8 @@ impl Bully {
         }
     }
 
-    fn on_heartbeat(&mut self, cx: &Context<'_>, out: &mut Out<Self>) {
-        out.set_timer(Timer::Heartbeat, self.config.heartbeat);
+    fn on_heartbeat(&mut self, cx: &Context<'_>, out: &mut Out) {
+        out.set_timer(Timer::Heartbeat, self.config.timing.heartbeat);
         if self.state != State::Normal || self.step != Step::Idle {
             return;
         }
@@ -402,7 +433,7 @@ impl Bully {
         )
     }
 
-    fn on_i_am_there(&mut self, cx: &Context<'_>, from: NodeId, leader: bool, out: &mut Out<Self>) {
+    fn on_i_am_there(&mut self, cx: &Context<'_>, from: NodeId, leader: bool, out: &mut Out) {
         match self.step {
             Step::Polling if Some(from) == self.coordinator => {
                 if leader {
@@ -431,20 +462,38 @@ impl Bully {
         }
     }
 
-    fn on_halt(&mut self, cx: &Context<'_>, from: NodeId, out: &mut Out<Self>) {
-        if from > cx.id {
+    /// Whether a Halt from `from` is obeyed: only from a higher node, and — within
+    /// [`BullyConfig::halt_authority`] of obeying a Halt — not from one lower than the node that
+    /// sent it (`S(i).h`, kept from the Halt until Ready; cleared by Ready and by starting an
+    /// election).
+    fn obeys_halt(&self, cx: &Context<'_>, from: NodeId) -> bool {
+        let authority = self
+            .halted_by
+            .filter(|_| cx.now.saturating_sub(self.halted_at) < self.config.halt_authority());
+        from > cx.id
+            && match self.config.options.halts {
+                HaltRule::Authority => authority.is_none_or(|h| from >= h),
+                HaltRule::AnyHigher => true,
+            }
+    }
+
+    fn on_halt(&mut self, cx: &Context<'_>, from: NodeId, out: &mut Out) {
+        if self.obeys_halt(cx, from) {
             self.state = State::Election;
             self.halted_by = Some(from);
+            self.halted_at = cx.now;
             self.up.clear();
             self.wait(out);
             out.send(from, Msg::HaltAck);
-        } else if !matches!(self.step, Step::Probing { .. } | Step::Halting) {
+        } else if from < cx.id && !matches!(self.step, Step::Probing { .. } | Step::Halting) {
             // A lower node thinks we are gone; we are not, and we outrank it.
             self.election(cx, out);
         }
+        // A Halt from between us and our halter is stale: that node began halting before it
+        // heard from the higher one, which will halt it too. Its round times out on us.
     }
 
-    fn on_new_coordinator(&mut self, from: NodeId, out: &mut Out<Self>) {
+    fn on_new_coordinator(&mut self, from: NodeId, out: &mut Out) {
         let fresh = self.state == State::Election && self.halted_by == Some(from);
         let repeat = self.state == State::Reorganization && self.coordinator == Some(from);
         if fresh {
@@ -457,7 +506,7 @@ impl Bully {
         }
     }
 
-    fn on_ready(&mut self, from: NodeId, out: &mut Out<Self>) {
+    fn on_ready(&mut self, from: NodeId, out: &mut Out) {
         if self.coordinator != Some(from) {
             return;
         }
@@ -474,13 +523,7 @@ impl Bully {
     }
 
     /// Records `from`'s answer in the current Announcing/Readying round.
-    fn acknowledged(
-        &mut self,
-        cx: &Context<'_>,
-        from: NodeId,
-        announcing: bool,
-        out: &mut Out<Self>,
-    ) {
+    fn acknowledged(&mut self, cx: &Context<'_>, from: NodeId, announcing: bool, out: &mut Out) {
         match &mut self.step {
             Step::Announcing { pending } if announcing => pending.remove(&from),
             Step::Readying { pending } if !announcing => pending.remove(&from),
@@ -492,26 +535,62 @@ impl Bully {
 
 impl Protocol for Bully {
     const NAME: &'static str = "bully";
-    type Config = BullyConfig;
+    type Options = BullyOptions;
     type Msg = Msg;
     type Timer = Timer;
 
-    fn new(config: BullyConfig) -> Result<Self, ConfigError> {
-        config.validate()?;
-        Ok(Bully {
-            config,
+    fn new(config: &BullyConfig) -> Self {
+        Bully {
+            config: *config,
             state: State::Down,
             coordinator: None,
             halted_by: None,
+            halted_at: 0,
             up: BTreeSet::new(),
             step: Step::Idle,
-        })
+        }
+    }
+
+    /// Garcia-Molina's synchronous model; Assertion 1 over every live node; the highest live node
+    /// wins, unless `sticky` lets a booting higher node follow a lower leader.
+    fn properties(config: &BullyConfig) -> Properties {
+        Properties {
+            model: Model::Synchronous,
+            agreement: Some(Scope::Everyone),
+            unique_leader: None,
+            highest_wins: !config.options.sticky,
+        }
+    }
+
+    /// `2·heartbeat + 16·timeout`, independent of `n` (all rounds send in parallel).
+    ///
+    /// Let `h` be the highest live node of a component, `H` the heartbeat, `T` the timeout; every
+    /// request is answered within `T`.
+    /// 1. `h` starts an election within `2H + 4T` of the last fault: as a member it polls within
+    ///    `H` and learns within `T` that its (higher, hence dead) coordinator is gone; left in
+    ///    `Election`/`Reorganization` its wait (`H + 3T`) runs out; as a coordinator its Check
+    ///    (`H`) draws a NotNormal (`T`) from any node not following it; an election it is running
+    ///    ends within `4T`. With `sticky`, `h` may follow a lower leader `c`: any disturbance makes
+    ///    `c` call an election (`H + T`), lose its probe to `h` (`T`), and then `h`'s next poll
+    ///    (`H + T`) starts `h`'s election — `2H + 3T`.
+    /// 2. `h`'s election takes at most `4T` (probe, halt, announce, ready, each at most `T`). Every
+    ///    live node obeys `h`'s Halt (`h` is higher) and answers — except one that obeyed a
+    ///    higher node's Halt less than [`BullyConfig::halt_authority`] (`T`) before; that node is
+    ///    dead (`h` is the highest live one), so this can only happen within `T` of the last
+    ///    fault and costs one attempt. An attempt fails otherwise only if a lower node `g` halts
+    ///    some member after `h` did, so that the member ignores `h`'s NewCoordinator. `g` can
+    ///    send Halts only if its probe went unanswered, which after the last fault means the probe
+    ///    began before it; such Halts are sent within `T` and arrive within `1.4T`, and `g`, once
+    ///    halted by `h`, sends no more. So at most two of `h`'s attempts fail, and the third
+    ///    (`3 · 4T`) succeeds: every live node is then `Normal` under `h`.
+    fn liveness_bound(config: &BullyConfig, _n: usize) -> Time {
+        2 * config.timing.heartbeat + 16 * config.timing.timeout
     }
 
     /// The paper's Recovery: call Election (or, when sticky, look for a leader to join first).
-    fn on_start(&mut self, cx: &mut Context<'_>, _persisted: Option<&[u8]>, out: &mut Out<Self>) {
-        out.set_timer(Timer::Heartbeat, self.config.heartbeat);
-        if self.config.sticky && cx.members.len() > 1 {
+    fn on_start(&mut self, cx: &mut Context<'_>, _persisted: Option<&[u8]>, out: &mut Out) {
+        out.set_timer(Timer::Heartbeat, self.config.timing.heartbeat);
+        if self.config.options.sticky && cx.members.len() > 1 {
             self.state = State::Election;
             out.broadcast(Msg::AreYouThere);
             let probe = Step::Probing {
@@ -524,7 +603,7 @@ impl Protocol for Bully {
         }
     }
 
-    fn on_message(&mut self, cx: &mut Context<'_>, from: NodeId, msg: Msg, out: &mut Out<Self>) {
+    fn on_message(&mut self, cx: &mut Context<'_>, from: NodeId, msg: Msg, out: &mut Out) {
         // A node that left (or never joined) has no say, whatever is still in flight from it.
         if from == cx.id || !cx.members.contains(from) {
             return;
@@ -567,7 +646,7 @@ impl Protocol for Bully {
         }
     }
 
-    fn on_timer(&mut self, cx: &mut Context<'_>, timer: Timer, out: &mut Out<Self>) {
+    fn on_timer(&mut self, cx: &mut Context<'_>, timer: Timer, out: &mut Out) {
         match timer {
             Timer::Heartbeat => self.on_heartbeat(cx, out),
             Timer::Reply => self.on_reply_timeout(cx, out),
@@ -579,7 +658,7 @@ impl Protocol for Bully {
         }
     }
 
-    fn on_membership(&mut self, cx: &mut Context<'_>, change: Membership, out: &mut Out<Self>) {
+    fn on_membership(&mut self, cx: &mut Context<'_>, change: Membership, out: &mut Out) {
         // A joiner boots and runs its own Recovery; there is nothing to do for it here.
         let Membership::Left(gone) = change else {
             return;

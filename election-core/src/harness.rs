@@ -12,8 +12,8 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::protocol::{
-    Command, ConfigError, Context, Input, Kind, Members, Membership, Node, NodeId, Out, Protocol,
-    Time,
+    Command, ConfigError, ConfigOf, Context, Input, InputOf, Kind, Members, Membership, Node,
+    NodeId, OutOf, Protocol, Time, validated,
 };
 use crate::status::{State, Status};
 
@@ -33,7 +33,7 @@ const STEP_LIMIT: usize = 1_000_000;
 
 /// A small cluster of `P` nodes driven step by step.
 pub struct Cluster<P: Protocol> {
-    config: P::Config,
+    config: ConfigOf<P>,
     members: Members,
     nodes: BTreeMap<NodeId, Node<P>>,
     persisted: BTreeMap<NodeId, Vec<u8>>,
@@ -43,15 +43,14 @@ pub struct Cluster<P: Protocol> {
     now: Time,
     rng: ChaCha8Rng,
     sent: BTreeMap<&'static str, usize>,
-    out: Out<P>,
+    out: OutOf<P>,
 }
 
 impl<P: Protocol> Cluster<P> {
     /// A cluster whose members are `n0 … n(n-1)`, none of them started yet.
-    pub fn new(config: P::Config, n: u32) -> Result<Self, ConfigError> {
-        P::new(config.clone())?;
+    pub fn new(config: ConfigOf<P>, n: u32) -> Result<Self, ConfigError> {
         Ok(Cluster {
-            config,
+            config: validated::<P>(config)?,
             members: Members::first(n),
             nodes: BTreeMap::new(),
             persisted: BTreeMap::new(),
@@ -61,7 +60,7 @@ impl<P: Protocol> Cluster<P> {
             now: 0,
             rng: ChaCha8Rng::seed_from_u64(0),
             sent: BTreeMap::new(),
-            out: Out::new(),
+            out: OutOf::<P>::new(),
         })
     }
 
@@ -79,8 +78,7 @@ impl<P: Protocol> Cluster<P> {
     pub fn start(&mut self, id: u32) {
         let id = NodeId(id);
         self.crash(id.0);
-        let protocol = P::new(self.config.clone()).expect("config was validated in Cluster::new");
-        self.nodes.insert(id, Node::new(protocol));
+        self.nodes.insert(id, Node::new(P::new(&self.config)));
         let persisted = self.persisted.get(&id).cloned();
         self.input(id, Input::Start { persisted });
     }
@@ -233,7 +231,7 @@ impl<P: Protocol> Cluster<P> {
         panic!("livelock: {STEP_LIMIT} timer firings within {duration}us");
     }
 
-    fn input(&mut self, id: NodeId, input: Input<P>) {
+    fn input(&mut self, id: NodeId, input: InputOf<P>) {
         let Some(node) = self.nodes.get_mut(&id) else {
             return;
         };
@@ -264,7 +262,6 @@ impl<P: Protocol> Cluster<P> {
                 Command::Persist(bytes) => {
                     self.persisted.insert(id, bytes);
                 }
-                Command::StatusChanged(_) => {}
             }
         }
     }

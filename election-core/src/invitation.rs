@@ -34,7 +34,7 @@
 //! group number have the same coordinator) holds by construction: a node takes `c` and `g`
 //! together from one invitation, and the group id names its coordinator (`g.origin == c`). The
 //! paper's liveness assertion (with no failures, all nodes end up in one group) is what
-//! [`InvitationConfig::liveness_bound`] quantifies, per connected component.
+//! [`Invitation::liveness_bound`] quantifies, per connected component.
 //!
 //! # Departures from the paper, and why
 //! - Remote procedure calls are asynchronous messages; "no answer" is the [`Timer::Reply`] timeout.
@@ -81,7 +81,7 @@
 //!   So in the common case only the highest live coordinator Checks. The price: a node that
 //!   recovers waits up to `2H` before its first Check, and a node silenced by a higher one that
 //!   then stopped coordinating (crashed, or merged into another group) waits up to the quiet
-//!   window; [`InvitationConfig::liveness_bound`] counts both. If the top `H/T` nodes of the table
+//!   window; [`Invitation::liveness_bound`] counts both. If the top `H/T` nodes of the table
 //!   are all down, the rest share the capped delay and Check together (`n²` once, as before).
 //!
 //! # Cost
@@ -102,25 +102,28 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 
 use crate::protocol::{
-    AlgorithmConfig, ConfigError, Context, Kind, Membership, NodeId, Out, Protocol, Time, Timing,
+    Config, Context, Kind, Membership, Model, NodeId, Options, Properties, Protocol, Scope, Time,
 };
 use crate::status::{GroupId, State, Status};
 
-/// Timeouts of [`Invitation`].
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
-pub struct InvitationConfig {
-    /// Period of a coordinator's Check and of a member's AreYouThere.
-    pub heartbeat: Time,
-    /// How long to wait for an answer (a round trip).
-    pub timeout: Time,
+/// Invitation's options: none beyond the timing.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InvitationOptions {}
+
+impl Options for InvitationOptions {
+    const HELP: &'static str = "(Invitation has no options)";
 }
+
+/// Invitation's configuration: the common timing and [`InvitationOptions`].
+pub type InvitationConfig = Config<InvitationOptions>;
 
 impl InvitationConfig {
     /// How long a merging coordinator collects Accepts: an invitation travels to a coordinator,
     /// is forwarded to its members, and their Accept comes back — three one-way delays, 1.5
     /// timeouts; two timeouts leave a margin.
     pub fn accept_window(&self) -> Time {
-        2 * self.timeout
+        2 * self.timing.timeout
     }
 
     /// The extra wait before merging per higher-priority coordinator found. It exceeds the time a
@@ -128,76 +131,33 @@ impl InvitationConfig {
     /// invitation delivered (within a timeout), so without faults the highest coordinator invites
     /// the others before they invite anyone.
     pub fn merge_step(&self) -> Time {
-        self.heartbeat + 2 * self.timeout
+        self.timing.heartbeat + 2 * self.timing.timeout
     }
 
     /// How long after forming a singleton group (boot or Recovery) a node runs its first Check,
     /// by `rank`, the number of members above it in its view: the top of the table at once, every
     /// other node after a heartbeat plus one timeout per rank below the second, capped at
     /// `H / T` steps (so at most `2H`). The top's AreYouCoordinator arrives (within
-    /// [`max_delay`](AlgorithmConfig::max_delay), under a timeout) before anyone else checks, and
+    /// [`max_delay`](Protocol::max_delay), under a timeout) before anyone else checks, and
     /// the heartbeat lets an older higher coordinator's periodic Check come first; either
     /// silences the lower node ([`Self::quiet_window`]).
     pub fn first_check_delay(&self, rank: usize) -> Time {
         if rank == 0 {
             return 0;
         }
-        let steps = (rank as Time - 1).min(self.heartbeat / self.timeout);
-        self.heartbeat + steps * self.timeout
+        let steps = (rank as Time - 1).min(self.timing.heartbeat / self.timing.timeout);
+        self.timing.heartbeat + steps * self.timing.timeout
     }
 
     /// How long a coordinator skips its own Check after an AreYouCoordinator from a
     /// higher-priority coordinator: that one's Checks come every heartbeat (up to 1.2 heartbeats
     /// of real time on a clock 20 % slow, plus delay jitter) and will find and invite it.
     pub fn quiet_window(&self) -> Time {
-        self.heartbeat * 3 / 2 + self.timeout
+        self.timing.heartbeat * 3 / 2 + self.timing.timeout
     }
 }
 
-impl AlgorithmConfig for InvitationConfig {
-    const ALGORITHM: &'static str = Invitation::NAME;
-
-    fn from_timing(timing: Timing) -> Self {
-        InvitationConfig {
-            heartbeat: timing.heartbeat,
-            timeout: timing.timeout,
-        }
-    }
-
-    fn timing(&self) -> Timing {
-        Timing {
-            heartbeat: self.heartbeat,
-            timeout: self.timeout,
-        }
-    }
-
-    /// `2·(H + T) + 4·(3H + W + 7T)` for heartbeat `H`, timeout `T` and quiet window
-    /// `W = 3H/2 + T` ([`InvitationConfig::quiet_window`]): `20H + 34T`, independent of `n`
-    /// (every round sends in parallel).
-    ///
-    /// Every request is answered within `T`. Within `H + T` of the last fault every member whose
-    /// coordinator is gone, or does not count it in `Up`, has polled and recovered; a member can
-    /// lose its group later only through a merge that passed it by, which recovers it within
-    /// another `H + T` (hence `2(H + T)`). A merge *round* of the highest-priority coordinator `A`
-    /// of a component that is not kept quiet takes at most `3H + W + 7T`: `A` may be finishing a
-    /// merge (`3T`: accept window and Ready); its next Check comes within `2H` (a heartbeat, or
-    /// [`InvitationConfig::first_check_delay`] after a Recovery) plus `W` if an AreYouCoordinator
-    /// from a higher node that has since stopped coordinating (crashed, or merged into another
-    /// group) silenced it; the Check takes `T`, it waits zero (no higher coordinator) and its
-    /// merge takes `2T + T`; `H` more covers a heartbeat skipped while busy. A coordinator kept
-    /// quiet by a live higher coordinator is found and invited by that one's Check, so quiet
-    /// nodes do not stall a round. Every coordinator that is `Normal` when `A`'s invitation
-    /// arrives joins `A`'s group with all its members. A lower coordinator `B` can escape a round
-    /// only by merging at the same time; it does so only when it saw no higher coordinator (`A`
-    /// was busy) or after waiting `merge_step` per higher coordinator, which usually outlasts
-    /// `A`'s next Check and invitation. So each round leaves only coordinators whose merges began
-    /// before `A`'s, whose groups `A` absorbs in the next round; four rounds cover a merge begun
-    /// before the last fault, the groups it raced, the recoveries it caused, and the final merge.
-    fn liveness_bound(&self, _n: usize) -> Time {
-        let (h, t, w) = (self.heartbeat, self.timeout, self.quiet_window());
-        2 * (h + t) + 4 * (3 * h + w + 7 * t)
-    }
-}
+type Out = crate::protocol::Out<Msg, Timer>;
 
 /// Invitation's wire messages: the paper's remote calls and their answers.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
@@ -337,7 +297,7 @@ impl Invitation {
     }
 
     /// A fresh group id of this node, with the counter persisted first.
-    fn new_group(&mut self, me: NodeId, out: &mut Out<Self>) -> GroupId {
+    fn new_group(&mut self, me: NodeId, out: &mut Out) -> GroupId {
         self.counter += 1;
         out.persist(self.counter.to_le_bytes().to_vec());
         GroupId {
@@ -346,13 +306,13 @@ impl Invitation {
         }
     }
 
-    fn await_replies(&mut self, step: Step, after: Time, out: &mut Out<Self>) {
+    fn await_replies(&mut self, step: Step, after: Time, out: &mut Out) {
         self.step = step;
         out.set_timer(Timer::Reply, after);
     }
 
     /// Ends the outstanding round or merge wait, if any.
-    fn stop_round(&mut self, out: &mut Out<Self>) {
+    fn stop_round(&mut self, out: &mut Out) {
         match self.step {
             Step::Idle => return,
             Step::MergeWait { .. } => out.cancel_timer(Timer::MergeWait),
@@ -363,7 +323,7 @@ impl Invitation {
 
     /// The paper's Recovery: a singleton group led by this node, whose first Check waits by rank
     /// ([`InvitationConfig::first_check_delay`]).
-    fn recovery(&mut self, cx: &Context<'_>, out: &mut Out<Self>) {
+    fn recovery(&mut self, cx: &Context<'_>, out: &mut Out) {
         self.stop_round(out);
         self.group = Some(self.new_group(cx.id, out));
         self.up.clear();
@@ -373,7 +333,7 @@ impl Invitation {
     }
 
     /// The paper's Merge: invite the coordinators found and our own members into a new group.
-    fn merge(&mut self, me: NodeId, found: BTreeSet<NodeId>, out: &mut Out<Self>) {
+    fn merge(&mut self, me: NodeId, found: BTreeSet<NodeId>, out: &mut Out) {
         let group = self.new_group(me, out);
         self.state = State::Election;
         self.group = Some(group);
@@ -388,15 +348,15 @@ impl Invitation {
     }
 
     /// Ends a merge once every member of `Up` acknowledged Ready (or the round timed out).
-    fn finish_if_ready(&mut self, out: &mut Out<Self>) {
+    fn finish_if_ready(&mut self, out: &mut Out) {
         if matches!(&self.step, Step::Readying { pending } if pending.is_empty()) {
             self.state = State::Normal;
             self.stop_round(out);
         }
     }
 
-    fn on_heartbeat(&mut self, cx: &Context<'_>, out: &mut Out<Self>) {
-        out.set_timer(Timer::Heartbeat, self.config.heartbeat);
+    fn on_heartbeat(&mut self, cx: &Context<'_>, out: &mut Out) {
+        out.set_timer(Timer::Heartbeat, self.config.timing.heartbeat);
         if self.step != Step::Idle {
             return;
         }
@@ -407,15 +367,15 @@ impl Invitation {
                 let check = Step::Checking {
                     found: BTreeSet::new(),
                 };
-                self.await_replies(check, self.config.timeout, out);
+                self.await_replies(check, self.config.timing.timeout, out);
             }
         } else {
             out.send(group.origin, Msg::AreYouThere { group });
-            self.await_replies(Step::Polling, self.config.timeout, out);
+            self.await_replies(Step::Polling, self.config.timing.timeout, out);
         }
     }
 
-    fn on_reply_timeout(&mut self, cx: &Context<'_>, out: &mut Out<Self>) {
+    fn on_reply_timeout(&mut self, cx: &Context<'_>, out: &mut Out) {
         match std::mem::replace(&mut self.step, Step::Idle) {
             Step::Idle | Step::MergeWait { .. } => {}
             Step::Polling => self.recovery(cx, out),
@@ -436,7 +396,7 @@ impl Invitation {
                     out.send(j, Msg::Ready { group });
                 }
                 let pending = self.up.clone();
-                self.await_replies(Step::Readying { pending }, self.config.timeout, out);
+                self.await_replies(Step::Readying { pending }, self.config.timing.timeout, out);
                 self.finish_if_ready(out);
             }
             Step::Readying { pending } => {
@@ -449,13 +409,7 @@ impl Invitation {
         }
     }
 
-    fn on_invitation(
-        &mut self,
-        cx: &Context<'_>,
-        from: NodeId,
-        group: GroupId,
-        out: &mut Out<Self>,
-    ) {
+    fn on_invitation(&mut self, cx: &Context<'_>, from: NodeId, group: GroupId, out: &mut Out) {
         let was_coordinator = self.is_coordinator(cx.id);
         let acceptable = self.state == State::Normal
             && self.group != Some(group)
@@ -479,33 +433,74 @@ impl Invitation {
 
 impl Protocol for Invitation {
     const NAME: &'static str = "invitation";
-    type Config = InvitationConfig;
+    type Options = InvitationOptions;
     type Msg = Msg;
     type Timer = Timer;
 
-    fn new(config: InvitationConfig) -> Result<Self, ConfigError> {
-        config.validate()?;
-        Ok(Invitation {
-            config,
+    fn new(config: &InvitationConfig) -> Self {
+        Invitation {
+            config: *config,
             state: State::Down,
             group: None,
             counter: 0,
             up: BTreeSet::new(),
             step: Step::Idle,
             quiet_until: 0,
-        })
+        }
+    }
+
+    /// Asynchronous model: Assertion 1 within each group, whose id is never reused, in any run;
+    /// no validity claim (a merge may be led by a lower coordinator that invited first).
+    fn properties(_config: &InvitationConfig) -> Properties {
+        Properties {
+            model: Model::Asynchronous,
+            agreement: Some(Scope::Group),
+            unique_leader: Some(Scope::Group),
+            highest_wins: false,
+        }
+    }
+
+    /// `2·(H + T) + 4·(3H + W + 7T)` for heartbeat `H`, timeout `T` and quiet window
+    /// `W = 3H/2 + T` ([`InvitationConfig::quiet_window`]): `20H + 34T`, independent of `n`
+    /// (every round sends in parallel).
+    ///
+    /// Every request is answered within `T`. Within `H + T` of the last fault every member whose
+    /// coordinator is gone, or does not count it in `Up`, has polled and recovered; a member can
+    /// lose its group later only through a merge that passed it by, which recovers it within
+    /// another `H + T` (hence `2(H + T)`). A merge *round* of the highest-priority coordinator `A`
+    /// of a component that is not kept quiet takes at most `3H + W + 7T`: `A` may be finishing a
+    /// merge (`3T`: accept window and Ready); its next Check comes within `2H` (a heartbeat, or
+    /// [`InvitationConfig::first_check_delay`] after a Recovery) plus `W` if an AreYouCoordinator
+    /// from a higher node that has since stopped coordinating (crashed, or merged into another
+    /// group) silenced it; the Check takes `T`, it waits zero (no higher coordinator) and its
+    /// merge takes `2T + T`; `H` more covers a heartbeat skipped while busy. A coordinator kept
+    /// quiet by a live higher coordinator is found and invited by that one's Check, so quiet
+    /// nodes do not stall a round. Every coordinator that is `Normal` when `A`'s invitation
+    /// arrives joins `A`'s group with all its members. A lower coordinator `B` can escape a round
+    /// only by merging at the same time; it does so only when it saw no higher coordinator (`A`
+    /// was busy) or after waiting `merge_step` per higher coordinator, which usually outlasts
+    /// `A`'s next Check and invitation. So each round leaves only coordinators whose merges began
+    /// before `A`'s, whose groups `A` absorbs in the next round; four rounds cover a merge begun
+    /// before the last fault, the groups it raced, the recoveries it caused, and the final merge.
+    fn liveness_bound(config: &InvitationConfig, _n: usize) -> Time {
+        let (h, t, w) = (
+            config.timing.heartbeat,
+            config.timing.timeout,
+            config.quiet_window(),
+        );
+        2 * (h + t) + 4 * (3 * h + w + 7 * t)
     }
 
     /// Boot is the paper's Recovery, continuing the persisted group counter. Unreadable persisted
     /// bytes (not 8 bytes) are treated as a first boot.
-    fn on_start(&mut self, cx: &mut Context<'_>, persisted: Option<&[u8]>, out: &mut Out<Self>) {
+    fn on_start(&mut self, cx: &mut Context<'_>, persisted: Option<&[u8]>, out: &mut Out) {
         self.counter = persisted
             .and_then(|bytes| <[u8; 8]>::try_from(bytes).ok())
             .map_or(0, u64::from_le_bytes);
         self.recovery(cx, out);
     }
 
-    fn on_message(&mut self, cx: &mut Context<'_>, from: NodeId, msg: Msg, out: &mut Out<Self>) {
+    fn on_message(&mut self, cx: &mut Context<'_>, from: NodeId, msg: Msg, out: &mut Out) {
         // A node that left (or never joined) has no say, whatever is still in flight from it.
         if from == cx.id || !cx.members.contains(from) {
             return;
@@ -571,7 +566,7 @@ impl Protocol for Invitation {
         }
     }
 
-    fn on_timer(&mut self, cx: &mut Context<'_>, timer: Timer, out: &mut Out<Self>) {
+    fn on_timer(&mut self, cx: &mut Context<'_>, timer: Timer, out: &mut Out) {
         match timer {
             Timer::Heartbeat => self.on_heartbeat(cx, out),
             Timer::Reply => self.on_reply_timeout(cx, out),
@@ -584,7 +579,7 @@ impl Protocol for Invitation {
         }
     }
 
-    fn on_membership(&mut self, cx: &mut Context<'_>, change: Membership, out: &mut Out<Self>) {
+    fn on_membership(&mut self, cx: &mut Context<'_>, change: Membership, out: &mut Out) {
         // A joiner boots as a singleton group and is merged by the next Check that finds it.
         let Membership::Left(gone) = change else {
             return;

@@ -1,8 +1,9 @@
 //! Leader-election algorithms as pure, sans-IO state machines.
 //!
 //! Each algorithm implements [`Protocol`]: an input (start, message, timer, membership change)
-//! goes in, [`Command`]s (send, broadcast, set or cancel a timer, persist, status changed) come
-//! out. Nothing in this crate reads a clock, opens a socket or draws OS randomness, so the same
+//! goes in, [`Command`]s (send, broadcast, set or cancel a timer, persist) come out, and the
+//! protocol declares the [`Properties`] it guarantees and under which [`Model`]. The
+//! [`algorithm`] module is the registry of the built-in algorithms. Nothing in this crate reads a clock, opens a socket or draws OS randomness, so the same
 //! state machines run unchanged in the hand-driven [`harness`], in the deterministic simulator and
 //! on real nodes over UDP.
 //!
@@ -14,18 +15,18 @@
 //! ```
 //! use election_core::bully::{Bully, BullyConfig};
 //! use election_core::harness::Cluster;
-//! use election_core::{AlgorithmConfig, MILLIS, Timing};
+//! use election_core::{MILLIS, Protocol, Timing};
 //!
 //! let timing = Timing { heartbeat: 100 * MILLIS, timeout: 40 * MILLIS };
-//! let config = BullyConfig::from_timing(timing);
+//! let config = BullyConfig::new(timing);
 //! let mut cluster = Cluster::<Bully>::new(config, 3)?;
 //!
 //! cluster.start_all();
-//! cluster.run_for(config.liveness_bound(3));
+//! cluster.run_for(Bully::liveness_bound(&config, 3));
 //! assert_eq!(cluster.check_one_leader(), Ok(2));
 //!
 //! cluster.crash(2);
-//! cluster.run_for(config.liveness_bound(3));
+//! cluster.run_for(Bully::liveness_bound(&config, 3));
 //! assert_eq!(cluster.check_one_leader(), Ok(1));
 //! # Ok::<(), election_core::ConfigError>(())
 //! ```
@@ -45,7 +46,8 @@ pub mod status;
 pub use algorithm::{Algorithm, UnknownAlgorithm};
 pub use cluster_config::{ClusterConfig, ClusterConfigError};
 pub use protocol::{
-    AlgorithmConfig, Command, ConfigError, Context, Input, Kind, MILLIS, Members, Membership, Node,
-    NodeId, Out, Protocol, Time, Timing,
+    Bound, Command, Config, ConfigError, ConfigOf, Context, Input, InputOf, Kind, MILLIS, Members,
+    Membership, MessageBounds, Model, NoOptions, Node, NodeId, Options, Out, OutOf, Properties,
+    Protocol, Scope, Time, Timing, validated,
 };
 pub use status::{GroupId, State, Status};

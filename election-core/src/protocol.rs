@@ -224,58 +224,221 @@ impl Timing {
     }
 }
 
-/// The timing configuration of an algorithm.
-pub trait AlgorithmConfig: Clone + Debug + Send + Sync + 'static {
-    /// The algorithm's name, for configuration errors (equal to its [`Protocol::NAME`]).
-    const ALGORITHM: &'static str;
+/// An algorithm's own options, beside the common [`Timing`]: a plain serde struct, so that drivers
+/// can fill it from `-o name=value` flags ([`Config::with_options`]) or a file without knowing
+/// the algorithm, and unknown names are refused with the name in the error.
+pub trait Options:
+    Clone + Debug + Default + PartialEq + Serialize + DeserializeOwned + Send + Sync + 'static
+{
+    /// One line per option for `--help`: `name=value  what it does (default)`.
+    const HELP: &'static str;
 
-    /// The configuration derived from the common [`Timing`] knobs (algorithm options such as
-    /// Bully's `sticky` take their defaults).
-    fn from_timing(timing: Timing) -> Self;
-
-    /// The common knobs of this configuration.
-    fn timing(&self) -> Timing;
-
-    /// Checks the timeouts against each other (for example, a reply timeout must exceed the
-    /// round-trip time the algorithm assumes). By default the common checks of
-    /// [`Timing::validate`]; an algorithm with more options checks them too.
-    fn validate(&self) -> Result<(), ConfigError> {
-        self.timing().validate(Self::ALGORITHM)
+    /// Checks the options against the timing they run with. By default everything is accepted.
+    fn validate(&self, _timing: &Timing) -> Result<(), (&'static str, String)> {
+        Ok(())
     }
-
-    /// The largest one-way message delay the timeouts are built for. A driver whose network is
-    /// slower than this breaks the algorithm's timing assumption (Garcia-Molina's "synchronous"
-    /// system), and the liveness bound no longer applies. By default [`Timing::max_delay`].
-    fn max_delay(&self) -> Time {
-        self.timing().max_delay()
-    }
-
-    /// Time after the last fault within which, with every message delivered within
-    /// [`max_delay`](Self::max_delay), every live node of an `n`-member cluster is `Normal` and each
-    /// connected component follows one coordinator.
-    fn liveness_bound(&self, n: usize) -> Time;
 }
 
-/// A leader-election algorithm as a pure state machine.
+/// The options of an algorithm that has none.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoOptions {}
+
+impl Options for NoOptions {
+    const HELP: &'static str = "(this algorithm has no options)";
+}
+
+/// A protocol's configuration: the common [`Timing`] plus the algorithm's typed [`Options`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Config<O> {
+    /// Heartbeat and timeout, from which every timeout of the algorithm derives.
+    pub timing: Timing,
+    /// The algorithm's own options.
+    pub options: O,
+}
+
+/// The configuration type of protocol `P`.
+pub type ConfigOf<P> = Config<<P as Protocol>::Options>;
+
+impl<O: Options> Config<O> {
+    /// `timing` with the algorithm's default options.
+    pub fn new(timing: Timing) -> Self {
+        Config {
+            timing,
+            options: O::default(),
+        }
+    }
+
+    /// Replaces the options by the `name=value` pairs given (values that read as a boolean or a
+    /// number are taken as such, anything else as a string); options not named keep their
+    /// defaults. An unknown name or a value of the wrong type is an error naming it.
+    pub fn with_options(
+        mut self,
+        algorithm: &'static str,
+        pairs: &[(String, String)],
+    ) -> Result<Self, ConfigError> {
+        let mut map = match serde_json::to_value(&self.options) {
+            Ok(serde_json::Value::Object(map)) => map,
+            _ => serde_json::Map::new(),
+        };
+        for (name, value) in pairs {
+            let parsed = match value.as_str() {
+                "true" => serde_json::Value::Bool(true),
+                "false" => serde_json::Value::Bool(false),
+                v => v
+                    .parse::<u64>()
+                    .map(serde_json::Value::from)
+                    .or_else(|_| v.parse::<f64>().map(serde_json::Value::from))
+                    .unwrap_or_else(|_| serde_json::Value::String(v.to_string())),
+            };
+            map.insert(name.clone(), parsed);
+        }
+        self.options =
+            serde_json::from_value(serde_json::Value::Object(map)).map_err(|e| ConfigError {
+                algorithm,
+                field: "options",
+                problem: format!("{e} (options of {algorithm}: {})", O::HELP),
+            })?;
+        Ok(self)
+    }
+
+    /// Checks the timing ([`Timing::validate`]) and the options ([`Options::validate`]).
+    pub fn validate(&self, algorithm: &'static str) -> Result<(), ConfigError> {
+        self.timing.validate(algorithm)?;
+        self.options
+            .validate(&self.timing)
+            .map_err(|(field, problem)| ConfigError {
+                algorithm,
+                field,
+                problem,
+            })
+    }
+}
+
+/// The system model under which an algorithm states its guarantees. The simulator checks a
+/// model-bound property only while the run so far has stayed inside the model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Model {
+    /// Garcia-Molina's synchronous system: every message arrives within the algorithm's
+    /// `max_delay` (reordering between messages allowed), nothing is lost or duplicated, the
+    /// network never partitions, nodes fail only by crashing (and may recover, join and leave),
+    /// and clocks drift by at most [`Model::SYNCHRONOUS_DRIFT`].
+    Synchronous,
+    /// Messages may be lost, duplicated, delayed without bound and reordered; the network may
+    /// partition; nodes crash and recover. Safety holds always; liveness once the network is calm.
+    Asynchronous,
+}
+
+impl Model {
+    /// The largest clock-rate error the synchronous model allows: a timer may run this much
+    /// faster or slower. The common `max_delay` (two fifths of the timeout) keeps a round trip
+    /// shorter than a reply timer running this fast, with a margin.
+    pub const SYNCHRONOUS_DRIFT: f64 = 0.1;
+}
+
+/// Which nodes must agree on their coordinator (Garcia-Molina's Assertion 1: "any two nodes in
+/// Reorganization or Normal have the same coordinator"), and which leaders must be unique.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scope {
+    /// All live nodes: there are no groups (Bully, the ring). Holds only inside the model.
+    Everyone,
+    /// Nodes that report the same [`crate::GroupId`] (Invitation's group, Stoller's election):
+    /// ids are never reused, so this holds in any run.
+    Group,
+    /// Nodes that report the same [`crate::Status::term`] (Raft): holds in any run.
+    Term,
+}
+
+/// What an algorithm guarantees, declared by the protocol for its configuration, so that the
+/// simulator, the explorer and the chaos checker check exactly that — never inferred from names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Properties {
+    /// The model the guarantees are stated in.
+    pub model: Model,
+    /// Assertion 1: nodes in `Reorganization` or `Normal` within this scope have one
+    /// coordinator, at every instant the run is inside [`Properties::model`] (for
+    /// [`Scope::Group`] and [`Scope::Term`], in every run). `None` if not claimed.
+    pub agreement: Option<Scope>,
+    /// At most one `Normal` leader per scope at every instant (Stoller's "one leader per
+    /// election", Raft's Election Safety); `None` when [`Properties::agreement`] already implies
+    /// it or the algorithm does not claim it.
+    pub unique_leader: Option<Scope>,
+    /// Validity: once stable, the leader is the highest-priority live node.
+    pub highest_wins: bool,
+}
+
+/// A theoretical message count for one scenario of the complexity table, with what it counts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Bound {
+    /// The formula and what it counts, e.g. `"6(n-2): Halt, NewCoordinator, Ready + answers"`.
+    pub what: String,
+    /// Its value for the table's `n`.
+    pub value: u64,
+}
+
+/// The theory column of the complexity table for the three measured scenarios (see
+/// `election sim complexity`): all nodes boot at once; the leader crashes and the second-highest
+/// node (best) or the lowest node (worst) starts the election. `None` where no bound is claimed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct MessageBounds {
+    /// All nodes boot at once.
+    pub boot: Option<Bound>,
+    /// The second-highest node starts the election after the leader's crash.
+    pub best: Option<Bound>,
+    /// The lowest node starts the election after the leader's crash.
+    pub worst: Option<Bound>,
+}
+
+/// A leader-election algorithm as a pure state machine, with the properties it guarantees.
 ///
 /// Handlers cannot fail: a stale or unexpected message is ignored. The driver must call
-/// [`on_start`](Protocol::on_start) once before anything else.
+/// [`on_start`](Protocol::on_start) once before anything else, and executes the commands of each
+/// handler in the order they were issued (so a [`Command::Persist`] issued before a send is on
+/// disk before the message leaves).
 pub trait Protocol: Sized + Send + 'static {
     /// The algorithm's name on the command line, in traces and in reports (`"bully"`).
     const NAME: &'static str;
-    /// Timeouts and options.
-    type Config: AlgorithmConfig;
+    /// The algorithm's own options ([`NoOptions`] if it has none).
+    type Options: Options;
     /// The wire messages of this algorithm.
     type Msg: Clone + Debug + PartialEq + Serialize + DeserializeOwned + Kind + Send + 'static;
     /// Named timers; setting a timer that is already set replaces it.
     type Timer: Clone + Debug + Ord + Serialize + Kind + Send + 'static;
 
-    /// A fresh state machine (a booting or recovering node).
-    fn new(config: Self::Config) -> Result<Self, ConfigError>;
+    /// A fresh state machine (a booting or recovering node) for a configuration that passed
+    /// [`Config::validate`].
+    fn new(config: &ConfigOf<Self>) -> Self;
+
+    /// What this configuration guarantees.
+    fn properties(config: &ConfigOf<Self>) -> Properties;
+
+    /// The largest one-way message delay the timeouts are built for. A network slower than this
+    /// leaves the synchronous model, and the liveness bound no longer applies. By default
+    /// [`Timing::max_delay`].
+    fn max_delay(config: &ConfigOf<Self>) -> Time {
+        config.timing.max_delay()
+    }
+
+    /// Time after the last fault within which, with every message delivered within
+    /// [`max_delay`](Self::max_delay), every live node of an `n`-member cluster is `Normal` and
+    /// each connected component follows one coordinator.
+    fn liveness_bound(config: &ConfigOf<Self>, n: usize) -> Time;
+
+    /// The theory column of the complexity table for `n` nodes (none by default).
+    fn message_bounds(_n: u64) -> MessageBounds {
+        MessageBounds::default()
+    }
 
     /// The node boots; `persisted` is the last [`Command::Persist`] payload this node issued before
     /// it crashed, if any.
-    fn on_start(&mut self, cx: &mut Context<'_>, persisted: Option<&[u8]>, out: &mut Out<Self>);
+    fn on_start(
+        &mut self,
+        cx: &mut Context<'_>,
+        persisted: Option<&[u8]>,
+        out: &mut Out<Self::Msg, Self::Timer>,
+    );
 
     /// A message from `from` arrived.
     fn on_message(
@@ -283,17 +446,33 @@ pub trait Protocol: Sized + Send + 'static {
         cx: &mut Context<'_>,
         from: NodeId,
         msg: Self::Msg,
-        out: &mut Out<Self>,
+        out: &mut Out<Self::Msg, Self::Timer>,
     );
 
     /// A timer set earlier fired.
-    fn on_timer(&mut self, cx: &mut Context<'_>, timer: Self::Timer, out: &mut Out<Self>);
+    fn on_timer(
+        &mut self,
+        cx: &mut Context<'_>,
+        timer: Self::Timer,
+        out: &mut Out<Self::Msg, Self::Timer>,
+    );
 
     /// The membership view changed (the table in `cx.members` is already updated).
-    fn on_membership(&mut self, cx: &mut Context<'_>, change: Membership, out: &mut Out<Self>);
+    fn on_membership(
+        &mut self,
+        cx: &mut Context<'_>,
+        change: Membership,
+        out: &mut Out<Self::Msg, Self::Timer>,
+    );
 
     /// What the status page shows for this node.
     fn status(&self) -> Status;
+}
+
+/// The checked configuration of protocol `P`: [`Config::validate`] with the protocol's name.
+pub fn validated<P: Protocol>(config: ConfigOf<P>) -> Result<ConfigOf<P>, ConfigError> {
+    config.validate(P::NAME)?;
+    Ok(config)
 }
 
 /// One effect a protocol asks its driver to carry out.
@@ -322,16 +501,38 @@ pub enum Command<M, T> {
     CancelTimer(T),
     /// Keep these bytes across a crash; they come back in [`Protocol::on_start`].
     Persist(Vec<u8>),
-    /// The node's [`Status`] changed to this (emitted by [`Node`], never by protocols).
-    StatusChanged(Status),
+}
+
+impl<M, T> Command<M, T> {
+    /// The same command with its message and timer types converted, for a protocol that wraps
+    /// another one's messages or timers in its own.
+    pub fn map<M2, T2>(
+        self,
+        msg: impl FnOnce(M) -> M2,
+        timer: impl FnOnce(T) -> T2,
+    ) -> Command<M2, T2> {
+        match self {
+            Command::Send { to, msg: m } => Command::Send { to, msg: msg(m) },
+            Command::Broadcast { msg: m } => Command::Broadcast { msg: msg(m) },
+            Command::SetTimer { timer: t, after } => Command::SetTimer {
+                timer: timer(t),
+                after,
+            },
+            Command::CancelTimer(t) => Command::CancelTimer(timer(t)),
+            Command::Persist(bytes) => Command::Persist(bytes),
+        }
+    }
 }
 
 /// The commands a protocol issued for one input, in order.
-pub struct Out<P: Protocol> {
-    commands: Vec<Command<P::Msg, P::Timer>>,
+pub struct Out<M, T> {
+    commands: Vec<Command<M, T>>,
 }
 
-impl<P: Protocol> Default for Out<P> {
+/// The command list of protocol `P`.
+pub type OutOf<P> = Out<<P as Protocol>::Msg, <P as Protocol>::Timer>;
+
+impl<M, T> Default for Out<M, T> {
     fn default() -> Self {
         Out {
             commands: Vec::new(),
@@ -339,35 +540,35 @@ impl<P: Protocol> Default for Out<P> {
     }
 }
 
-impl<P: Protocol> Debug for Out<P> {
+impl<M: Debug, T: Debug> Debug for Out<M, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_list().entries(&self.commands).finish()
     }
 }
 
-impl<P: Protocol> Out<P> {
+impl<M, T> Out<M, T> {
     /// An empty command list.
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Send `msg` to `to`.
-    pub fn send(&mut self, to: NodeId, msg: P::Msg) {
+    pub fn send(&mut self, to: NodeId, msg: M) {
         self.commands.push(Command::Send { to, msg });
     }
 
     /// Send `msg` to every other member.
-    pub fn broadcast(&mut self, msg: P::Msg) {
+    pub fn broadcast(&mut self, msg: M) {
         self.commands.push(Command::Broadcast { msg });
     }
 
     /// Set (or replace) `timer` to fire after `after` microseconds.
-    pub fn set_timer(&mut self, timer: P::Timer, after: Time) {
+    pub fn set_timer(&mut self, timer: T, after: Time) {
         self.commands.push(Command::SetTimer { timer, after });
     }
 
     /// Cancel `timer`.
-    pub fn cancel_timer(&mut self, timer: P::Timer) {
+    pub fn cancel_timer(&mut self, timer: T) {
         self.commands.push(Command::CancelTimer(timer));
     }
 
@@ -376,13 +577,25 @@ impl<P: Protocol> Out<P> {
         self.commands.push(Command::Persist(bytes));
     }
 
+    /// Appends an inner protocol's commands, converting its messages and timers, and leaves
+    /// `inner` empty: how a wrapper protocol passes on what the protocol it wraps asked for.
+    pub fn append<M2, T2>(
+        &mut self,
+        inner: &mut Out<M2, T2>,
+        msg: impl Fn(M2) -> M,
+        timer: impl Fn(T2) -> T,
+    ) {
+        self.commands
+            .extend(inner.commands.drain(..).map(|c| c.map(&msg, &timer)));
+    }
+
     /// The commands issued so far.
-    pub fn commands(&self) -> &[Command<P::Msg, P::Timer>] {
+    pub fn commands(&self) -> &[Command<M, T>] {
         &self.commands
     }
 
     /// Takes the commands out, leaving the list empty (and its allocation in place).
-    pub fn drain(&mut self) -> std::vec::Drain<'_, Command<P::Msg, P::Timer>> {
+    pub fn drain(&mut self) -> std::vec::Drain<'_, Command<M, T>> {
         self.commands.drain(..)
     }
 
@@ -394,7 +607,7 @@ impl<P: Protocol> Out<P> {
 
 /// One input to a node.
 #[derive(Clone, Debug)]
-pub enum Input<P: Protocol> {
+pub enum Input<M, T> {
     /// Boot (or recover with what was persisted).
     Start {
         /// The last persisted payload, if any.
@@ -405,16 +618,19 @@ pub enum Input<P: Protocol> {
         /// The sender.
         from: NodeId,
         /// The message.
-        msg: P::Msg,
+        msg: M,
     },
     /// A timer fired.
-    Timer(P::Timer),
+    Timer(T),
     /// The membership view changed.
     Membership(Membership),
 }
 
+/// The input type of protocol `P`.
+pub type InputOf<P> = Input<<P as Protocol>::Msg, <P as Protocol>::Timer>;
+
 /// A protocol plus the status it last reported: the one entry point every driver uses, so that
-/// [`Command::StatusChanged`] is emitted in exactly one place.
+/// status changes are detected in exactly one place.
 #[derive(Debug)]
 pub struct Node<P: Protocol> {
     protocol: P,
@@ -430,9 +646,14 @@ impl<P: Protocol> Node<P> {
         }
     }
 
-    /// Feeds one input and appends the resulting commands to `out`, followed by
-    /// [`Command::StatusChanged`] if the status differs from before.
-    pub fn handle(&mut self, cx: &mut Context<'_>, input: Input<P>, out: &mut Out<P>) {
+    /// Feeds one input and appends the resulting commands to `out`. Returns the new status if
+    /// it differs from the status before the input.
+    pub fn handle(
+        &mut self,
+        cx: &mut Context<'_>,
+        input: InputOf<P>,
+        out: &mut OutOf<P>,
+    ) -> Option<Status> {
         match input {
             Input::Start { persisted } => self.protocol.on_start(cx, persisted.as_deref(), out),
             Input::Message { from, msg } => self.protocol.on_message(cx, from, msg, out),
@@ -440,10 +661,10 @@ impl<P: Protocol> Node<P> {
             Input::Membership(change) => self.protocol.on_membership(cx, change, out),
         }
         let status = self.protocol.status();
-        if status != self.status {
+        (status != self.status).then(|| {
             self.status = status;
-            out.commands.push(Command::StatusChanged(status));
-        }
+            status
+        })
     }
 
     /// The status as of the last input.
@@ -454,5 +675,58 @@ impl<P: Protocol> Node<P> {
     /// The wrapped protocol, for inspection in tests.
     pub fn protocol(&self) -> &P {
         &self.protocol
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Algorithm;
+    use crate::bully::{Bully, BullyConfig};
+
+    const TIMING: Timing = Timing {
+        heartbeat: 100 * MILLIS,
+        timeout: 40 * MILLIS,
+    };
+
+    #[test]
+    fn every_algorithm_refuses_bad_timing_naming_the_field() {
+        for &algorithm in Algorithm::ALL {
+            crate::with_protocol!(algorithm, P => {
+                let bad = |timing| validated::<P>(ConfigOf::<P>::new(timing)).unwrap_err();
+                let e = bad(Timing { heartbeat: 0, ..TIMING });
+                assert_eq!((e.algorithm, e.field), (P::NAME, "heartbeat"), "{e}");
+                let e = bad(Timing { timeout: 1, ..TIMING });
+                assert_eq!(e.field, "timeout", "{e}");
+                let e = bad(Timing { heartbeat: u64::MAX, ..TIMING });
+                assert!(e.problem.contains("one day"), "{e}");
+                assert!(validated::<P>(ConfigOf::<P>::new(TIMING)).is_ok());
+            })
+        }
+    }
+
+    #[test]
+    fn options_are_set_by_name_and_unknown_ones_are_named() {
+        let pairs = |list: &[(&str, &str)]| -> Vec<(String, String)> {
+            list.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let sticky = BullyConfig::new(TIMING)
+            .with_options(Bully::NAME, &pairs(&[("sticky", "true")]))
+            .unwrap();
+        assert!(sticky.options.sticky);
+        assert!(!Bully::properties(&sticky).highest_wins);
+        let e = BullyConfig::new(TIMING)
+            .with_options(Bully::NAME, &pairs(&[("stiky", "true")]))
+            .unwrap_err();
+        assert!(
+            e.problem.contains("stiky") && e.problem.contains("sticky=true"),
+            "{e}"
+        );
+        let e = BullyConfig::new(TIMING)
+            .with_options(Bully::NAME, &pairs(&[("sticky", "yes")]))
+            .unwrap_err();
+        assert!(e.problem.contains("boolean"), "{e}");
     }
 }

@@ -21,6 +21,23 @@
 //!   initiator to the highest node) and the announcement exactly `n - 1`; with all `n`
 //!   initiating at once (a fresh start), `2n - 1` and `n - 1`.
 //!
+//! # What is guaranteed
+//!
+//! Inside the synchronous model (every hop delivered and acknowledged within the timeout,
+//! nothing lost, no partition; crashes, recoveries, joins and leaves allowed): **at most one live
+//! node is the leader at any instant** — the election that makes a node leader passed every live
+//! node, and a higher live node swallows a lower candidacy, so two leaders cannot coexist — and,
+//! after the last fault, within [`Ring::liveness_bound`], every live node follows the **highest
+//! live node**. That is what Chang and Roberts prove (one winner, the maximum) carried over to
+//! failures, and what the simulator checks.
+//!
+//! Garcia-Molina's Assertion 1 (any two nodes in `Normal` follow the same coordinator) is *not*
+//! claimed: Chang–Roberts has no halting phase, so a member keeps following its old leader until
+//! its Check times out or the election lap reaches it, and the leader's periodic announcement
+//! lap can still be travelling when that leader has become a participant — a participant that
+//! adopts it follows a leader that no longer leads while the new one does. The simulator's
+//! synchronous mode finds such instants within a few dozen seeds.
+//!
 //! # Where this departs from the paper, and why
 //! * **A leader answers a smaller candidate with an announcement.** Chang–Roberts' leader would
 //!   forward itself and win again after a lap; here it sends a new `Coordinator` lap at once. A
@@ -62,95 +79,65 @@
 use serde::{Deserialize, Serialize};
 
 use crate::protocol::{
-    AlgorithmConfig, ConfigError, Context, Kind, Membership, NodeId, Out, Protocol, Time, Timing,
+    Config, Context, Kind, Membership, Model, NodeId, Options, Properties, Protocol, Scope, Time,
+    Timing,
 };
 use crate::status::{State, Status};
 
-/// Timeouts of the ring election.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RingConfig {
-    /// Period of the members' coordinator checks.
-    pub heartbeat: Time,
-    /// Round-trip bound: for a hop's `Ack` and for a `CheckOk`.
-    pub timeout: Time,
-    /// Shortest period of the leader's `Coordinator` re-announcement lap (on a large ring the
-    /// period is one [`lap`](RingConfig::lap), so laps do not pile up).
-    pub announce: Time,
+/// The ring's options.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RingOptions {
+    /// Shortest period of the leader's `Coordinator` re-announcement lap, in heartbeats (on a
+    /// large ring the period is one [`lap`](RingConfig::lap), so laps do not pile up).
+    pub announce_heartbeats: u64,
 }
+
+impl Default for RingOptions {
+    fn default() -> Self {
+        RingOptions {
+            announce_heartbeats: 10,
+        }
+    }
+}
+
+impl Options for RingOptions {
+    const HELP: &'static str = "announce_heartbeats=N  the leader re-announces itself around the ring every N heartbeats (default 10)";
+
+    fn validate(&self, _timing: &Timing) -> Result<(), (&'static str, String)> {
+        if self.announce_heartbeats == 0 {
+            return Err(("announce_heartbeats", "must be positive".into()));
+        }
+        Ok(())
+    }
+}
+
+/// The ring's configuration: the common timing and [`RingOptions`].
+pub type RingConfig = Config<RingOptions>;
 
 impl RingConfig {
     /// Upper bound on one lap of a message around a ring of `n` members: each position costs at
     /// most one `timeout` (a live node's hop is delivered within `timeout / 2`, a silent one is
     /// skipped after `timeout`).
     pub fn lap(&self, n: usize) -> Time {
-        (n as u64).saturating_mul(self.timeout)
+        (n as u64).saturating_mul(self.timing.timeout)
     }
 
     /// Period of the leader's re-announcement on a ring of `n` members.
     pub fn announce_every(&self, n: usize) -> Time {
-        self.announce.max(self.lap(n))
+        self.timing
+            .heartbeat
+            .saturating_mul(self.options.announce_heartbeats)
+            .max(self.lap(n))
     }
 
     /// How long a participant waits for a `Coordinator` before initiating again: its `Election`
     /// reaches the highest node within a lap, that node's candidacy comes back within another,
     /// and the announcement reaches everyone within a third.
     pub fn election_timeout(&self, n: usize) -> Time {
-        self.lap(n).saturating_mul(3).saturating_add(self.timeout)
-    }
-}
-
-impl AlgorithmConfig for RingConfig {
-    const ALGORITHM: &'static str = Ring::NAME;
-
-    fn from_timing(timing: Timing) -> Self {
-        RingConfig {
-            heartbeat: timing.heartbeat,
-            timeout: timing.timeout,
-            announce: timing.heartbeat.saturating_mul(10),
-        }
-    }
-
-    fn timing(&self) -> Timing {
-        Timing {
-            heartbeat: self.heartbeat,
-            timeout: self.timeout,
-        }
-    }
-
-    fn validate(&self) -> Result<(), ConfigError> {
-        self.timing().validate(Self::ALGORITHM)?;
-        if self.announce == 0 {
-            return Err(ConfigError {
-                algorithm: Ring::NAME,
-                field: "announce",
-                problem: "must be positive".into(),
-            });
-        }
-        Ok(())
-    }
-
-    /// After the last fault F, with every message delivered within `timeout / 2` and `L` = one
-    /// [`lap`](RingConfig::lap), `E` = [`election_timeout`](RingConfig::election_timeout), `h`
-    /// the highest live node:
-    /// 1. messages sent before F arrive by F + `timeout/2`; a candidacy of a node that is dead
-    ///    (or cut off) is dropped when it reaches that node, within a lap, and no node forwards
-    ///    it afterwards;
-    /// 2. a participant whose `best` is such a candidate, or that forwarded a copy of `h`'s
-    ///    candidacy lost before F, initiates again within `E` of its last (re)initiation, which
-    ///    clears that `best`: by F + `timeout/2` + L + E no `best` can block `h`'s candidacy;
-    /// 3. `h` is then a participant that re-initiates within another `E` (its own candidacy was
-    ///    lost), or a member that notices its leader gone within `heartbeat` + 2 `timeout` and
-    ///    initiates, or the leader: its next announcement (within `announce_every`) passes every node
-    ///    within a lap, and a stale `Election` arriving after it costs one more election of `h`;
-    /// 4. `h`'s candidacy goes round within a lap and its announcement within another.
-    ///
-    /// Summed generously: `announce_every + heartbeat + 3·timeout + 4·L + 2·E`.
-    fn liveness_bound(&self, n: usize) -> Time {
-        self.announce_every(n)
-            .saturating_add(self.heartbeat)
-            .saturating_add(self.timeout.saturating_mul(3))
-            .saturating_add(self.lap(n).saturating_mul(4))
-            .saturating_add(self.election_timeout(n).saturating_mul(2))
+        self.lap(n)
+            .saturating_mul(3)
+            .saturating_add(self.timing.timeout)
     }
 }
 
@@ -171,9 +158,11 @@ pub enum Hop {
     },
 }
 
+type Out = crate::protocol::Out<Msg, Timer>;
+
 /// The messages of the ring election.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum RingMsg {
+pub enum Msg {
     /// A hop of an `Election` or `Coordinator` message.
     Hop(Hop),
     /// The receiver of a hop confirms it, so the sender need not skip it.
@@ -184,21 +173,21 @@ pub enum RingMsg {
     CheckOk,
 }
 
-impl Kind for RingMsg {
+impl Kind for Msg {
     fn kind(&self) -> &'static str {
         match self {
-            RingMsg::Hop(Hop::Election { .. }) => "Election",
-            RingMsg::Hop(Hop::Coordinator { .. }) => "Coordinator",
-            RingMsg::Ack(_) => "Ack",
-            RingMsg::Check => "Check",
-            RingMsg::CheckOk => "CheckOk",
+            Msg::Hop(Hop::Election { .. }) => "Election",
+            Msg::Hop(Hop::Coordinator { .. }) => "Coordinator",
+            Msg::Ack(_) => "Ack",
+            Msg::Check => "Check",
+            Msg::CheckOk => "CheckOk",
         }
     }
 }
 
 /// The timers of the ring election.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum RingTimer {
+pub enum Timer {
     /// The pending hop was not acknowledged: skip its receiver.
     HopTimeout,
     /// Time for a member to check its coordinator.
@@ -211,14 +200,14 @@ pub enum RingTimer {
     Announce,
 }
 
-impl Kind for RingTimer {
+impl Kind for Timer {
     fn kind(&self) -> &'static str {
         match self {
-            RingTimer::HopTimeout => "HopTimeout",
-            RingTimer::Check => "Check",
-            RingTimer::CheckTimeout => "CheckTimeout",
-            RingTimer::ElectionTimeout => "ElectionTimeout",
-            RingTimer::Announce => "Announce",
+            Timer::HopTimeout => "HopTimeout",
+            Timer::Check => "Check",
+            Timer::CheckTimeout => "CheckTimeout",
+            Timer::ElectionTimeout => "ElectionTimeout",
+            Timer::Announce => "Announce",
         }
     }
 }
@@ -277,12 +266,12 @@ impl Ring {
 
     /// Sends `hop` to the next node and waits for its ack. A node keeps at most one hop pending,
     /// the one worth re-sending past a silent node (see `Hop::supersedes`).
-    fn send_hop(&mut self, cx: &mut Context<'_>, hop: Hop, out: &mut Out<Self>) {
+    fn send_hop(&mut self, cx: &mut Context<'_>, hop: Hop, out: &mut Out) {
         let next = cx.members.next_after(self.me).unwrap_or(self.me);
         self.send_hop_to(cx, next, hop, out);
     }
 
-    fn send_hop_to(&mut self, cx: &mut Context<'_>, to: NodeId, hop: Hop, out: &mut Out<Self>) {
+    fn send_hop_to(&mut self, cx: &mut Context<'_>, to: NodeId, hop: Hop, out: &mut Out) {
         if to == self.me {
             // Everyone else is gone or silent: an election is won outright, an announcement done.
             if matches!(hop, Hop::Election { .. }) {
@@ -293,49 +282,49 @@ impl Ring {
         if matches!(hop, Hop::Coordinator { leader, .. } if leader == to) {
             return;
         }
-        out.send(to, RingMsg::Hop(hop));
+        out.send(to, Msg::Hop(hop));
         if self.pending.is_none_or(|p| hop.supersedes(&p.hop)) {
             self.pending = Some(Pending { to, hop });
-            out.set_timer(RingTimer::HopTimeout, self.config.timeout);
+            out.set_timer(Timer::HopTimeout, self.config.timing.timeout);
         }
     }
 
     /// Initiates an election (again, if already participant).
-    fn start_election(&mut self, cx: &mut Context<'_>, out: &mut Out<Self>) {
+    fn start_election(&mut self, cx: &mut Context<'_>, out: &mut Out) {
         self.become_participant(cx, out);
         self.forward_candidate(cx, self.me, out);
     }
 
-    fn forward_candidate(&mut self, cx: &mut Context<'_>, candidate: NodeId, out: &mut Out<Self>) {
+    fn forward_candidate(&mut self, cx: &mut Context<'_>, candidate: NodeId, out: &mut Out) {
         self.best = Some(candidate);
         self.send_hop(cx, Hop::Election { candidate }, out);
     }
 
-    fn become_participant(&mut self, cx: &mut Context<'_>, out: &mut Out<Self>) {
+    fn become_participant(&mut self, cx: &mut Context<'_>, out: &mut Out) {
         if self.is_leader() {
-            out.cancel_timer(RingTimer::Announce);
+            out.cancel_timer(Timer::Announce);
         }
         self.coordinator = None;
-        out.cancel_timer(RingTimer::Check);
-        out.cancel_timer(RingTimer::CheckTimeout);
+        out.cancel_timer(Timer::Check);
+        out.cancel_timer(Timer::CheckTimeout);
         out.set_timer(
-            RingTimer::ElectionTimeout,
+            Timer::ElectionTimeout,
             self.config.election_timeout(cx.members.len()),
         );
     }
 
-    fn become_leader(&mut self, cx: &mut Context<'_>, out: &mut Out<Self>) {
+    fn become_leader(&mut self, cx: &mut Context<'_>, out: &mut Out) {
         self.best = None;
         self.coordinator = Some(self.me);
-        out.cancel_timer(RingTimer::ElectionTimeout);
+        out.cancel_timer(Timer::ElectionTimeout);
         self.announce(cx, out);
     }
 
     /// Sends the next announcement lap and schedules the one after.
-    fn announce(&mut self, cx: &mut Context<'_>, out: &mut Out<Self>) {
+    fn announce(&mut self, cx: &mut Context<'_>, out: &mut Out) {
         self.lap += 1;
         out.set_timer(
-            RingTimer::Announce,
+            Timer::Announce,
             self.config.announce_every(cx.members.len()),
         );
         let hop = Hop::Coordinator {
@@ -345,7 +334,7 @@ impl Ring {
         self.send_hop(cx, hop, out);
     }
 
-    fn on_election(&mut self, cx: &mut Context<'_>, candidate: NodeId, out: &mut Out<Self>) {
+    fn on_election(&mut self, cx: &mut Context<'_>, candidate: NodeId, out: &mut Out) {
         if !cx.members.contains(candidate) {
             return;
         }
@@ -369,13 +358,7 @@ impl Ring {
         }
     }
 
-    fn on_coordinator(
-        &mut self,
-        cx: &mut Context<'_>,
-        leader: NodeId,
-        lap: u64,
-        out: &mut Out<Self>,
-    ) {
+    fn on_coordinator(&mut self, cx: &mut Context<'_>, leader: NodeId, lap: u64, out: &mut Out) {
         if !cx.members.contains(leader) || leader == self.me {
             return;
         }
@@ -391,18 +374,18 @@ impl Ring {
             return;
         }
         if self.is_leader() {
-            out.cancel_timer(RingTimer::Announce);
+            out.cancel_timer(Timer::Announce);
         }
         self.best = None;
         self.coordinator = Some(leader);
         self.lap = lap;
-        out.cancel_timer(RingTimer::ElectionTimeout);
-        out.cancel_timer(RingTimer::CheckTimeout);
-        out.set_timer(RingTimer::Check, self.config.heartbeat);
+        out.cancel_timer(Timer::ElectionTimeout);
+        out.cancel_timer(Timer::CheckTimeout);
+        out.set_timer(Timer::Check, self.config.timing.heartbeat);
         self.send_hop(cx, Hop::Coordinator { leader, lap }, out);
     }
 
-    fn on_hop_timeout(&mut self, cx: &mut Context<'_>, out: &mut Out<Self>) {
+    fn on_hop_timeout(&mut self, cx: &mut Context<'_>, out: &mut Out) {
         let Some(Pending { to: silent, hop }) = self.pending.take() else {
             return;
         };
@@ -417,88 +400,122 @@ impl Ring {
 
 impl Protocol for Ring {
     const NAME: &'static str = "ring";
-    type Config = RingConfig;
-    type Msg = RingMsg;
-    type Timer = RingTimer;
+    type Options = RingOptions;
+    type Msg = Msg;
+    type Timer = Timer;
 
-    fn new(config: RingConfig) -> Result<Self, ConfigError> {
-        config.validate()?;
-        Ok(Ring {
-            config,
+    fn new(config: &RingConfig) -> Self {
+        Ring {
+            config: *config,
             me: NodeId(0),
             started: false,
             best: None,
             coordinator: None,
             lap: 0,
             pending: None,
-        })
+        }
+    }
+
+    /// The synchronous model (a hop's `Ack` is awaited for one timeout). Chang and Roberts
+    /// guarantee that an election elects exactly one process, the maximum: so at most one live
+    /// node is the leader at any instant inside the model, and the stable leader is the highest.
+    /// Not Garcia-Molina's Assertion 1 (see "What is guaranteed" in the module docs): a member
+    /// keeps following its old leader until its Check or the election lap reaches it, and a
+    /// participant adopts an announcement lap still travelling from a leader that has since
+    /// become a participant itself.
+    fn properties(_config: &RingConfig) -> Properties {
+        Properties {
+            model: Model::Synchronous,
+            agreement: None,
+            unique_leader: Some(Scope::Everyone),
+            highest_wins: true,
+        }
+    }
+
+    /// After the last fault F, with every message delivered within `timeout / 2` and `L` = one
+    /// [`lap`](RingConfig::lap), `E` = [`election_timeout`](RingConfig::election_timeout), `h`
+    /// the highest live node:
+    /// 1. messages sent before F arrive by F + `timeout/2`; a candidacy of a node that is dead
+    ///    (or cut off) is dropped when it reaches that node, within a lap, and no node forwards
+    ///    it afterwards;
+    /// 2. a participant whose `best` is such a candidate, or that forwarded a copy of `h`'s
+    ///    candidacy lost before F, initiates again within `E` of its last (re)initiation, which
+    ///    clears that `best`: by F + `timeout/2` + L + E no `best` can block `h`'s candidacy;
+    /// 3. `h` is then a participant that re-initiates within another `E` (its own candidacy was
+    ///    lost), or a member that notices its leader gone within `heartbeat` + 2 `timeout` and
+    ///    initiates, or the leader: its next announcement (within `announce_every`) passes every node
+    ///    within a lap, and a stale `Election` arriving after it costs one more election of `h`;
+    /// 4. `h`'s candidacy goes round within a lap and its announcement within another.
+    ///
+    /// Summed generously: `announce_every + heartbeat + 3·timeout + 4·L + 2·E`.
+    fn liveness_bound(config: &RingConfig, n: usize) -> Time {
+        config
+            .announce_every(n)
+            .saturating_add(config.timing.heartbeat)
+            .saturating_add(config.timing.timeout.saturating_mul(3))
+            .saturating_add(config.lap(n).saturating_mul(4))
+            .saturating_add(config.election_timeout(n).saturating_mul(2))
     }
 
     /// A booting node initiates an election, so a higher joiner or recovering node takes over.
-    fn on_start(&mut self, cx: &mut Context<'_>, _persisted: Option<&[u8]>, out: &mut Out<Self>) {
+    fn on_start(&mut self, cx: &mut Context<'_>, _persisted: Option<&[u8]>, out: &mut Out) {
         self.me = cx.id;
         self.started = true;
         self.start_election(cx, out);
     }
 
-    fn on_message(
-        &mut self,
-        cx: &mut Context<'_>,
-        from: NodeId,
-        msg: RingMsg,
-        out: &mut Out<Self>,
-    ) {
+    fn on_message(&mut self, cx: &mut Context<'_>, from: NodeId, msg: Msg, out: &mut Out) {
         if !self.started || !cx.members.contains(from) {
             return;
         }
         match msg {
-            RingMsg::Hop(hop) => {
-                out.send(from, RingMsg::Ack(hop));
+            Msg::Hop(hop) => {
+                out.send(from, Msg::Ack(hop));
                 match hop {
                     Hop::Election { candidate } => self.on_election(cx, candidate, out),
                     Hop::Coordinator { leader, lap } => self.on_coordinator(cx, leader, lap, out),
                 }
             }
-            RingMsg::Ack(hop) => {
+            Msg::Ack(hop) => {
                 if self.pending == Some(Pending { to: from, hop }) {
                     self.pending = None;
-                    out.cancel_timer(RingTimer::HopTimeout);
+                    out.cancel_timer(Timer::HopTimeout);
                 }
             }
-            RingMsg::Check => {
+            Msg::Check => {
                 if self.is_leader() {
-                    out.send(from, RingMsg::CheckOk);
+                    out.send(from, Msg::CheckOk);
                 }
             }
-            RingMsg::CheckOk => {
+            Msg::CheckOk => {
                 if self.is_follower() && self.coordinator == Some(from) {
-                    out.cancel_timer(RingTimer::CheckTimeout);
-                    out.set_timer(RingTimer::Check, self.config.heartbeat);
+                    out.cancel_timer(Timer::CheckTimeout);
+                    out.set_timer(Timer::Check, self.config.timing.heartbeat);
                 }
             }
         }
     }
 
-    fn on_timer(&mut self, cx: &mut Context<'_>, timer: RingTimer, out: &mut Out<Self>) {
+    fn on_timer(&mut self, cx: &mut Context<'_>, timer: Timer, out: &mut Out) {
         match timer {
-            RingTimer::HopTimeout => self.on_hop_timeout(cx, out),
-            RingTimer::Check => {
+            Timer::HopTimeout => self.on_hop_timeout(cx, out),
+            Timer::Check => {
                 if let (true, Some(coordinator)) = (self.is_follower(), self.coordinator) {
-                    out.send(coordinator, RingMsg::Check);
-                    out.set_timer(RingTimer::CheckTimeout, self.config.timeout);
+                    out.send(coordinator, Msg::Check);
+                    out.set_timer(Timer::CheckTimeout, self.config.timing.timeout);
                 }
             }
-            RingTimer::CheckTimeout => {
+            Timer::CheckTimeout => {
                 if self.is_follower() {
                     self.start_election(cx, out);
                 }
             }
-            RingTimer::ElectionTimeout => {
+            Timer::ElectionTimeout => {
                 if self.is_participant() {
                     self.start_election(cx, out);
                 }
             }
-            RingTimer::Announce => {
+            Timer::Announce => {
                 if self.is_leader() {
                     self.announce(cx, out);
                 }
@@ -506,7 +523,7 @@ impl Protocol for Ring {
         }
     }
 
-    fn on_membership(&mut self, cx: &mut Context<'_>, change: Membership, out: &mut Out<Self>) {
+    fn on_membership(&mut self, cx: &mut Context<'_>, change: Membership, out: &mut Out) {
         // A join needs nothing here: the next node comes from the updated table, and the joiner
         // starts its own election.
         let Membership::Left(gone) = change else {
@@ -517,7 +534,7 @@ impl Protocol for Ring {
         }
         if let Some(Pending { hop, .. }) = self.pending.filter(|p| p.to == gone) {
             self.pending = None;
-            out.cancel_timer(RingTimer::HopTimeout);
+            out.cancel_timer(Timer::HopTimeout);
             self.send_hop(cx, hop, out);
         }
     }

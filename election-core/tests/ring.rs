@@ -1,15 +1,15 @@
 //! Scenario and property tests of the Chang–Roberts ring through the hand-driven harness.
 
 use election_core::harness::Cluster;
-use election_core::ring::{Ring, RingConfig, RingTimer};
-use election_core::{AlgorithmConfig, MILLIS, Node, Protocol, State, Time, Timing};
+use election_core::ring::{Ring, RingConfig, Timer};
+use election_core::{MILLIS, Node, Protocol, State, Time, Timing, validated};
 use proptest::prelude::*;
 
 const HEARTBEAT: Time = 100 * MILLIS;
 const TIMEOUT: Time = 40 * MILLIS;
 
 fn config() -> RingConfig {
-    RingConfig::from_timing(Timing {
+    RingConfig::new(Timing {
         heartbeat: HEARTBEAT,
         timeout: TIMEOUT,
     })
@@ -20,7 +20,7 @@ fn cluster(n: u32) -> Cluster<Ring> {
 }
 
 fn bound(c: &Cluster<Ring>) -> Time {
-    config().liveness_bound(c.members().len())
+    Ring::liveness_bound(&config(), c.members().len())
 }
 
 fn settle(c: &mut Cluster<Ring>) -> u32 {
@@ -155,7 +155,7 @@ fn graceful_leave_of_the_leader_starts_an_election_at_once() {
     assert_eq!(c.sent("Coordinator"), 3);
     for id in c.live() {
         assert!(
-            !c.timer_set(id, &RingTimer::HopTimeout),
+            !c.timer_set(id, &Timer::HopTimeout),
             "n{id} waits for an ack"
         );
     }
@@ -187,7 +187,7 @@ fn a_hop_waiting_on_a_node_that_leaves_goes_on_at_once() {
     c.recover(3);
     c.deliver_all();
     assert!(
-        c.timer_set(3, &RingTimer::HopTimeout),
+        c.timer_set(3, &Timer::HopTimeout),
         "3's hop to the dead 4 is pending"
     );
     let t = c.now();
@@ -224,20 +224,17 @@ fn a_restarted_leaders_laps_pass_nodes_that_saw_higher_laps_before() {
     c.cut_one_way(4, 0);
     c.recover(4);
     c.deliver_all();
-    assert!(
-        c.fire(4, RingTimer::HopTimeout),
-        "election hop to 0 not acked"
-    );
+    assert!(c.fire(4, Timer::HopTimeout), "election hop to 0 not acked");
     c.deliver_all();
     assert!(
-        c.fire(4, RingTimer::HopTimeout),
+        c.fire(4, Timer::HopTimeout),
         "announcement hop to 0 not acked"
     );
     c.deliver_all();
     assert_eq!(c.check_one_leader(), Ok(4));
     c.heal();
     c.reset_counts();
-    assert!(c.fire(4, RingTimer::Announce));
+    assert!(c.fire(4, Timer::Announce));
     c.deliver_all();
     assert_eq!(
         c.sent("Coordinator"),
@@ -272,28 +269,23 @@ fn two_thousand_node_ring_elects_with_linear_messages_and_constant_state() {
         config().announce_every(n as usize),
         config().lap(n as usize)
     );
-    assert_eq!(config().announce_every(5), config().announce);
+    assert_eq!(config().announce_every(5), 10 * config().timing.heartbeat);
 }
 
 #[test]
 fn invalid_configuration_is_rejected_with_the_field_named() {
-    let ok = config();
-    for (bad, field) in [
-        (RingConfig { heartbeat: 0, ..ok }, "heartbeat"),
-        (RingConfig { timeout: 1, ..ok }, "timeout"),
-        (RingConfig { announce: 0, ..ok }, "announce"),
-    ] {
-        let e = Ring::new(bad).unwrap_err();
-        assert_eq!(e.field, field);
-        assert!(e.to_string().contains("ring"), "{e}");
-    }
+    let pairs = [("announce_heartbeats".to_string(), "0".to_string())];
+    let bad = config().with_options(Ring::NAME, &pairs).unwrap();
+    let e = validated::<Ring>(bad).unwrap_err();
+    assert_eq!(e.field, "announce_heartbeats");
+    assert!(e.to_string().contains("ring"), "{e}");
 }
 
 #[test]
 fn liveness_bound_grows_with_the_ring() {
     let c = config();
-    assert!(c.liveness_bound(1_000) > c.liveness_bound(10));
-    assert!(c.liveness_bound(100) >= 10 * c.lap(100));
+    assert!(Ring::liveness_bound(&c, 1_000) > Ring::liveness_bound(&c, 10));
+    assert!(Ring::liveness_bound(&c, 100) >= 10 * c.lap(100));
 }
 
 #[derive(Clone, Debug)]

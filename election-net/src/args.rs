@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use clap::builder::TypedValueParser;
 use clap::{Args, Parser};
 use election_core::{Algorithm, ClusterConfig, MILLIS, Timing};
 
@@ -28,10 +29,11 @@ pub struct NodeOptions {
     /// How often to report to the logserver (and learn the blocked links), in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 300)]
     pub report_ms: u64,
-    /// Bully only: a leader is not deposed by a higher-priority node that comes back, until it
-    /// fails (default: off, the higher node takes over).
-    #[arg(long)]
-    pub sticky: bool,
+    /// An algorithm option NAME=VALUE, repeatable (e.g. `-o sticky=true` for bully: a leader is
+    /// not deposed by a higher node that comes back). Default: the algorithm's defaults; `--help`
+    /// of `election sim run` lists each algorithm's options.
+    #[arg(short = 'o', long = "option", value_name = "NAME=VALUE", value_parser = option_pair)]
+    pub algorithm_options: Vec<(String, String)>,
     /// A name shared by the nodes of one cluster; datagrams of other clusters are dropped.
     #[arg(long, value_name = "NAME", default_value = "election")]
     pub cluster_id: String,
@@ -55,8 +57,8 @@ impl NodeOptions {
         if let Some(logserver) = &self.logserver {
             args.push(format!("--logserver={logserver}"));
         }
-        if self.sticky {
-            args.push("--sticky".to_string());
+        for (name, value) in &self.algorithm_options {
+            args.push(format!("--option={name}={value}"));
         }
         if let Some(dir) = &self.state_dir {
             args.push("--state-dir".to_string());
@@ -104,11 +106,27 @@ impl NodeOptions {
     }
 }
 
+/// A `NAME=VALUE` algorithm option.
+fn option_pair(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("{s:?} is not NAME=VALUE")),
+    }
+}
+
+/// The registry's algorithms as a positional value: clap lists them with their help and suggests
+/// the nearest on a typo. A user's own binary replaces the accepted names (see
+/// [`crate::run_node_with`]).
+fn builtin_algorithm() -> impl TypedValueParser<Value = String> {
+    clap::builder::EnumValueParser::<Algorithm>::new().map(|a| a.name().to_string())
+}
+
 /// `election node`: run one election node over UDP.
 #[derive(Parser, Clone, Debug, PartialEq, Eq)]
 pub struct NodeArgs {
-    /// The algorithm: bully, invitation, async-bully or ring.
-    pub algorithm: Algorithm,
+    /// The algorithm.
+    #[arg(value_parser = builtin_algorithm())]
+    pub algorithm: String,
     /// This node's ip:port; it must be a line of --config unless --join is given.
     pub addr: SocketAddr,
     /// Join a running cluster through this member instead of reading --config; the new node
@@ -139,8 +157,9 @@ impl NodeArgs {
 /// `election run`: start every node of the config file that lives on this host.
 #[derive(Parser, Clone, Debug, PartialEq, Eq)]
 pub struct RunArgs {
-    /// The algorithm: bully, invitation, async-bully or ring.
-    pub algorithm: Algorithm,
+    /// The algorithm.
+    #[arg(value_parser = builtin_algorithm())]
+    pub algorithm: String,
     /// Options passed on to every node.
     #[command(flatten)]
     pub options: NodeOptions,
@@ -160,7 +179,8 @@ mod tests {
             "127.0.0.1:9001",
             "--logserver",
             "localhost:4711",
-            "--sticky",
+            "-o",
+            "sticky=true",
             "--heartbeat-ms",
             "20",
             "--state-dir",

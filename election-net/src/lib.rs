@@ -21,7 +21,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 pub use args::{NodeArgs, NodeOptions, RunArgs};
-pub use node::run_node;
+pub use node::{run_node, run_node_with};
 pub use runner::{Exit, Supervisor, local_nodes, run_processes};
 
 /// A future that resolves at the first SIGINT or SIGTERM. The handlers are installed before

@@ -1,7 +1,6 @@
 //! One real node: a [`Protocol`] driven by a UDP socket, tokio timers, membership traffic and
 //! signals, reporting to the logserver.
 
-use std::any::Any;
 use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -10,8 +9,8 @@ use std::time::{Duration, SystemTime};
 
 use election_core::report::{BlockedLink, NodeReport, ReportEvent};
 use election_core::{
-    AlgorithmConfig, Command, Context, Input, Members, Membership, Node, NodeId, Out, Protocol,
-    Status, Timing,
+    Algorithm, Command, ConfigOf, Context, Input, InputOf, Members, Membership, Node, NodeId,
+    OutOf, Protocol, Status, validated,
 };
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -29,49 +28,62 @@ const JOIN_TRIES: u32 = 10;
 /// Time the reporter gets to deliver the last reports when the node leaves.
 const FINAL_REPORT_GRACE: Duration = Duration::from_secs(1);
 
-/// Runs one node until SIGINT or SIGTERM, then leaves gracefully: every member is told at once,
-/// a `left` report goes to the logserver, and the function returns `Ok`.
+/// Runs one node of the built-in algorithm `args.algorithm` names until SIGINT or SIGTERM, then
+/// leaves gracefully: every member is told at once, a `left` report goes to the logserver, and
+/// the function returns `Ok`.
 pub async fn run_node(args: NodeArgs) -> Result<(), Error> {
-    let stop = crate::stop_signal()?;
-    let timing = args.options.timing()?;
-    election_core::with_protocol!(args.algorithm, P => {
-        let config = config_for::<P>(timing, args.options.sticky)?;
-        run::<P>(&args, config, stop).await
-    })
+    let algorithm: Algorithm =
+        args.algorithm
+            .parse()
+            .map_err(|e: election_core::UnknownAlgorithm| Error::Flag {
+                flag: "ALGORITHM",
+                problem: e.to_string(),
+            })?;
+    election_core::with_protocol!(algorithm, P => run_node_with::<P>(args).await)
 }
 
-/// The algorithm's configuration from the timing flags (and `--sticky`, which only Bully has).
-fn config_for<P: Protocol>(timing: Timing, sticky: bool) -> Result<P::Config, Error> {
-    let mut config = P::Config::from_timing(timing);
-    if sticky {
-        let bully = (&mut config as &mut dyn Any)
-            .downcast_mut::<election_core::bully::BullyConfig>()
-            .ok_or_else(|| Error::Flag {
-                flag: "--sticky",
-                problem: format!("applies to bully only, not {}", P::NAME),
-            })?;
-        bully.sticky = true;
+/// Runs one node of protocol `P` — a built-in one or your own — over UDP until SIGINT or SIGTERM,
+/// exactly as `election node` does: `args` gives the address, `server_config` or `--join`, the
+/// timing and `-o NAME=VALUE` options (parsed into `P::Options`), the logserver to report to
+/// (status page, blocked links) and the state directory. `args.algorithm` must be `P::NAME`.
+pub async fn run_node_with<P: Protocol>(args: NodeArgs) -> Result<(), Error> {
+    if args.algorithm != P::NAME {
+        return Err(Error::Flag {
+            flag: "ALGORITHM",
+            problem: format!("this node runs {}, not {}", P::NAME, args.algorithm),
+        });
     }
-    config.validate().map_err(|e| Error::Flag {
-        flag: "--heartbeat-ms/--timeout-ms",
-        problem: e.to_string(),
-    })?;
-    Ok(config)
+    let stop = crate::stop_signal()?;
+    let config = config_for::<P>(&args)?;
+    run::<P>(&args, config, stop).await
+}
+
+/// The algorithm's configuration from the timing flags and `-o` options.
+fn config_for<P: Protocol>(args: &NodeArgs) -> Result<ConfigOf<P>, Error> {
+    let timing = args.options.timing()?;
+    ConfigOf::<P>::new(timing)
+        .with_options(P::NAME, &args.options.algorithm_options)
+        .and_then(validated::<P>)
+        .map_err(|e| Error::Flag {
+            flag: if e.field == "options" {
+                "--option"
+            } else {
+                "--heartbeat-ms/--timeout-ms"
+            },
+            problem: e.to_string(),
+        })
 }
 
 /// Runs protocol `P` with `config` until `stop` completes.
 pub(crate) async fn run<P: Protocol>(
     args: &NodeArgs,
-    config: P::Config,
+    config: ConfigOf<P>,
     stop: impl Future<Output = ()>,
 ) -> Result<(), Error> {
     let clock = Clock(Instant::now());
     let options = &args.options;
     let me = args.addr;
-    let protocol = P::new(config).map_err(|e| Error::Flag {
-        flag: "--heartbeat-ms/--timeout-ms",
-        problem: e.to_string(),
-    })?;
+    let protocol = P::new(&config);
     let (socket, sender) = bind(me)?;
     let uri = options.logserver.as_deref().map(reports_uri).transpose()?;
     let state_file = state_file(options.state_dir.as_deref(), P::NAME, me);
@@ -133,7 +145,7 @@ pub(crate) async fn run<P: Protocol>(
         ^ u64::from(me.port());
     let mut shell = Shell::<P> {
         node: Node::new(protocol),
-        out: Out::new(),
+        out: OutOf::<P>::new(),
         id,
         me,
         peers,
@@ -309,7 +321,7 @@ struct Drops {
 
 struct Shell<P: Protocol> {
     node: Node<P>,
-    out: Out<P>,
+    out: OutOf<P>,
     id: NodeId,
     me: SocketAddr,
     peers: Peers,
@@ -333,19 +345,25 @@ struct Shell<P: Protocol> {
 
 impl<P: Protocol> Shell<P> {
     /// Feeds one input to the protocol and carries out its commands in order.
-    fn input(&mut self, input: Input<P>) {
+    fn input(&mut self, input: InputOf<P>) {
         let mut cx = Context {
             id: self.id,
             now: self.clock.now_us(),
             members: &self.peers.members,
             rng: &mut self.rng,
         };
-        self.node.handle(&mut cx, input, &mut self.out);
+        let changed = self.node.handle(&mut cx, input, &mut self.out);
         let mut out = std::mem::take(&mut self.out);
         for command in out.drain() {
             self.execute(command);
         }
         self.out = out;
+        if let Some(status) = changed {
+            tracing::info!(state = %status.state, phase = status.phase,
+                coordinator = ?status.coordinator.and_then(|c| self.name(c)),
+                group = ?status.group.map(|g| g.to_string()), "status");
+            self.report(ReportEvent::Status, status);
+        }
     }
 
     fn execute(&mut self, command: Command<P::Msg, P::Timer>) {
@@ -365,12 +383,6 @@ impl<P: Protocol> Shell<P> {
                     tracing::error!(path = %self.state_file.display(), error = %e,
                         "cannot persist state; a restart may reuse old numbers");
                 }
-            }
-            Command::StatusChanged(status) => {
-                tracing::info!(state = %status.state, phase = status.phase,
-                    coordinator = ?status.coordinator.and_then(|c| self.name(c)),
-                    group = ?status.group.map(|g| g.to_string()), "status");
-                self.report(ReportEvent::Status, status);
             }
         }
     }

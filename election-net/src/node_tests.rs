@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use clap::Parser;
-use election_core::{ConfigError, Kind, State, Time};
+use election_core::{Config, Kind, Model, NoOptions, Out, Properties, State, Time, Timing};
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -19,28 +19,6 @@ struct Max {
     me: NodeId,
     heard: BTreeMap<NodeId, Time>,
     leader: Option<NodeId>,
-}
-
-#[derive(Clone, Debug)]
-struct MaxConfig(Timing);
-
-impl AlgorithmConfig for MaxConfig {
-    const ALGORITHM: &'static str = "test";
-    fn from_timing(timing: Timing) -> Self {
-        MaxConfig(timing)
-    }
-    fn timing(&self) -> Timing {
-        self.0
-    }
-    fn validate(&self) -> Result<(), ConfigError> {
-        Ok(())
-    }
-    fn max_delay(&self) -> Time {
-        self.0.timeout / 2
-    }
-    fn liveness_bound(&self, _n: usize) -> Time {
-        self.0.timeout * 2
-    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -75,32 +53,49 @@ impl Max {
 
 impl Protocol for Max {
     const NAME: &'static str = "max";
-    type Config = MaxConfig;
+    type Options = NoOptions;
     type Msg = MaxMsg;
     type Timer = Tick;
 
-    fn new(config: MaxConfig) -> Result<Self, ConfigError> {
-        Ok(Max {
-            timing: config.0,
+    fn new(config: &Config<NoOptions>) -> Self {
+        Max {
+            timing: config.timing,
             me: NodeId(0),
             heard: BTreeMap::new(),
             leader: None,
-        })
+        }
     }
-    fn on_start(&mut self, cx: &mut Context<'_>, _: Option<&[u8]>, out: &mut Out<Self>) {
+    fn properties(_: &Config<NoOptions>) -> Properties {
+        Properties {
+            model: Model::Asynchronous,
+            agreement: None,
+            unique_leader: None,
+            highest_wins: true,
+        }
+    }
+    fn liveness_bound(config: &Config<NoOptions>, _n: usize) -> Time {
+        config.timing.timeout * 2
+    }
+    fn on_start(&mut self, cx: &mut Context<'_>, _: Option<&[u8]>, out: &mut Out<MaxMsg, Tick>) {
         self.me = cx.id;
         self.on_timer(cx, Tick, out);
     }
-    fn on_message(&mut self, cx: &mut Context<'_>, from: NodeId, _: MaxMsg, _: &mut Out<Self>) {
+    fn on_message(
+        &mut self,
+        cx: &mut Context<'_>,
+        from: NodeId,
+        _: MaxMsg,
+        _: &mut Out<MaxMsg, Tick>,
+    ) {
         self.heard.insert(from, cx.now);
         self.elect(cx);
     }
-    fn on_timer(&mut self, cx: &mut Context<'_>, _: Tick, out: &mut Out<Self>) {
+    fn on_timer(&mut self, cx: &mut Context<'_>, _: Tick, out: &mut Out<MaxMsg, Tick>) {
         out.broadcast(MaxMsg::Alive);
         out.set_timer(Tick, self.timing.heartbeat);
         self.elect(cx);
     }
-    fn on_membership(&mut self, cx: &mut Context<'_>, _: Membership, _: &mut Out<Self>) {
+    fn on_membership(&mut self, cx: &mut Context<'_>, _: Membership, _: &mut Out<MaxMsg, Tick>) {
         self.elect(cx);
     }
     fn status(&self) -> Status {
@@ -131,7 +126,7 @@ fn start(addr: SocketAddr, extra: &[String]) -> Running {
     let mut argv = vec!["node".to_string(), "bully".to_string(), addr.to_string()];
     argv.extend_from_slice(extra);
     let args = NodeArgs::try_parse_from(argv).unwrap();
-    let config = MaxConfig(args.options.timing().unwrap());
+    let config = Config::new(args.options.timing().unwrap());
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         run::<Max>(&args, config, async move {
@@ -276,7 +271,7 @@ async fn startup_errors_name_the_culprit() {
         argv.extend(extra.iter().map(|s| s.to_string()));
         let args = NodeArgs::try_parse_from(argv).unwrap();
         async move {
-            let config = MaxConfig(args.options.timing().unwrap());
+            let config = Config::new(args.options.timing().unwrap());
             run::<Max>(&args, config, async {})
                 .await
                 .unwrap_err()
@@ -314,13 +309,18 @@ async fn startup_errors_name_the_culprit() {
 }
 
 #[test]
-fn sticky_is_for_bully_only() {
-    let timing = Timing {
-        heartbeat: 1000,
-        timeout: 5000,
+fn options_are_checked_against_the_algorithm() {
+    let args = |extra: &[&str]| {
+        let mut argv = vec!["node", "bully", "127.0.0.1:9000"];
+        argv.extend_from_slice(extra);
+        NodeArgs::try_parse_from(argv).unwrap()
     };
-    let err = config_for::<Max>(timing, true).unwrap_err().to_string();
-    assert!(err.contains("--sticky") && err.contains("max"), "{err}");
+    let sticky = config_for::<election_core::bully::Bully>(&args(&["-o", "sticky=true"])).unwrap();
+    assert!(sticky.options.sticky);
+    let err = config_for::<Max>(&args(&["-o", "sticky=true"]))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("--option") && err.contains("sticky"), "{err}");
 }
 
 #[test]

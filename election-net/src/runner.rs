@@ -193,7 +193,7 @@ pub async fn run_processes(args: RunArgs) -> Result<(), Error> {
     let mut supervisor = Supervisor::current_exe()?;
     for addr in &local {
         let node = NodeArgs {
-            algorithm: args.algorithm,
+            algorithm: args.algorithm.clone(),
             addr: *addr,
             join: None,
             options: args.options.clone(),

@@ -1,40 +1,47 @@
 //! Invariant checkers: the safety properties checked at every status change and the liveness
-//! property checked once the network has been calm long enough.
+//! property checked once the network has been calm long enough. Which ones apply, and under which
+//! model, is what the protocol declares in its [`Properties`] — never its name.
 //!
 //! When each invariant is checked:
-//! - [`Invariant::UniqueLeader`] (Stoller): at every status change, for the whole run. No two live
-//!   nodes are `Normal` leaders of the same group / election id. Nodes without a group id are not
-//!   covered (Bully and Ring report none; their leaders are checked by the stable-phase checks).
-//! - [`Invariant::GroupAgreement`] (Garcia-Molina Assertion 1): at every status change, for the
-//!   whole run. Two live nodes in `Reorganization` or `Normal` with the same group id have the
-//!   same coordinator. Group ids are unique per creator and counter, so no timing assumption is
-//!   needed.
+//! - [`Invariant::Agreement`] (Garcia-Molina's Assertion 1): at every status change, live nodes
+//!   in `Reorganization` or `Normal` within one [`Scope`] follow one coordinator. For
+//!   [`Scope::Everyone`] (groupless algorithms: Bully, the ring) only while the run is inside
+//!   the algorithm's [`Model`]: for the synchronous model, as long as no fault outside it
+//!   (loss, duplication, a partition or blocked link, a delay above `max_delay`, drift above
+//!   [`Model::SYNCHRONOUS_DRIFT`]) has happened — the paper guarantees nothing after one, and the
+//!   state it leaves behind is not repaired by the calm. For [`Scope::Group`] and [`Scope::Term`]
+//!   in every run: group ids and terms are never reused, so no timing assumption is needed. A
+//!   node in `Reorganization`/`Normal` without the group id or term its scope needs is itself a
+//!   violation (a protocol cannot opt out of its declared check by reporting nothing).
+//! - [`Invariant::UniqueLeader`] (Stoller) and [`Invariant::ElectionSafety`] (Raft): at every
+//!   status change, for the whole run: no two live nodes are `Normal` leaders of the same group
+//!   id (respectively term), where the protocol declares it.
 //! - [`Invariant::Liveness`] and [`Invariant::Validity`]: once, at the check time
 //!   (`calm + settle`, see [`crate::sim`]). Every live node is `Normal`, all follow one live
-//!   coordinator that considers itself the leader, with one group id; for Bully and asynchronous
-//!   Bully that coordinator is the highest live node.
-//! - [`Invariant::Stability`]: at every status change after the check time. The synchronous
-//!   assumptions hold (no partition, loss or delay beyond `max_delay`), so Garcia-Molina's Bully
-//!   agreement ("any two Normal nodes agree") must hold; we check the stronger fact that no live
-//!   node leaves the agreed state at all.
+//!   coordinator that considers itself the leader, with one group id; where the protocol declares
+//!   [`Properties::highest_wins`], that coordinator is the highest live node.
+//! - [`Invariant::Stability`]: at every status change after the check time. The network is calm
+//!   (no partition, loss or delay beyond `max_delay`), so no live node may leave the agreed state.
 
 use std::collections::BTreeMap;
 use std::fmt;
 
-use election_core::{GroupId, NodeId, State, Status, Time};
+use election_core::{GroupId, NodeId, Properties, Scope, State, Status, Time};
 use serde::Serialize;
 
 /// The properties the simulator checks.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Invariant {
+    /// Two nodes in one scope follow different coordinators (Garcia-Molina's Assertion 1).
+    Agreement,
     /// Two nodes are Normal leaders of one election / group (Stoller's safety).
     UniqueLeader,
-    /// Two nodes in one group follow different coordinators (Garcia-Molina Assertion 1).
-    GroupAgreement,
+    /// Two nodes are leaders in the same term (Raft's Election Safety).
+    ElectionSafety,
     /// The cluster did not settle on one leader in time.
     Liveness,
-    /// The settled leader is not the highest-priority live node (Bully, asynchronous Bully).
+    /// The settled leader is not the highest-priority live node (where declared).
     Validity,
     /// A node left the settled state although the network stayed calm.
     Stability,
@@ -43,8 +50,9 @@ pub enum Invariant {
 impl fmt::Display for Invariant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
+            Invariant::Agreement => "agreement (assertion 1)",
             Invariant::UniqueLeader => "unique-leader",
-            Invariant::GroupAgreement => "group-agreement",
+            Invariant::ElectionSafety => "election-safety",
             Invariant::Liveness => "liveness",
             Invariant::Validity => "validity",
             Invariant::Stability => "stability",
@@ -89,35 +97,98 @@ pub fn describe(id: NodeId, s: &Status) -> String {
     format!("{id}:{}/{} coord={coord} group={group}", s.state, s.phase)
 }
 
-/// Incremental safety state: which leaders and which coordinators each group id has right now.
-/// Updating it costs O(log groups) per status change, so checking every step stays cheap.
-#[derive(Default)]
-pub(crate) struct Safety {
-    leaders: BTreeMap<GroupId, NodeId>,
-    coordinators: BTreeMap<GroupId, BTreeMap<NodeId, u32>>,
+/// What a status belongs to under a scope: everyone, its group, or its term.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+enum Key {
+    All,
+    Group(GroupId),
+    Term(u64),
 }
 
-fn in_group(s: &Status) -> Option<(GroupId, NodeId)> {
-    match (s.state, s.group, s.coordinator) {
-        (State::Reorganization | State::Normal, Some(g), Some(c)) => Some((g, c)),
-        _ => None,
+impl fmt::Display for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Key::All => f.write_str("the cluster"),
+            Key::Group(g) => write!(f, "group {g}"),
+            Key::Term(t) => write!(f, "term {t}"),
+        }
     }
 }
 
-/// Which invariant a status change broke, with the other node involved.
-pub(crate) type Broken = (Invariant, NodeId, String);
+/// The key of `s` under `scope`, or `None` when the status lacks what the scope needs.
+fn key(scope: Scope, s: &Status) -> Option<Key> {
+    match scope {
+        Scope::Everyone => Some(Key::All),
+        Scope::Group => s.group.map(Key::Group),
+        Scope::Term => s.term.map(Key::Term),
+    }
+}
+
+fn in_reorganization_or_normal(s: &Status) -> bool {
+    matches!(s.state, State::Reorganization | State::Normal)
+}
+
+/// Which invariant a status change broke, the other node involved (if any), and what was seen.
+pub(crate) type Broken = (Invariant, Option<NodeId>, String);
+
+/// Incremental safety state: which coordinators the nodes of each scope follow and which leader
+/// each scope has right now. Updating it costs O(log keys) per status change, so checking every
+/// step stays cheap.
+pub(crate) struct Safety {
+    properties: Properties,
+    /// Per key: coordinator → number of live nodes in Reorganization/Normal following it.
+    coordinators: BTreeMap<Key, BTreeMap<NodeId, u32>>,
+    /// Per key of the unique-leader scope: the Normal leader.
+    leaders: BTreeMap<Key, NodeId>,
+}
 
 impl Safety {
+    /// Checks what `properties` declare.
+    pub(crate) fn new(properties: Properties) -> Self {
+        Safety {
+            properties,
+            coordinators: BTreeMap::new(),
+            leaders: BTreeMap::new(),
+        }
+    }
+
+    fn following(&self, s: &Status) -> Option<(Key, NodeId)> {
+        let scope = self.properties.agreement?;
+        match (in_reorganization_or_normal(s), s.coordinator) {
+            (true, Some(c)) => key(scope, s).map(|k| (k, c)),
+            _ => None,
+        }
+    }
+
+    fn leading(&self, id: NodeId, s: &Status) -> Option<Key> {
+        let scope = self.properties.unique_leader?;
+        s.is_leader(id).then(|| key(scope, s)).flatten()
+    }
+
+    /// Whether a check of `scope` applies now: per group or term always, for everyone only
+    /// inside the model (`inside`).
+    fn applies(scope: Scope, inside: bool) -> bool {
+        scope != Scope::Everyone || inside
+    }
+
     /// Records that `id` went from `old` to `new` (a crash or leave is a change to `Down`).
-    /// Returns the broken invariant, if any, naming the other node.
-    pub(crate) fn change(&mut self, id: NodeId, old: &Status, new: &Status) -> Option<Broken> {
-        if let Some(g) = old.group.filter(|_| old.is_leader(id)) {
-            if self.leaders.get(&g) == Some(&id) {
-                self.leaders.remove(&g);
+    /// `inside_model` says whether the run is still inside the protocol's model, which checks over
+    /// [`Scope::Everyone`] need.
+    /// Returns the broken invariant, if any.
+    pub(crate) fn change(
+        &mut self,
+        id: NodeId,
+        old: &Status,
+        new: &Status,
+        inside_model: bool,
+    ) -> Option<Broken> {
+        if let Some(k) = self.leading(id, old) {
+            if self.leaders.get(&k) == Some(&id) {
+                self.leaders.remove(&k);
             }
         }
-        if let Some((g, c)) = in_group(old) {
-            if let Some(coords) = self.coordinators.get_mut(&g) {
+        if let Some((k, c)) = self.following(old) {
+            if let Some(coords) = self.coordinators.get_mut(&k) {
                 if let Some(count) = coords.get_mut(&c) {
                     *count -= 1;
                     if *count == 0 {
@@ -125,37 +196,77 @@ impl Safety {
                     }
                 }
                 if coords.is_empty() {
-                    self.coordinators.remove(&g);
+                    self.coordinators.remove(&k);
                 }
             }
         }
         let mut broken = None;
-        if let Some(g) = new.group.filter(|_| new.is_leader(id)) {
-            match self.leaders.get(&g) {
-                Some(&other) if other != id => {
-                    broken = Some((
-                        Invariant::UniqueLeader,
-                        other,
-                        format!("both {id} and {other} are Normal leaders of {g}"),
-                    ));
-                }
-                _ => {
-                    self.leaders.insert(g, id);
-                }
-            }
+        let agreement = self.properties.agreement;
+        if let Some(scope) =
+            agreement.filter(|&scope| in_reorganization_or_normal(new) && key(scope, new).is_none())
+        {
+            broken = Some((
+                Invariant::Agreement,
+                None,
+                format!(
+                    "{} declares agreement per {scope:?} but is {} without one",
+                    describe(id, new),
+                    new.state
+                ),
+            ));
         }
-        if let Some((g, c)) = in_group(new) {
-            let coords = self.coordinators.entry(g).or_default();
-            *coords.entry(c).or_default() += 1;
-            let other = coords.keys().find(|&&o| o != c).copied();
-            if let (None, Some(other)) = (&broken, other) {
-                broken = Some((
-                    Invariant::GroupAgreement,
-                    other,
-                    format!("{id} follows {c} in group {g}, another member follows {other}"),
+        if let Some(scope) = self.properties.unique_leader {
+            if new.is_leader(id) && key(scope, new).is_none() {
+                broken.get_or_insert((
+                    unique_invariant(scope),
+                    None,
+                    format!("{id} leads without the {scope:?} id its unique-leader check needs"),
                 ));
             }
         }
+        if let Some(k) = self.leading(id, new) {
+            let scope = self.properties.unique_leader.expect("leading");
+            match self.leaders.get(&k) {
+                Some(&other) if other != id && Self::applies(scope, inside_model) => {
+                    broken.get_or_insert((
+                        unique_invariant(scope),
+                        Some(other),
+                        format!("both {id} and {other} are Normal leaders of {k}"),
+                    ));
+                }
+                Some(_) => {}
+                None => {
+                    self.leaders.insert(k, id);
+                }
+            }
+        }
+        if let Some((k, c)) = self.following(new) {
+            let coords = self.coordinators.entry(k).or_default();
+            *coords.entry(c).or_default() += 1;
+            if Self::applies(agreement.expect("following"), inside_model) {
+                if let Some(&other) = coords.keys().find(|&&o| o != c) {
+                    broken.get_or_insert((
+                        Invariant::Agreement,
+                        Some(other),
+                        format!("{id} follows {c} in {k}, another node follows {other}"),
+                    ));
+                }
+            }
+        }
         broken
+    }
+
+    /// Whether nodes of `s`'s agreement scope are involved in a violation with `s`: for listing
+    /// the nodes of a violation.
+    pub(crate) fn same_scope(&self, a: &Status, b: &Status) -> bool {
+        let scope = self.properties.agreement.unwrap_or(Scope::Everyone);
+        key(scope, a) == key(scope, b)
+    }
+}
+
+fn unique_invariant(scope: Scope) -> Invariant {
+    match scope {
+        Scope::Term => Invariant::ElectionSafety,
+        Scope::Everyone | Scope::Group => Invariant::UniqueLeader,
     }
 }

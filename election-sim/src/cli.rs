@@ -1,13 +1,20 @@
 //! The `election sim …` command line (mounted by the `election` binary; also the standalone
 //! `election-sim` binary of this crate).
+//!
+//! Every command is generic over the protocol: [`run`] picks a built-in algorithm by name from
+//! the registry, and [`run_for`] / [`main_for`] run a user's own [`Protocol`] through exactly the
+//! same commands (see `examples/` at the repository root).
 
+use std::collections::BTreeMap;
 use std::io::{BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use election_core::{Algorithm, AlgorithmConfig, MILLIS, Protocol, Time, Timing};
+use clap::builder::TypedValueParser;
+use election_core::{Algorithm, ConfigOf, MILLIS, Protocol, Time, Timing};
 use serde::Serialize;
 
+use crate::check::Violation;
 use crate::plan::{Fault, Plan, RandomFaults, TimedFault};
 use crate::sim::{Outcome, Sim, SimError};
 use crate::stats::{RunStats, Summary};
@@ -28,12 +35,30 @@ pub enum SimCommand {
     Complexity(ComplexityArgs),
 }
 
+/// The registry's algorithms as a `--algorithm` value: clap lists them with their help and
+/// suggests the nearest on a typo.
+fn builtin_algorithm() -> impl TypedValueParser<Value = String> {
+    clap::builder::EnumValueParser::<Algorithm>::new().map(|a| a.name().to_string())
+}
+
+/// A `NAME=VALUE` algorithm option.
+fn option_pair(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("{s:?} is not NAME=VALUE")),
+    }
+}
+
 /// The cluster and the random fault plan.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ClusterArgs {
-    /// Algorithm: bully, invitation, async-bully or ring.
-    #[arg(long)]
-    pub algorithm: Algorithm,
+    /// The algorithm to simulate.
+    #[arg(long, value_parser = builtin_algorithm())]
+    pub algorithm: String,
+    /// An algorithm option NAME=VALUE (repeatable; e.g. `-o sticky=true` for bully). Default:
+    /// the algorithm's defaults.
+    #[arg(short = 'o', long = "option", value_name = "NAME=VALUE", value_parser = option_pair)]
+    pub options: Vec<(String, String)>,
     /// Nodes at boot (ids 0..N; a higher id has a higher priority).
     #[arg(long, default_value_t = 5)]
     pub nodes: u32,
@@ -43,6 +68,12 @@ pub struct ClusterArgs {
     /// Reply timeout, milliseconds (each algorithm derives the one-way delay it tolerates from it).
     #[arg(long, default_value_t = DEFAULT_TIMING.timeout / MILLIS)]
     pub timeout_ms: u64,
+    /// Draw only faults inside Garcia-Molina's synchronous model: crashes, quick recoveries,
+    /// joins and leaves, small drift, and delays up to the algorithm's tolerated one-way delay
+    /// with slow and fast links so that messages race; no loss, duplication or partition
+    /// (default: off, the full fault mix).
+    #[arg(long)]
+    pub synchronous: bool,
     /// Random faults drawn from the seed (0 for a fault-free run). Ignored with --plan.
     #[arg(long, default_value_t = RandomFaults::default().faults)]
     pub faults: u32,
@@ -87,11 +118,29 @@ impl ClusterArgs {
         }
     }
 
+    /// The random plan of `seed` for protocol `P` (a synchronous one with `--synchronous`).
+    fn plan<P: Protocol>(&self, config: &ConfigOf<P>, seed: u64) -> Plan {
+        let random = self.random_faults();
+        if self.synchronous {
+            random.generate_synchronous(seed, self.nodes, config.timing, P::max_delay(config))
+        } else {
+            random.generate(seed, self.nodes)
+        }
+    }
+
     fn spec(&self, seed: u64, plan: Plan) -> Spec {
         Spec {
             timing: self.timing(),
-            ..Spec::new(self.algorithm.name(), self.nodes, seed, plan)
+            options: self.options.iter().cloned().collect(),
+            ..Spec::new(&self.algorithm, self.nodes, seed, plan)
         }
+    }
+
+    /// The configuration these flags give protocol `P`.
+    fn config<P: Protocol>(&self) -> Result<ConfigOf<P>, String> {
+        self.spec(0, Plan::calm())
+            .config::<P>()
+            .map_err(|e| e.to_string())
     }
 
     /// The flags of this cluster, defaults left out, as `run` and `check` accept them.
@@ -104,6 +153,9 @@ impl ClusterArgs {
                 s.push_str(&flag);
             }
         };
+        for (name, value) in &self.options {
+            add(true, format!("-o {name}={value}"));
+        }
         add(
             self.timing() != DEFAULT_TIMING,
             format!(
@@ -111,6 +163,7 @@ impl ClusterArgs {
                 self.heartbeat_ms, self.timeout_ms
             ),
         );
+        add(self.synchronous, "--synchronous".into());
         add(self.faults != d.faults, format!("--faults {}", self.faults));
         add(
             self.window_ms * MILLIS != d.window_us,
@@ -188,7 +241,8 @@ pub struct CheckArgs {
     /// First seed; seeds FIRST_SEED..FIRST_SEED+SEEDS are run.
     #[arg(long, default_value_t = 0)]
     pub first_seed: u64,
-    /// Print the summary as JSON.
+    /// Print the summary (or the failing seed, the violation and the command that reproduces
+    /// it) as JSON.
     #[arg(long)]
     pub json: bool,
 }
@@ -209,30 +263,99 @@ pub struct ComplexityArgs {
     /// Seeds averaged per cell.
     #[arg(long, default_value_t = 3)]
     pub seeds: u64,
-    /// Only this algorithm (default: all four).
-    #[arg(long)]
-    pub algorithm: Option<Algorithm>,
+    /// Only this algorithm (default: every built-in one).
+    #[arg(long, value_parser = builtin_algorithm())]
+    pub algorithm: Option<String>,
 }
 
-/// Runs a spec with the protocol its `algorithm` names.
+/// Runs a spec with the built-in protocol its `algorithm` names.
 pub fn simulate(spec: Spec, trace: Option<TraceSink>) -> Result<Outcome, String> {
     let algorithm = spec.algorithm().map_err(|e| e.to_string())?;
     election_core::with_protocol!(algorithm, P => simulate_with::<P>(spec, trace))
         .map_err(|e| e.to_string())
 }
 
-fn simulate_with<P: Protocol>(spec: Spec, trace: Option<TraceSink>) -> Result<Outcome, SimError> {
+/// Runs a spec with protocol `P`.
+pub fn simulate_with<P: Protocol>(
+    spec: Spec,
+    trace: Option<TraceSink>,
+) -> Result<Outcome, SimError> {
     Ok(Sim::<P>::new(spec, trace)?.run())
 }
 
-/// Executes a `sim` subcommand.
+/// Executes a `sim` subcommand with the built-in algorithm it names.
 pub fn run(cmd: SimCommand) -> ExitCode {
+    let algorithm = match &cmd {
+        SimCommand::Run(a) => Some(a.cluster.algorithm.clone()),
+        SimCommand::Check(a) => Some(a.cluster.algorithm.clone()),
+        SimCommand::Replay(a) => match read_trace(&a.trace) {
+            Ok((spec, _)) => Some(spec.algorithm),
+            Err(message) => return fail(message),
+        },
+        SimCommand::Complexity(_) => None,
+    };
+    let result = match algorithm {
+        None => match cmd {
+            SimCommand::Complexity(args) => complexity(&args),
+            _ => unreachable!("every other command names its algorithm"),
+        },
+        Some(name) => match name.parse::<Algorithm>() {
+            Ok(a) => return election_core::with_protocol!(a, P => run_for::<P>(cmd)),
+            Err(e) => Err(e.to_string()),
+        },
+    };
+    finish(result)
+}
+
+/// Executes a `sim` subcommand (`run`, `check`, `replay`; `complexity` covers the built-in
+/// algorithms only) with protocol `P`, for a user's own binary. The command's algorithm name
+/// must be `P::NAME`.
+pub fn run_for<P: Protocol>(cmd: SimCommand) -> ExitCode {
+    let named = |name: &str| {
+        if name == P::NAME {
+            Ok(())
+        } else {
+            Err(format!("this command runs {}, not {name}", P::NAME))
+        }
+    };
     let result = match cmd {
-        SimCommand::Run(args) => run_one(&args),
-        SimCommand::Check(args) => check(&args),
-        SimCommand::Replay(args) => replay(&args),
+        SimCommand::Run(args) => named(&args.cluster.algorithm).and_then(|()| run_one::<P>(&args)),
+        SimCommand::Check(args) => named(&args.cluster.algorithm).and_then(|()| check::<P>(&args)),
+        SimCommand::Replay(args) => replay::<P>(&args),
         SimCommand::Complexity(args) => complexity(&args),
     };
+    finish(result)
+}
+
+/// The `sim` command line of a user's own binary for protocol `P`: parses the process arguments
+/// (`run`, `check`, `replay`, with `--algorithm` defaulting to, and accepting only, `P::NAME`)
+/// and runs them.
+pub fn main_for<P: Protocol>() -> ExitCode {
+    use clap::{CommandFactory, FromArgMatches};
+
+    /// A user's simulator.
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        command: SimCommand,
+    }
+    let fix = |arg: clap::Arg| arg.value_parser([P::NAME]).default_value(P::NAME);
+    let mut command = Cli::command().name(P::NAME);
+    for sub in ["run", "check"] {
+        command = command.mut_subcommand(sub, |s| s.mut_arg("algorithm", fix));
+    }
+    let matches = command.get_matches();
+    match Cli::from_arg_matches(&matches) {
+        Ok(cli) => run_for::<P>(cli.command),
+        Err(e) => e.exit(),
+    }
+}
+
+fn fail(message: String) -> ExitCode {
+    finish(Err(message))
+}
+
+fn finish(result: Result<ExitCode, String>) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(message) => {
@@ -248,16 +371,17 @@ struct RunReport<'a> {
     nodes: u32,
     seed: u64,
     stats: &'a RunStats,
-    violation: &'a Option<crate::check::Violation>,
+    violation: &'a Option<Violation>,
     trace_hash: Option<String>,
 }
 
-fn run_one(args: &RunArgs) -> Result<ExitCode, String> {
+fn run_one<P: Protocol>(args: &RunArgs) -> Result<ExitCode, String> {
     let c = &args.cluster;
     c.validate()?;
+    let config = c.config::<P>()?;
     let plan = match &args.plan {
         Some(path) => Plan::load(path, c.nodes).map_err(|e| e.to_string())?,
-        None => c.random_faults().generate(args.seed, c.nodes),
+        None => c.plan::<P>(&config, args.seed),
     };
     let spec = c.spec(args.seed, plan);
     let trace = match &args.trace {
@@ -268,7 +392,7 @@ fn run_one(args: &RunArgs) -> Result<ExitCode, String> {
         }
         None => None,
     };
-    let out = simulate(spec, trace)?;
+    let out = simulate_with::<P>(spec, trace).map_err(|e| e.to_string())?;
     let trace_hash = match out.trace {
         Some(Ok(h)) => Some(format!("{h:016x}")),
         Some(Err(e)) => return Err(format!("writing the trace failed: {e}")),
@@ -276,7 +400,7 @@ fn run_one(args: &RunArgs) -> Result<ExitCode, String> {
     };
     if args.json {
         let report = RunReport {
-            algorithm: c.algorithm.name(),
+            algorithm: P::NAME,
             nodes: c.nodes,
             seed: args.seed,
             stats: &out.stats,
@@ -315,6 +439,10 @@ fn print_stats(s: &RunStats) {
         "elections       {} started, {} status changes",
         s.elections_started, s.status_changes
     );
+    match s.left_model_at {
+        None => println!("model           synchronous throughout"),
+        Some(t) => println!("model           left the synchronous model at {t}us"),
+    }
     println!("calm at         {}us", s.calm_at);
     println!(
         "stable leader   {} after {}us and {} messages past the calm",
@@ -328,31 +456,55 @@ fn print_stats(s: &RunStats) {
     );
 }
 
-fn kinds(sent: &std::collections::BTreeMap<&'static str, u64>) -> String {
+fn kinds(sent: &BTreeMap<&'static str, u64>) -> String {
     sent.iter()
         .map(|(k, v)| format!("{k} {v}"))
         .collect::<Vec<_>>()
         .join(", ")
 }
 
-fn check(args: &CheckArgs) -> Result<ExitCode, String> {
+/// What `check --json` prints when a seed fails.
+#[derive(Serialize)]
+struct CheckFailure<'a> {
+    algorithm: &'a str,
+    nodes: u32,
+    passed: u64,
+    seed: u64,
+    violation: &'a Violation,
+    reproduce: String,
+}
+
+fn check<P: Protocol>(args: &CheckArgs) -> Result<ExitCode, String> {
     let c = &args.cluster;
     c.validate()?;
-    let random = c.random_faults();
+    let config = c.config::<P>()?;
     let mut runs = Vec::with_capacity(args.seeds as usize);
     let mut progress = Progress::new(args.seeds);
     for i in 0..args.seeds {
         let seed = args.first_seed + i;
-        let spec = c.spec(seed, random.generate(seed, c.nodes));
-        let out = simulate(spec, None)?;
+        let spec = c.spec(seed, c.plan::<P>(&config, seed));
+        let out = simulate_with::<P>(spec, None).map_err(|e| e.to_string())?;
         if let Some(v) = out.violation {
             progress.clear();
-            eprintln!("FAILED after {i} passing seeds: {v}");
-            eprintln!("reproduce: election sim run {} --seed {seed}", c.flags());
-            eprintln!(
-                "trace it:  election sim run {} --seed {seed} --trace seed-{seed}.jsonl",
-                c.flags()
-            );
+            let reproduce = format!("election sim run {} --seed {seed}", c.flags());
+            if args.json {
+                let failure = CheckFailure {
+                    algorithm: P::NAME,
+                    nodes: c.nodes,
+                    passed: i,
+                    seed,
+                    violation: &v,
+                    reproduce,
+                };
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&failure).expect("failure serializes")
+                );
+            } else {
+                eprintln!("FAILED after {i} passing seeds: {v}");
+                eprintln!("reproduce: {reproduce}");
+                eprintln!("trace it:  {reproduce} --trace seed-{seed}.jsonl");
+            }
             return Ok(ExitCode::from(1));
         }
         runs.push(out.stats);
@@ -373,7 +525,7 @@ fn check(args: &CheckArgs) -> Result<ExitCode, String> {
             summary.runs,
             args.first_seed,
             args.first_seed + args.seeds,
-            c.algorithm,
+            P::NAME,
             c.nodes
         );
         println!(
@@ -439,8 +591,16 @@ impl Progress {
     }
 }
 
-fn replay(args: &ReplayArgs) -> Result<ExitCode, String> {
+fn replay<P: Protocol>(args: &ReplayArgs) -> Result<ExitCode, String> {
     let (spec, recorded) = read_trace(&args.trace)?;
+    if spec.algorithm != P::NAME {
+        return Err(format!(
+            "trace {} is of {}, not {}",
+            args.trace.display(),
+            spec.algorithm,
+            P::NAME
+        ));
+    }
     if spec.version != env!("CARGO_PKG_VERSION") {
         eprintln!(
             "warning: trace written by election-sim {}, replaying with {}",
@@ -448,7 +608,8 @@ fn replay(args: &ReplayArgs) -> Result<ExitCode, String> {
             env!("CARGO_PKG_VERSION")
         );
     }
-    let out = simulate(spec, Some(TraceSink::new(Box::new(std::io::sink()))))?;
+    let out = simulate_with::<P>(spec, Some(TraceSink::new(Box::new(std::io::sink()))))
+        .map_err(|e| e.to_string())?;
     let replayed = match out.trace {
         Some(Ok(h)) => h,
         Some(Err(e)) => return Err(format!("replay trace failed: {e}")),
@@ -470,11 +631,18 @@ fn replay(args: &ReplayArgs) -> Result<ExitCode, String> {
 const COMPLEXITY_HEARTBEAT: Time = 10_000 * MILLIS;
 
 fn complexity(args: &ComplexityArgs) -> Result<ExitCode, String> {
-    let algorithms: Vec<Algorithm> = args.algorithm.map_or(Algorithm::ALL.to_vec(), |a| vec![a]);
+    let algorithms: Vec<Algorithm> = match &args.algorithm {
+        Some(name) => vec![
+            name.parse()
+                .map_err(|e: election_core::UnknownAlgorithm| e.to_string())?,
+        ],
+        None => Algorithm::ALL.to_vec(),
+    };
     println!(
-        "Messages until the last status change (mean of {} seeds).",
+        "Messages until the last status change (mean of {} seeds), every message counted,",
         args.seeds
     );
+    println!("answers and acknowledgements included.");
     println!(
         "boot: all n nodes start at once. best / worst: the leader n-1 crashes and at the same instant"
     );
@@ -482,13 +650,14 @@ fn complexity(args: &ComplexityArgs) -> Result<ExitCode, String> {
         "node n-2 (best) or node 0 (worst) restarts, so it starts the election; messages are counted"
     );
     println!(
-        "from the crash. Heartbeat {}s, so no periodic check interferes.\n",
+        "from the crash. Heartbeat {}s, so no periodic check interferes. Theory: the count the",
         COMPLEXITY_HEARTBEAT / 1_000_000
     );
-    for algorithm in algorithms {
+    println!("algorithm's module derives for the same scenario, with what it counts.\n");
+    for &algorithm in &algorithms {
         println!("### {algorithm}\n");
-        println!("| n | boot | best | worst | theory: best (or average) | theory: worst |");
-        println!("|---:|---:|---:|---:|---:|---:|");
+        println!("| n | boot | best | worst | theory: boot | theory: best | theory: worst |");
+        println!("|---:|---:|---:|---:|---|---|---|");
         let mut n = 4;
         while n <= args.max_nodes {
             let mut cells = Vec::new();
@@ -503,10 +672,19 @@ fn complexity(args: &ComplexityArgs) -> Result<ExitCode, String> {
                 }
                 cells.push(total / args.seeds.max(1));
             }
-            let (best, worst) = theory(algorithm, u64::from(n));
+            let bounds =
+                election_core::with_protocol!(algorithm, P => P::message_bounds(u64::from(n)));
+            let show = |b: Option<election_core::Bound>| {
+                b.map_or("-".to_string(), |b| format!("{} = {}", b.what, b.value))
+            };
             println!(
-                "| {n} | {} | {} | {} | {best} | {worst} |",
-                cells[0], cells[1], cells[2]
+                "| {n} | {} | {} | {} | {} | {} | {} |",
+                cells[0],
+                cells[1],
+                cells[2],
+                show(bounds.boot),
+                show(bounds.best),
+                show(bounds.worst)
             );
             n *= 2;
         }
@@ -515,41 +693,22 @@ fn complexity(args: &ComplexityArgs) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn theory(algorithm: Algorithm, n: u64) -> (String, String) {
-    match algorithm {
-        // The textbook's best case sends one Coordinator message to each of the n-2 lower live
-        // nodes; Garcia-Molina's version sends Halt, NewCoordinator and Ready, each answered.
-        Algorithm::Bully => (
-            format!(
-                "n-2 = {} (paper's 3 calls + answers: {})",
-                n - 2,
-                6 * (n - 2)
-            ),
-            format!("n²/2 = {}", n * n / 2),
-        ),
-        Algorithm::Ring => {
-            let harmonic: f64 = (1..=n).map(|k| 1.0 / k as f64).sum();
-            (
-                format!("avg n·H(n) = {:.0}", n as f64 * harmonic),
-                format!("n(n+1)/2 = {}", n * (n + 1) / 2),
-            )
-        }
-        Algorithm::Invitation | Algorithm::AsyncBully => ("-".into(), "O(n²)".into()),
-    }
-}
-
+/// A scenario of the complexity table.
 #[derive(Clone, Copy)]
-enum Scenario {
+pub enum Scenario {
+    /// All nodes boot at once.
     Boot,
+    /// The leader `n - 1` crashes and node `k` restarts at the same instant.
     Restart(u32),
 }
 
-fn complexity_run<P: Protocol>(n: u32, seed: u64, scenario: Scenario) -> Result<u64, String> {
+/// The messages of one complexity-table cell: `n` nodes of `P`, one seed, one scenario.
+pub fn complexity_run<P: Protocol>(n: u32, seed: u64, scenario: Scenario) -> Result<u64, String> {
     let timing = Timing {
         heartbeat: COMPLEXITY_HEARTBEAT,
         timeout: DEFAULT_TIMING.timeout,
     };
-    let settled = P::Config::from_timing(timing).liveness_bound(n as usize);
+    let settled = P::liveness_bound(&ConfigOf::<P>::new(timing), n as usize);
     let calm = crate::plan::Network {
         min_latency_us: 1_000,
         max_latency_us: 5_000,
@@ -622,8 +781,11 @@ mod tests {
             "check",
             "--algorithm",
             "bully",
+            "-o",
+            "sticky=true",
             "--nodes",
             "7",
+            "--synchronous",
             "--max-loss",
             "0.2",
             "--no-membership",
@@ -634,7 +796,7 @@ mod tests {
         };
         assert_eq!(
             args.cluster.flags(),
-            "--algorithm bully --nodes 7 --max-loss 0.2 --no-membership"
+            "--algorithm bully --nodes 7 -o sticky=true --synchronous --max-loss 0.2 --no-membership"
         );
     }
 
@@ -644,11 +806,26 @@ mod tests {
             .err()
             .unwrap();
         assert!(err.to_string().contains("paxos"), "{err}");
+        let err = Cli::try_parse_from(["sim", "run", "--algorithm", "bullly"])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("bully"), "a typo gets a suggestion: {err}");
         let cli =
             Cli::try_parse_from(["sim", "run", "--algorithm", "ring", "--max-loss", "2"]).unwrap();
         let SimCommand::Run(args) = cli.cmd else {
             panic!("parsed another subcommand")
         };
         assert!(args.cluster.validate().unwrap_err().contains("--max-loss"));
+        let cli =
+            Cli::try_parse_from(["sim", "run", "--algorithm", "ring", "-o", "laps=3"]).unwrap();
+        let SimCommand::Run(args) = cli.cmd else {
+            panic!("parsed another subcommand")
+        };
+        let err = args
+            .cluster
+            .config::<election_core::ring::Ring>()
+            .unwrap_err();
+        assert!(err.contains("laps"), "{err}");
     }
 }

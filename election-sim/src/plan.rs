@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use election_core::Time;
+use election_core::{Model, Time, Timing};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -457,6 +457,120 @@ impl RandomFaults {
             },
             faults,
         }
+    }
+
+    /// A plan inside Garcia-Molina's synchronous model for an algorithm whose timeouts tolerate
+    /// one-way delays up to `max_delay` — a pure function of `seed`, `nodes` and `self`.
+    ///
+    /// No loss, duplication, partition or blocked link. The base network delays messages
+    /// uniformly in `0..=max_delay`; up to one link per node is pinned at `max_delay` (slow) and
+    /// up to one at `0..=max_delay/8` (fast), so that messages on different links race — one
+    /// node's Halt overtaking another's. The faults (`self.faults` of them, in the window) are
+    /// crashes, recoveries (half of them within a heartbeat and three timeouts of the crash: while
+    /// the others are still noticing it and electing, when races are likeliest),
+    /// clock drift within [`Model::SYNCHRONOUS_DRIFT`] and, with `membership`, joins and leaves.
+    /// `max_loss`, `max_duplicate` and `max_latency_us` are not used.
+    pub fn generate_synchronous(
+        &self,
+        seed: u64,
+        nodes: u32,
+        timing: Timing,
+        max_delay: Time,
+    ) -> Plan {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        rng.set_stream(PLAN_STREAM);
+        let network = Network {
+            min_latency_us: 0,
+            max_latency_us: max_delay,
+            loss: 0.0,
+            duplicate: 0.0,
+        };
+        let pinned = |latency| Network {
+            min_latency_us: latency,
+            max_latency_us: latency,
+            ..network
+        };
+        let n = nodes.max(1);
+        let mut faults = Vec::new();
+        if n > 1 {
+            for from in 0..n {
+                let slow = rng.random_range(0..n);
+                if slow != from && rng.random_bool(0.5) {
+                    let network = pinned(max_delay);
+                    faults.push(TimedFault {
+                        at_us: 0,
+                        fault: Fault::Link {
+                            from,
+                            to: slow,
+                            network,
+                        },
+                    });
+                }
+                let fast = rng.random_range(0..n);
+                if fast != from && fast != slow && rng.random_bool(0.5) {
+                    let network = pinned(rng.random_range(0..=max_delay / 8));
+                    faults.push(TimedFault {
+                        at_us: 0,
+                        fault: Fault::Link {
+                            from,
+                            to: fast,
+                            network,
+                        },
+                    });
+                }
+            }
+        }
+        let mut times: Vec<Time> = (0..self.faults)
+            .map(|_| rng.random_range(0..self.window_us.max(1)))
+            .collect();
+        times.sort_unstable();
+        let drift = self.max_drift.clamp(0.0, Model::SYNCHRONOUS_DRIFT);
+        let mut existing = n;
+        let mut members = n;
+        let mut timed = Vec::new();
+        for at_us in times {
+            let node = rng.random_range(0..existing);
+            let fault = match rng.random_range(0..if self.membership { 7 } else { 5 }) {
+                0 | 1 => {
+                    timed.push(TimedFault {
+                        at_us,
+                        fault: Fault::Crash { node },
+                    });
+                    if !rng.random_bool(0.5) {
+                        continue;
+                    }
+                    // A quick recovery: the node comes back while its crash is still news.
+                    let news = timing.heartbeat.saturating_add(3 * timing.timeout);
+                    let back = at_us + rng.random_range(0..=news);
+                    timed.push(TimedFault {
+                        at_us: back,
+                        fault: Fault::Recover { node },
+                    });
+                    continue;
+                }
+                2 | 3 => Fault::Recover { node },
+                4 if drift > 0.0 => Fault::Drift {
+                    node,
+                    rate: rng.random_range(-drift..=drift),
+                },
+                5 => {
+                    existing += 1;
+                    members += 1;
+                    Fault::Join
+                }
+                6 if members > 1 => {
+                    members -= 1;
+                    Fault::Leave { node }
+                }
+                _ => Fault::Recover { node },
+            };
+            timed.push(TimedFault { at_us, fault });
+        }
+        // A stable sort: a quick recovery stays after the crash it belongs to, and ids stay
+        // valid (a node is named only after the join that created it).
+        timed.sort_by_key(|f| f.at_us);
+        faults.extend(timed);
+        Plan { network, faults }
     }
 
     fn network(&self, rng: &mut ChaCha8Rng) -> Network {

@@ -26,8 +26,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use election_core::{
-    AlgorithmConfig, Command, Context, Input, Kind, Members, Membership, Node, NodeId, Out,
-    Protocol, State, Status, Time,
+    Command, ConfigOf, Context, Input, InputOf, Kind, Members, Membership, Model, Node, NodeId,
+    OutOf, Properties, Protocol, State, Status, Time,
 };
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -127,8 +127,10 @@ pub struct Outcome {
 /// A simulated cluster running protocol `P`.
 pub struct Sim<P: Protocol> {
     spec: Spec,
-    config: P::Config,
-    validity: bool,
+    config: ConfigOf<P>,
+    properties: Properties,
+    /// The largest delay the algorithm's timeouts tolerate (`P::max_delay`).
+    max_delay: Time,
     members: Members,
     slots: Vec<Slot<P>>,
     queue: Queue<Action<P::Msg>>,
@@ -142,7 +144,7 @@ pub struct Sim<P: Protocol> {
     links: BTreeMap<(u32, u32), Network>,
     net_rng: ChaCha8Rng,
     proto_rng: ChaCha8Rng,
-    out: Out<P>,
+    out: OutOf<P>,
     safety: Safety,
     phase: Phase,
     stats: RunStats,
@@ -167,9 +169,7 @@ impl<P: Protocol> Sim<P> {
             return Err(SimError::NoNodes);
         }
         spec.plan.validate(spec.nodes)?;
-        let config = P::Config::from_timing(spec.timing);
-        config.validate()?;
-        P::new(config.clone())?;
+        let config = spec.config::<P>()?;
 
         let plan = &spec.plan;
         let joins = plan
@@ -179,10 +179,10 @@ impl<P: Protocol> Sim<P> {
             .count();
         let n = spec.nodes as usize + joins;
         let calm_at = plan.last_fault();
-        let bound = config.liveness_bound(n) as f64 * (1.0 + plan.max_stretch());
+        let bound = P::liveness_bound(&config, n) as f64 * (1.0 + plan.max_stretch());
         let check_at = calm_at + plan.max_latency() + bound.ceil() as Time;
         let end_at = check_at + 3 * spec.timing.heartbeat + 2 * spec.timing.timeout;
-        let max_delay = config.max_delay();
+        let max_delay = P::max_delay(&config);
         let calm_network = Network {
             min_latency_us: plan.network.min_latency_us.min(max_delay),
             max_latency_us: plan.network.max_latency_us.min(max_delay),
@@ -198,7 +198,8 @@ impl<P: Protocol> Sim<P> {
             t.line(&spec);
         }
         let mut sim = Sim {
-            validity: matches!(P::NAME, "bully" | "async-bully"),
+            properties: P::properties(&config),
+            max_delay,
             members: Members::first(spec.nodes),
             slots: (0..spec.nodes).map(|_| Slot::new()).collect(),
             queue: Queue::new(),
@@ -210,11 +211,12 @@ impl<P: Protocol> Sim<P> {
             links: BTreeMap::new(),
             net_rng,
             proto_rng,
-            out: Out::new(),
-            safety: Safety::default(),
+            out: OutOf::<P>::new(),
+            safety: Safety::new(P::properties(&config)),
             phase: Phase::Running,
             stats: RunStats {
                 calm_at,
+                left_model_at: (!synchronous(&plan.network, max_delay)).then_some(0),
                 ..RunStats::default()
             },
             sent: Vec::new(),
@@ -438,6 +440,21 @@ impl<P: Protocol> Sim<P> {
     }
 
     fn apply(&mut self, fault: Fault) {
+        let inside = match &fault {
+            Fault::Partition { .. } | Fault::Block { .. } => false,
+            Fault::Network { network } | Fault::Link { network, .. } => {
+                synchronous(network, self.max_delay)
+            }
+            Fault::Drift { rate, .. } => rate.abs() <= Model::SYNCHRONOUS_DRIFT,
+            Fault::Crash { .. }
+            | Fault::Recover { .. }
+            | Fault::Join
+            | Fault::Leave { .. }
+            | Fault::Heal => true,
+        };
+        if !inside && self.stats.left_model_at.is_none() {
+            self.stats.left_model_at = Some(self.now);
+        }
         match fault {
             Fault::Crash { node } => self.stop(node),
             Fault::Recover { node } => {
@@ -494,9 +511,8 @@ impl<P: Protocol> Sim<P> {
     }
 
     fn boot(&mut self, id: u32) {
-        let protocol = P::new(self.config.clone()).expect("configuration validated in Sim::new");
         let slot = &mut self.slots[id as usize];
-        slot.node = Some(Node::new(protocol));
+        slot.node = Some(Node::new(P::new(&self.config)));
         let persisted = slot.persisted.as_deref().map(<[u8]>::to_vec);
         self.emit(|| Ev::Start { node: id });
         self.input(id, Input::Start { persisted });
@@ -513,7 +529,7 @@ impl<P: Protocol> Sim<P> {
         self.status_changed(id, node.status(), &down);
     }
 
-    fn input(&mut self, id: u32, input: Input<P>) {
+    fn input(&mut self, id: u32, input: InputOf<P>) {
         let slot = &mut self.slots[id as usize];
         let Some(node) = slot.node.as_mut() else {
             return;
@@ -525,7 +541,7 @@ impl<P: Protocol> Sim<P> {
             members: &self.members,
             rng: &mut self.proto_rng,
         };
-        node.handle(&mut cx, input, &mut self.out);
+        let changed = node.handle(&mut cx, input, &mut self.out);
         let mut out = std::mem::take(&mut self.out);
         for command in out.drain() {
             match command {
@@ -552,10 +568,12 @@ impl<P: Protocol> Sim<P> {
                     });
                     self.slots[id as usize].persisted = Some(bytes.into_boxed_slice());
                 }
-                Command::StatusChanged(status) => self.status_changed(id, &before, &status),
             }
         }
         self.out = out;
+        if let Some(status) = changed {
+            self.status_changed(id, &before, &status);
+        }
     }
 
     fn set_timer(&mut self, id: u32, timer: P::Timer, after: Time) {
@@ -667,15 +685,17 @@ impl<P: Protocol> Sim<P> {
             status: new,
         });
         let me = NodeId(id);
-        if let Some((invariant, other, detail)) = self.safety.change(me, old, new) {
-            let group = new.group;
-            let mut nodes = vec![me, other];
+        let applies =
+            self.properties.model == Model::Asynchronous || self.stats.left_model_at.is_none();
+        if let Some((invariant, other, detail)) = self.safety.change(me, old, new, applies) {
+            let mut nodes = vec![me];
+            nodes.extend(other.filter(|&o| o != me));
             let seen: Vec<String> = (0..self.slots.len() as u32)
                 .map(|i| (NodeId(i), self.status(i)))
-                .filter(|(_, s)| group.is_some() && s.group == group)
+                .filter(|(_, s)| s.state != State::Down && self.safety.same_scope(s, new))
                 .take(8)
                 .map(|(i, s)| {
-                    if s.coordinator == Some(other) && !nodes.contains(&i) {
+                    if other.is_some() && s.coordinator == other && !nodes.contains(&i) {
                         nodes.push(i);
                     }
                     describe(i, &s)
@@ -684,7 +704,7 @@ impl<P: Protocol> Sim<P> {
             self.violate(
                 invariant,
                 nodes,
-                format!("{detail}; group members: {}", seen.join("; ")),
+                format!("{detail}; nodes in that scope: {}", seen.join("; ")),
             );
             return;
         }
@@ -753,7 +773,7 @@ impl<P: Protocol> Sim<P> {
             return;
         }
         let highest = live.last().map(|(i, _)| *i);
-        if self.validity && leader != highest {
+        if self.properties.highest_wins && leader != highest {
             self.violate(
                 Invariant::Validity,
                 leader.into_iter().chain(highest).collect(),
@@ -777,4 +797,10 @@ impl<P: Protocol> Sim<P> {
         });
         self.phase = Phase::Settled { leader, group };
     }
+}
+
+/// Whether `network` keeps Garcia-Molina's synchronous assumptions for an algorithm that
+/// tolerates `max_delay`: nothing lost or duplicated, nothing slower than `max_delay`.
+pub(crate) fn synchronous(network: &Network, max_delay: Time) -> bool {
+    network.loss == 0.0 && network.duplicate == 0.0 && network.max_latency_us <= max_delay
 }

@@ -32,6 +32,10 @@ pub struct RunStats {
     pub mean_queue: f64,
     /// When the network calmed (the last fault), microseconds.
     pub calm_at: Time,
+    /// When the run left Garcia-Molina's synchronous model (a loss, duplication, partition,
+    /// blocked link, delay above the algorithm's `max_delay` or drift above the model's), if it
+    /// did: checks bound to that model (Assertion 1 of groupless algorithms) stop there.
+    pub left_model_at: Option<Time>,
     /// Time from the calm to the last status change before the liveness check: how long the
     /// cluster took to settle on its stable leader. `None` if it did not settle.
     pub time_to_stable: Option<Time>,

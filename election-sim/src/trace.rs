@@ -4,7 +4,9 @@
 use std::io::{self, BufRead, Write};
 use std::path::Path;
 
-use election_core::{Algorithm, Time, Timing};
+use std::collections::BTreeMap;
+
+use election_core::{Algorithm, ConfigError, ConfigOf, Protocol, Time, Timing, validated};
 use serde::{Deserialize, Serialize};
 
 use crate::plan::Plan;
@@ -23,6 +25,9 @@ pub struct Spec {
     pub seed: u64,
     /// The algorithm's timing knobs.
     pub timing: Timing,
+    /// The algorithm's options by name (`sticky = "true"`); left out when all are defaults.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub options: BTreeMap<String, String>,
     /// Network and faults.
     pub plan: Plan,
 }
@@ -43,13 +48,24 @@ impl Spec {
             nodes,
             seed,
             timing: DEFAULT_TIMING,
+            options: BTreeMap::new(),
             plan,
         }
     }
 
-    /// The algorithm as one of the four of `election-core`.
+    /// The algorithm as one of the built-in ones of `election-core`.
     pub fn algorithm(&self) -> Result<Algorithm, election_core::UnknownAlgorithm> {
         self.algorithm.parse()
+    }
+
+    /// The validated configuration of protocol `P` this spec describes: its timing and options.
+    pub fn config<P: Protocol>(&self) -> Result<ConfigOf<P>, ConfigError> {
+        let pairs: Vec<(String, String)> = self
+            .options
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        validated::<P>(ConfigOf::<P>::new(self.timing).with_options(P::NAME, &pairs)?)
     }
 }
 

@@ -1,8 +1,8 @@
 //! The checkers catch an intentionally broken variant of the real Bully: node 0 announces itself
 //! coordinator at boot without holding an election (and keeps claiming it).
 
-use election_core::bully::Bully;
-use election_core::{ConfigError, Context, Membership, NodeId, Out, Protocol, State, Status};
+use election_core::bully::{Bully, BullyConfig, Msg, Timer};
+use election_core::{Context, Membership, NodeId, Out, Properties, Protocol, State, Status, Time};
 use election_sim::{Invariant, RandomFaults, Sim, Spec};
 
 /// Bully, except that node 0 reports itself the `Normal` leader from boot on.
@@ -13,46 +13,56 @@ struct UsurpingBully {
 
 impl Protocol for UsurpingBully {
     const NAME: &'static str = "bully";
-    type Config = <Bully as Protocol>::Config;
-    type Msg = <Bully as Protocol>::Msg;
-    type Timer = <Bully as Protocol>::Timer;
+    type Options = <Bully as Protocol>::Options;
+    type Msg = Msg;
+    type Timer = Timer;
 
-    fn new(config: Self::Config) -> Result<Self, ConfigError> {
-        Ok(UsurpingBully {
-            inner: Bully::new(config)?,
+    fn new(config: &BullyConfig) -> Self {
+        UsurpingBully {
+            inner: Bully::new(config),
             usurper: false,
-        })
+        }
     }
 
-    fn on_start(&mut self, cx: &mut Context<'_>, persisted: Option<&[u8]>, out: &mut Out<Self>) {
+    fn properties(config: &BullyConfig) -> Properties {
+        Bully::properties(config)
+    }
+
+    fn liveness_bound(config: &BullyConfig, n: usize) -> Time {
+        Bully::liveness_bound(config, n)
+    }
+
+    fn on_start(
+        &mut self,
+        cx: &mut Context<'_>,
+        persisted: Option<&[u8]>,
+        out: &mut Out<Msg, Timer>,
+    ) {
         self.usurper = cx.id == NodeId(0);
-        let mut inner = Out::new();
-        self.inner.on_start(cx, persisted, &mut inner);
-        forward(inner, out);
+        self.inner.on_start(cx, persisted, out);
     }
 
     fn on_message(
         &mut self,
         cx: &mut Context<'_>,
         from: NodeId,
-        msg: Self::Msg,
-        out: &mut Out<Self>,
+        msg: Msg,
+        out: &mut Out<Msg, Timer>,
     ) {
-        let mut inner = Out::new();
-        self.inner.on_message(cx, from, msg, &mut inner);
-        forward(inner, out);
+        self.inner.on_message(cx, from, msg, out);
     }
 
-    fn on_timer(&mut self, cx: &mut Context<'_>, timer: Self::Timer, out: &mut Out<Self>) {
-        let mut inner = Out::new();
-        self.inner.on_timer(cx, timer, &mut inner);
-        forward(inner, out);
+    fn on_timer(&mut self, cx: &mut Context<'_>, timer: Timer, out: &mut Out<Msg, Timer>) {
+        self.inner.on_timer(cx, timer, out);
     }
 
-    fn on_membership(&mut self, cx: &mut Context<'_>, change: Membership, out: &mut Out<Self>) {
-        let mut inner = Out::new();
-        self.inner.on_membership(cx, change, &mut inner);
-        forward(inner, out);
+    fn on_membership(
+        &mut self,
+        cx: &mut Context<'_>,
+        change: Membership,
+        out: &mut Out<Msg, Timer>,
+    ) {
+        self.inner.on_membership(cx, change, out);
     }
 
     fn status(&self) -> Status {
@@ -67,22 +77,6 @@ impl Protocol for UsurpingBully {
             }
         } else {
             self.inner.status()
-        }
-    }
-}
-
-/// Re-issues the inner protocol's commands (the types are the same, only `Out`'s parameter
-/// differs).
-fn forward(mut inner: Out<Bully>, out: &mut Out<UsurpingBully>) {
-    use election_core::Command;
-    for c in inner.drain() {
-        match c {
-            Command::Send { to, msg } => out.send(to, msg),
-            Command::Broadcast { msg } => out.broadcast(msg),
-            Command::SetTimer { timer, after } => out.set_timer(timer, after),
-            Command::CancelTimer(timer) => out.cancel_timer(timer),
-            Command::Persist(bytes) => out.persist(bytes),
-            Command::StatusChanged(_) => {}
         }
     }
 }

@@ -204,11 +204,14 @@ pub fn agreed_leader(views: &[NodeView], among: &[SocketAddr]) -> Option<SocketA
     among.contains(&leader).then_some(leader)
 }
 
-/// Whether a stable leader of `algorithm` must be the highest-priority live node (the design's
-/// validity invariant holds for the two Bully algorithms only).
+/// Whether a stable leader of `algorithm` (default options) must be the highest-priority live
+/// node: the validity property the protocol declares.
 pub fn highest_wins(algorithm: election_core::Algorithm) -> bool {
-    use election_core::Algorithm;
-    matches!(algorithm, Algorithm::Bully | Algorithm::AsyncBully)
+    election_core::with_protocol!(algorithm, P => {
+        let timing = election_core::Timing { heartbeat: 1, timeout: 5 };
+        <P as election_core::Protocol>::properties(&election_core::ConfigOf::<P>::new(timing))
+            .highest_wins
+    })
 }
 
 /// A set of `election node` processes of one cluster, killed when dropped.
@@ -414,13 +417,13 @@ impl Speed {
 
     /// The algorithm's liveness bound for `n` nodes at this timing, from its configuration.
     pub fn bound(&self, algorithm: election_core::Algorithm, n: usize) -> Duration {
-        use election_core::{AlgorithmConfig, MILLIS, Timing};
+        use election_core::{ConfigOf, MILLIS, Protocol, Timing};
         let timing = Timing {
             heartbeat: self.heartbeat_ms * MILLIS,
             timeout: self.timeout_ms * MILLIS,
         };
         let micros = election_core::with_protocol!(algorithm, P => {
-            <P as election_core::Protocol>::Config::from_timing(timing).liveness_bound(n)
+            P::liveness_bound(&ConfigOf::<P>::new(timing), n)
         });
         Duration::from_micros(micros)
     }

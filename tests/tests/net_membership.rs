@@ -16,7 +16,7 @@ async fn restart_highest(sticky: bool) {
     let logserver = Logserver::start().await;
     let mut flags = FAST.flags();
     if sticky {
-        flags.push("--sticky".to_string());
+        flags.push("--option=sticky=true".to_string());
     }
     let mut cluster = Cluster::start("bully", 5, logserver.addr(), &flags);
     let addrs = cluster.addrs.clone();

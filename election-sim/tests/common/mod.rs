@@ -4,34 +4,25 @@
 use std::collections::BTreeMap;
 
 use election_core::{
-    AlgorithmConfig, ConfigError, Context, GroupId, Kind, Membership, NodeId, Out, Protocol, State,
-    Status, Time, Timing,
+    Config, Context, GroupId, Kind, Membership, Model, NoOptions, NodeId, Out, Properties,
+    Protocol, Scope, State, Status, Time,
 };
 use serde::{Deserialize, Serialize};
 
-/// Timing of the test protocols: the common knobs.
-#[derive(Clone, Debug)]
-pub struct BeaconConfig(pub Timing);
+/// Configuration of the test protocols: the common timing, no options.
+pub type BeaconConfig = Config<NoOptions>;
 
-impl AlgorithmConfig for BeaconConfig {
-    const ALGORITHM: &'static str = "test";
-    fn from_timing(timing: Timing) -> Self {
-        BeaconConfig(timing)
-    }
-    fn timing(&self) -> Timing {
-        self.0
-    }
-    fn validate(&self) -> Result<(), ConfigError> {
-        Ok(())
-    }
-    fn max_delay(&self) -> Time {
-        self.0.timeout / 2
-    }
-    /// A dead leader is forgotten `EXPIRY` heartbeats after its last beacon, noticed at the next
-    /// tick, and the news travels one delay.
-    fn liveness_bound(&self, _n: usize) -> Time {
-        (EXPIRY + 2) * self.0.heartbeat + self.max_delay()
-    }
+type BeaconOut = Out<BeaconMsg, BeaconTimer>;
+
+/// The beacon's one-way delay bound: half the timeout.
+fn beacon_max_delay(cfg: &BeaconConfig) -> Time {
+    cfg.timing.timeout / 2
+}
+
+/// A dead leader is forgotten `EXPIRY` heartbeats after its last beacon, noticed at the next
+/// tick, and the news travels one delay.
+fn beacon_liveness_bound(cfg: &BeaconConfig) -> Time {
+    (EXPIRY + 2) * cfg.timing.heartbeat + beacon_max_delay(cfg)
 }
 
 const EXPIRY: u64 = 3;
@@ -94,26 +85,45 @@ pub type BrokenBeacon = BeaconP<NeverForgets>;
 
 impl<F: Forget> Protocol for BeaconP<F> {
     const NAME: &'static str = F::NAME;
-    type Config = BeaconConfig;
+    type Options = NoOptions;
     type Msg = BeaconMsg;
     type Timer = BeaconTimer;
 
-    fn new(cfg: BeaconConfig) -> Result<Self, ConfigError> {
-        Ok(BeaconP(
+    fn new(cfg: &BeaconConfig) -> Self {
+        BeaconP(
             Beacon {
-                cfg,
+                cfg: *cfg,
                 seen: BTreeMap::new(),
                 leader: None,
                 me: NodeId(0),
             },
             std::marker::PhantomData,
-        ))
+        )
     }
 
-    fn on_start(&mut self, cx: &mut Context<'_>, _p: Option<&[u8]>, out: &mut Out<Self>) {
+    /// Claims liveness and validity only: nodes follow the highest they heard from, so they
+    /// disagree while news of a crash spreads.
+    fn properties(_cfg: &BeaconConfig) -> Properties {
+        Properties {
+            model: Model::Asynchronous,
+            agreement: None,
+            unique_leader: None,
+            highest_wins: true,
+        }
+    }
+
+    fn max_delay(cfg: &BeaconConfig) -> Time {
+        beacon_max_delay(cfg)
+    }
+
+    fn liveness_bound(cfg: &BeaconConfig, _n: usize) -> Time {
+        beacon_liveness_bound(cfg)
+    }
+
+    fn on_start(&mut self, cx: &mut Context<'_>, _p: Option<&[u8]>, out: &mut BeaconOut) {
         self.0.me = cx.id;
         out.broadcast(BeaconMsg::Alive);
-        out.set_timer(BeaconTimer::Tick, self.0.cfg.0.heartbeat);
+        out.set_timer(BeaconTimer::Tick, self.0.cfg.timing.heartbeat);
     }
 
     fn on_message(
@@ -121,15 +131,15 @@ impl<F: Forget> Protocol for BeaconP<F> {
         cx: &mut Context<'_>,
         from: NodeId,
         _m: BeaconMsg,
-        _out: &mut Out<Self>,
+        _out: &mut BeaconOut,
     ) {
         self.0.seen.insert(from, cx.now);
     }
 
-    fn on_timer(&mut self, cx: &mut Context<'_>, _t: BeaconTimer, out: &mut Out<Self>) {
+    fn on_timer(&mut self, cx: &mut Context<'_>, _t: BeaconTimer, out: &mut BeaconOut) {
         let b = &mut self.0;
         if F::FORGETS {
-            let horizon = cx.now.saturating_sub(EXPIRY * b.cfg.0.heartbeat);
+            let horizon = cx.now.saturating_sub(EXPIRY * b.cfg.timing.heartbeat);
             b.seen.retain(|_, &mut t| t >= horizon);
         }
         b.leader = Some(
@@ -141,10 +151,10 @@ impl<F: Forget> Protocol for BeaconP<F> {
                 .max(cx.id),
         );
         out.broadcast(BeaconMsg::Alive);
-        out.set_timer(BeaconTimer::Tick, b.cfg.0.heartbeat);
+        out.set_timer(BeaconTimer::Tick, b.cfg.timing.heartbeat);
     }
 
-    fn on_membership(&mut self, _cx: &mut Context<'_>, change: Membership, _out: &mut Out<Self>) {
+    fn on_membership(&mut self, _cx: &mut Context<'_>, change: Membership, _out: &mut BeaconOut) {
         if let Membership::Left(id) = change {
             self.0.seen.remove(&id);
         }
@@ -177,14 +187,32 @@ pub struct SelfCrowning(Option<NodeId>);
 
 impl Protocol for SelfCrowning {
     const NAME: &'static str = "self-crowning";
-    type Config = BeaconConfig;
+    type Options = NoOptions;
     type Msg = BeaconMsg;
     type Timer = BeaconTimer;
 
-    fn new(_cfg: BeaconConfig) -> Result<Self, ConfigError> {
-        Ok(SelfCrowning(None))
+    fn new(_cfg: &BeaconConfig) -> Self {
+        SelfCrowning(None)
     }
-    fn on_start(&mut self, cx: &mut Context<'_>, _p: Option<&[u8]>, _out: &mut Out<Self>) {
+
+    /// Claims what the asynchronous Bully claims, which it breaks at once.
+    fn properties(_cfg: &BeaconConfig) -> Properties {
+        Properties {
+            model: Model::Asynchronous,
+            agreement: Some(Scope::Group),
+            unique_leader: Some(Scope::Group),
+            highest_wins: true,
+        }
+    }
+
+    fn max_delay(cfg: &BeaconConfig) -> Time {
+        beacon_max_delay(cfg)
+    }
+
+    fn liveness_bound(cfg: &BeaconConfig, _n: usize) -> Time {
+        beacon_liveness_bound(cfg)
+    }
+    fn on_start(&mut self, cx: &mut Context<'_>, _p: Option<&[u8]>, _out: &mut BeaconOut) {
         self.0 = Some(cx.id);
     }
     fn on_message(
@@ -192,11 +220,11 @@ impl Protocol for SelfCrowning {
         _cx: &mut Context<'_>,
         _f: NodeId,
         _m: BeaconMsg,
-        _out: &mut Out<Self>,
+        _out: &mut BeaconOut,
     ) {
     }
-    fn on_timer(&mut self, _cx: &mut Context<'_>, _t: BeaconTimer, _out: &mut Out<Self>) {}
-    fn on_membership(&mut self, _cx: &mut Context<'_>, _c: Membership, _out: &mut Out<Self>) {}
+    fn on_timer(&mut self, _cx: &mut Context<'_>, _t: BeaconTimer, _out: &mut BeaconOut) {}
+    fn on_membership(&mut self, _cx: &mut Context<'_>, _c: Membership, _out: &mut BeaconOut) {}
     fn status(&self) -> Status {
         Status {
             state: if self.0.is_some() {

@@ -52,6 +52,13 @@
 //!   `Wait`/`Norm`, itself in `Elec1`/`Elec2`), or from its own leader for a newer election. This
 //!   keeps a process from ever following a lower-priority one, which is what makes the highest
 //!   live process the stable leader.
+//! * **No endless `Wait`.** A process in `Wait` that gets no `Ldr` of its election within
+//!   [`AsyncBullyConfig::wait_for_ldr`] starts a new election (in the paper only a suspected
+//!   leader ends `Wait`). Without it one stray `Halt` into an election its sender does not lead
+//!   — a datagram replayed from an older run, a forgery — held the process in `Wait` for as long
+//!   as that sender lived and answered pings. A newer election of its own leader more than
+//!   [`MAX_ELECTION_JUMP`] ahead is refused outright and answered by a new election, through
+//!   which the leader's next `Ldr`/`NormQ` pulls the process back.
 //! * **Partitions.** Each side elects its own leader (its own election id). After healing, the
 //!   higher leader's periodic `Ldr`/`NormQ` reach the lower side; a `Norm` process whose leader
 //!   is lower than the sender halts into the sender's election (the paper only halts `Elec1` and
@@ -66,7 +73,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::detector::Detector;
 use crate::protocol::{
-    Config, Context, Kind, Membership, Model, NodeId, Options, Properties, Protocol, Scope, Time,
+    Bound, Config, Context, Kind, Membership, MessageBounds, Model, NodeId, Options, Properties,
+    Protocol, Scope, Time,
 };
 use crate::status::{GroupId, State, Status};
 
@@ -83,6 +91,19 @@ impl Options for AsyncBullyOptions {
 pub type AsyncBullyConfig = Config<AsyncBullyOptions>;
 
 impl AsyncBullyConfig {
+    /// How long a halted process waits in `Wait` for its leader's `Ldr` before it starts a new
+    /// election, in a cluster of `n`: the leader's stage 2 halts the processes below it one at a
+    /// time, each answering or skipped within a timeout, then sends `Ldr` (and repeats it every
+    /// heartbeat); one more heartbeat and timeout cover a lost `Ldr` and delivery. A live leader
+    /// whose `Ldr` never comes (a halt into an election nobody leads) is thus no reason to wait
+    /// for ever.
+    pub fn wait_for_ldr(&self, n: usize) -> Time {
+        (n as Time)
+            .saturating_mul(self.timing.timeout)
+            .saturating_add(self.timing.heartbeat)
+            .saturating_add(self.timing.timeout)
+    }
+
     /// Silence after which the failure detector suspects a process: two missed heartbeats plus a
     /// round trip, so a live peer answering within `timeout` is never suspected.
     pub fn suspect_after(&self) -> Time {
@@ -136,6 +157,9 @@ pub enum Timer {
     Tick,
     /// Stage 2 gave up waiting for `pendack`'s `Ack`.
     AckTimeout,
+    /// A process in `Wait` got no `Ldr` of its election within
+    /// [`AsyncBullyConfig::wait_for_ldr`]: it starts a new election.
+    WaitTimeout,
 }
 
 impl Kind for Timer {
@@ -143,6 +167,7 @@ impl Kind for Timer {
         match self {
             Timer::Tick => "Tick",
             Timer::AckTimeout => "AckTimeout",
+            Timer::WaitTimeout => "WaitTimeout",
         }
     }
 }
@@ -188,6 +213,14 @@ pub struct AsyncBully {
 /// `nextel` lives in the low 32 bits of an election id's counter, the incarnation above it.
 const NEXTEL_BITS: u32 = 32;
 
+/// How far ahead of the election a process follows a newer election of the same leader may be:
+/// 256 incarnations (each restart of the leader adds one; `nextel` stays below one). A counter
+/// further ahead — such as a forged `Halt` numbered 2⁶⁴−1, which would otherwise hold the process
+/// in `Wait` for an election nobody leads while its real leader lives — is refused. A leader
+/// that lost its persisted incarnation and drew a random one also jumps further; its followers
+/// then rejoin it through a new election instead of directly.
+pub const MAX_ELECTION_JUMP: u64 = 256 << NEXTEL_BITS;
+
 impl AsyncBully {
     /// Stoller's state (for tests and traces).
     pub fn stage(&self) -> Stage {
@@ -223,10 +256,26 @@ impl AsyncBully {
         }
     }
 
-    /// Whether `j` may pull this process into `j`'s election `t`.
+    /// Whether `j` may pull this process into `j`'s election `t`: a process of higher priority
+    /// than its authority may, and so may its own leader for a newer election — unless that
+    /// election is implausibly far ahead ([`MAX_ELECTION_JUMP`]).
     fn accepts(&self, j: NodeId, t: GroupId) -> bool {
         let authority = self.authority();
-        j > authority || (j == authority && j != self.me && t.counter > self.elid.counter)
+        j > authority
+            || (j == authority
+                && j != self.me
+                && t.counter > self.elid.counter
+                && t.counter - self.elid.counter <= MAX_ELECTION_JUMP)
+    }
+
+    /// Whether `t` is an election of this process's own leader implausibly far ahead of the one
+    /// it follows: refused by [`accepts`](Self::accepts), and answered by a new election of this
+    /// process, which the leader's next `Ldr` or `NormQ` pulls into its real election.
+    fn implausible(&self, j: NodeId, t: GroupId) -> bool {
+        j == self.authority()
+            && j != self.me
+            && t.counter > self.elid.counter
+            && t.counter - self.elid.counter > MAX_ELECTION_JUMP
     }
 
     /// `startStage1`: a new election; wait for every higher-priority process to be suspected.
@@ -294,6 +343,10 @@ impl AsyncBully {
         self.acks.clear();
         self.detector.retain(|p| p == j);
         self.detector.watch(j, cx.now);
+        out.set_timer(
+            Timer::WaitTimeout,
+            self.config.wait_for_ldr(cx.members.len()),
+        );
     }
 
     /// Whether this process is already waiting in, or Normal in, election `t`.
@@ -398,6 +451,33 @@ impl Protocol for AsyncBully {
             .saturating_add(config.timing.timeout.saturating_mul(2))
     }
 
+    /// The complexity table's scenarios, counted exactly as the simulator counts them (every
+    /// message until the last status change; heartbeat `H` ≫ timeout `T`):
+    /// - boot: the top halts the `n - 1` others one at a time (Halt, Ack) and sends Ldr;
+    /// - best (n−2 restarts as the leader crashes): its detector pings the dead leader on each of
+    ///   the 3 ticks before suspecting it (`2H + T` of silence), then halts the `n - 2` below;
+    /// - worst (node 0 restarts): node 0 pings its `n - 1` higher processes for the two ticks
+    ///   until the others' detectors suspect the dead leader (the `n - 2` live answer), then
+    ///   `n - 2` halts everyone below it.
+    fn message_bounds(n: u64) -> MessageBounds {
+        let n1 = n.saturating_sub(1);
+        let n2 = n.saturating_sub(2);
+        MessageBounds {
+            boot: Some(Bound {
+                what: "3(n-1) Halt, Ack, Ldr".into(),
+                value: 3 * n1,
+            }),
+            best: Some(Bound {
+                what: "3 pings + 3(n-2) Halt, Ack, Ldr".into(),
+                value: 3 + 3 * n2,
+            }),
+            worst: Some(Bound {
+                what: "2(n-1) pings + 2(n-2) pongs + 3(n-2)".into(),
+                value: 2 * n1 + 2 * n2 + 3 * n2,
+            }),
+        }
+    }
+
     /// Boots with the incarnation after the persisted one (0 on the first boot) and persists it
     /// before doing anything else, then starts an election. A payload that is not the 8 bytes this
     /// protocol writes cannot tell the last incarnation; a random one from the upper half of the
@@ -425,6 +505,9 @@ impl Protocol for AsyncBully {
             Msg::Pong => {}
             // Only the origin of an election speaks for it.
             Msg::Halt(t) | Msg::Ldr(t) | Msg::NormQ(t) if t.origin != from => {}
+            Msg::Halt(t) | Msg::Ldr(t) | Msg::NormQ(t) if self.implausible(from, t) => {
+                self.start_stage1(cx, out);
+            }
             Msg::Halt(t) => {
                 if self.in_election(t) {
                     out.send(from, Msg::Ack(t));
@@ -436,6 +519,7 @@ impl Protocol for AsyncBully {
             Msg::Ldr(t) => {
                 if self.stage == (Stage::Wait { ldr: from }) && self.elid == t {
                     self.stage = Stage::Norm { ldr: from };
+                    out.cancel_timer(Timer::WaitTimeout);
                 } else if !self.in_election(t) && self.accepts(from, t) {
                     // A leader that counts this process in its group, which it is not (it
                     // restarted, or followed another leader): answer as to `NormQ`.
@@ -471,6 +555,11 @@ impl Protocol for AsyncBully {
             Timer::Tick => self.on_tick(cx, out),
             // The failure detector's verdict on `pendack`: skip it.
             Timer::AckTimeout => self.contin_stage2(cx, out),
+            Timer::WaitTimeout => {
+                if matches!(self.stage, Stage::Wait { .. }) {
+                    self.start_stage1(cx, out);
+                }
+            }
         }
     }
 

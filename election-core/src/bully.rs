@@ -99,7 +99,8 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 
 use crate::protocol::{
-    Config, Context, Kind, Membership, Model, NodeId, Options, Properties, Protocol, Scope, Time,
+    Bound, Config, Context, Kind, Membership, MessageBounds, Model, NodeId, Options, Properties,
+    Protocol, Scope, Time,
 };
 use crate::status::{State, Status};
 
@@ -585,6 +586,36 @@ impl Protocol for Bully {
     ///    (`3 · 4T`) succeeds: every live node is then `Normal` under `h`.
     fn liveness_bound(config: &BullyConfig, _n: usize) -> Time {
         2 * config.timing.heartbeat + 16 * config.timing.timeout
+    }
+
+    /// The complexity table's scenarios, counted exactly as the simulator counts them (every
+    /// message, answers included, until the last status change):
+    /// - boot: every node probes every higher one and is answered (`n(n-1)`), then the top halts,
+    ///   announces to and readies the `n - 1` others, each call answered (`6(n-1)`);
+    /// - best (n−2 restarts as the leader crashes): its probe of the dead leader, then halt,
+    ///   announce and ready the `n - 2` below it, answered — the paper's three calls; the
+    ///   textbook's one-message Coordinator variant would send `n - 2`;
+    /// - worst (node 0 restarts): its probe round (`n - 1`, answered by the `n - 2` live), then
+    ///   every member's poll of the dead leader times out at the same heartbeat and each probes
+    ///   every higher node (`(n-2)` polls and `(n-2)²` probes and answers: the paper's O(n²)
+    ///   worst case, which textbooks quote as about `n²/2` *elections messages* without the
+    ///   answers), then `n - 2` halts the others (`6(n-2)`).
+    fn message_bounds(n: u64) -> MessageBounds {
+        let m = n.saturating_sub(2);
+        MessageBounds {
+            boot: Some(Bound {
+                what: "n(n-1) probes+answers + 6(n-1) halt/announce/ready+answers".into(),
+                value: n * n.saturating_sub(1) + 6 * n.saturating_sub(1),
+            }),
+            best: Some(Bound {
+                what: "1 probe + 6(n-2) halt/announce/ready+answers".into(),
+                value: 1 + 6 * m,
+            }),
+            worst: Some(Bound {
+                what: "(n-1)+(n-2) probe, (n-2) polls, (n-2)² probes+answers, 6(n-2)".into(),
+                value: n.saturating_sub(1) + m + m + m * m + 6 * m,
+            }),
+        }
     }
 
     /// The paper's Recovery: call Election (or, when sticky, look for a leader to join first).

@@ -154,6 +154,17 @@ impl<P: Protocol> Cluster<P> {
         self.blocked.clear();
     }
 
+    /// Puts `msg` "from" `from` to `to` at the back of the queue, as a forged or replayed
+    /// datagram would arrive (on real nodes the authenticated envelope stops those; the protocols
+    /// must still not be stuck by one).
+    pub fn inject(&mut self, from: u32, to: u32, msg: P::Msg) {
+        self.in_flight.push_back(InFlight {
+            from: NodeId(from),
+            to: NodeId(to),
+            msg,
+        });
+    }
+
     /// Delivers (or drops, if the receiver is down or the link is cut) the oldest message in
     /// flight. Returns it, or `None` if nothing was in flight.
     pub fn deliver_next(&mut self) -> Option<InFlight<P::Msg>> {

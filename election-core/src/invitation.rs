@@ -51,7 +51,14 @@
 //!   would otherwise dissolve the group on almost every merge. The dropped member learns it from
 //!   its next AreYouThere and recovers; the next merge takes it back.
 //! - The group counter is persisted ([`crate::Command::Persist`]) so that a restarted node never
-//!   reuses a group id.
+//!   reuses a group id (unreadable persisted bytes: see [`Invitation::on_start`]).
+//! - **The wait before merging is `rank × merge_step`**, `rank` being the number of
+//!   higher-priority coordinators the Check found ([`InvitationConfig::merge_step`]). The paper
+//!   waits a time proportional to the *priority gap* to the highest coordinator found; with
+//!   priorities as line positions that gap can be the whole cluster size even when only one
+//!   coordinator outranks the node, so the paper's wait grows with `n` where this one grows with
+//!   the number of competing coordinators, and `merge_step` (a heartbeat and two timeouts) is
+//!   what a higher coordinator needs to Check and invite first.
 //! - An invitation is accepted only from the node's own coordinator (forwarding, or its
 //!   coordinator merging) or, by a coordinator, from anyone; that is exactly the paper's message
 //!   flow, and it keeps a stale invitation from pulling a single member out of its group.
@@ -102,7 +109,8 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 
 use crate::protocol::{
-    Config, Context, Kind, Membership, Model, NodeId, Options, Properties, Protocol, Scope, Time,
+    Bound, Config, Context, Kind, Membership, MessageBounds, Model, NodeId, Options, Properties,
+    Protocol, Scope, Time,
 };
 use crate::status::{GroupId, State, Status};
 
@@ -491,12 +499,45 @@ impl Protocol for Invitation {
         2 * (h + t) + 4 * (3 * h + w + 7 * t)
     }
 
-    /// Boot is the paper's Recovery, continuing the persisted group counter. Unreadable persisted
-    /// bytes (not 8 bytes) are treated as a first boot.
+    /// The complexity table's scenarios, counted exactly as the simulator counts them (every
+    /// message until the last status change):
+    /// - boot: only the top Checks (`n - 1` AreYouCoordinator, `n - 1` answers), then one merge
+    ///   (Invitation, Accept, Ready, ReadyAck to each of the `n - 1` others);
+    /// - best (n−2 restarts as the leader crashes): the `n - 2` members poll the dead leader and
+    ///   recover as singletons, `n - 2` Checks (`n - 1` asked, `n - 2` answer) and merges them;
+    /// - worst (node 0 restarts): as best, but node 0's first Check comes before `n - 2`'s (another
+    ///   `n - 1` asked, `n - 2` answers), and one member's poll during the merge is answered.
+    fn message_bounds(n: u64) -> MessageBounds {
+        let n1 = n.saturating_sub(1);
+        let n2 = n.saturating_sub(2);
+        MessageBounds {
+            boot: Some(Bound {
+                what: "2(n-1) check+answers + 4(n-1) merge".into(),
+                value: 6 * n1,
+            }),
+            best: Some(Bound {
+                what: "(n-2) polls + (n-1)+(n-2) check + 4(n-2) merge".into(),
+                value: n2 + n1 + n2 + 4 * n2,
+            }),
+            worst: Some(Bound {
+                what: "(n-2)+2 polls/reply + 2(n-1)+2(n-2) checks + 4(n-2) merge".into(),
+                value: n2 + 2 + 2 * n1 + 2 * n2 + 4 * n2,
+            }),
+        }
+    }
+
+    /// Boot is the paper's Recovery, continuing the persisted group counter (0 on the first
+    /// boot). Persisted bytes that are not the 8 this protocol writes cannot tell the last
+    /// counter, and restarting at 0 would reuse group ids this node already handed out: a random
+    /// counter from `2⁶³ … 2⁶³ + 2⁶²` is taken instead (as the asynchronous Bully does with its
+    /// incarnation), which makes a repeated group id unlikely, not impossible, and leaves room to
+    /// count on.
     fn on_start(&mut self, cx: &mut Context<'_>, persisted: Option<&[u8]>, out: &mut Out) {
-        self.counter = persisted
-            .and_then(|bytes| <[u8; 8]>::try_from(bytes).ok())
-            .map_or(0, u64::from_le_bytes);
+        self.counter = match persisted.map(<[u8; 8]>::try_from) {
+            None => 0,
+            Some(Ok(bytes)) => u64::from_le_bytes(bytes),
+            Some(Err(_)) => (cx.rng.next_u64() >> 2) | 1 << 63,
+        };
         self.recovery(cx, out);
     }
 

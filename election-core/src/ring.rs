@@ -79,8 +79,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::protocol::{
-    Config, Context, Kind, Membership, Model, NodeId, Options, Properties, Protocol, Scope, Time,
-    Timing,
+    Bound, Config, Context, Kind, Membership, MessageBounds, Model, NodeId, Options, Properties,
+    Protocol, Scope, Time, Timing,
 };
 use crate::status::{State, Status};
 
@@ -455,6 +455,35 @@ impl Protocol for Ring {
             .saturating_add(config.timing.timeout.saturating_mul(3))
             .saturating_add(config.lap(n).saturating_mul(4))
             .saturating_add(config.election_timeout(n).saturating_mul(2))
+    }
+
+    /// The complexity table's scenarios, counted exactly as the simulator counts them (every
+    /// hop and its `Ack`, until the last status change). On this sorted next-node ring every
+    /// arrangement is Chang–Roberts' *best* one (ids increase along the ring), so their
+    /// `n(n+1)/2` worst case cannot occur:
+    /// - boot (all initiate): `2n - 1` Election hops, `n - 1` Coordinator hops, each acked;
+    /// - best (n−2 initiates, n−1 dead): one lap of its candidacy past the dead node (`n`
+    ///   hops, `n - 1` acked) and one of its announcement (`n - 1` hops, `n - 2` acked);
+    /// - worst (0 initiates, n−1 dead): `0`'s candidacy, taken over by each higher node, reaches
+    ///   `n - 2` (`n - 2` hops), then `n - 2`'s goes round (`n` hops, one to the dead node), and
+    ///   the announcement lap: `2n - 2` + `n - 1` hops, `3n - 5` acks.
+    fn message_bounds(n: u64) -> MessageBounds {
+        let n1 = n.saturating_sub(1);
+        let n2 = n.saturating_sub(2);
+        MessageBounds {
+            boot: Some(Bound {
+                what: "(2n-1) Election + (n-1) Coordinator hops, each acked".into(),
+                value: 2 * ((2 * n).saturating_sub(1) + n1),
+            }),
+            best: Some(Bound {
+                what: "n + (n-1) hops, (n-1) + (n-2) acks".into(),
+                value: n + n1 + n1 + n2,
+            }),
+            worst: Some(Bound {
+                what: "(2n-2) + (n-1) hops, (3n-5) acks".into(),
+                value: (2 * n).saturating_sub(2) + n1 + (3 * n).saturating_sub(5),
+            }),
+        }
     }
 
     /// A booting node initiates an election, so a higher joiner or recovering node takes over.

@@ -394,3 +394,43 @@ proptest! {
         prop_assert_eq!(c.check_one_leader(), Ok(highest));
     }
 }
+
+/// One forged `Halt` "from" the leader must not hold a follower out of `Normal` while the
+/// leader lives: with a counter far beyond anything the leader produced (2⁶⁴−1) it is refused
+/// and the follower rejoins through a new election at once; with a plausible counter (an
+/// election nobody leads) the follower gives up waiting after `wait_for_ldr` and rejoins.
+#[test]
+fn a_single_forged_halt_cannot_keep_a_follower_out_of_normal() {
+    use election_core::async_bully::Msg;
+    for far_ahead in [true, false] {
+        let mut c = cluster(4);
+        c.start_all();
+        assert_eq!(settle(&mut c), 3);
+        let real = c.status(0).group.unwrap();
+        let forged = GroupId {
+            origin: NodeId(3),
+            counter: if far_ahead {
+                u64::MAX
+            } else {
+                real.counter + 1
+            },
+        };
+        c.inject(3, 0, Msg::Halt(forged));
+        c.deliver_all();
+        let wait = config().wait_for_ldr(4);
+        // Back in the leader's real election within the wait, a heartbeat and a round trip.
+        c.run_for(wait + HEARTBEAT + TIMEOUT);
+        assert_eq!(
+            c.check_one_leader(),
+            Ok(3),
+            "far ahead {far_ahead}, counter {:?}: {}",
+            forged.counter,
+            c.describe(&c.live())
+        );
+        assert_eq!(
+            c.status(0).group,
+            Some(real),
+            "rejoined the leader's election"
+        );
+    }
+}

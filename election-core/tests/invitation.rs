@@ -491,3 +491,39 @@ proptest! {
         }
     }
 }
+
+/// Unreadable persisted bytes must not restart the group counter at 0, which would hand out
+/// group ids this node already used: the counter continues from a random point far above any
+/// counter a node reaches by counting.
+#[test]
+fn unreadable_persisted_state_does_not_reuse_group_ids() {
+    let members = Members::first(3);
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let mut counters = Vec::new();
+    for bytes in [vec![1, 2, 3], vec![0; 9], Vec::new()] {
+        let mut node = Node::new(Invitation::new(&config()));
+        let mut out = Out::new();
+        let mut cx = Context {
+            id: NodeId(1),
+            now: 0,
+            members: &members,
+            rng: &mut rng,
+        };
+        node.handle(
+            &mut cx,
+            Input::Start {
+                persisted: Some(bytes),
+            },
+            &mut out,
+        );
+        let counter = node.status().group.unwrap().counter;
+        assert!(counter > 1 << 63, "counter {counter} restarted low");
+        counters.push(counter);
+    }
+    counters.dedup();
+    assert_eq!(
+        counters.len(),
+        3,
+        "each unreadable boot draws its own counter"
+    );
+}

@@ -270,3 +270,118 @@ fn unique_invariant(scope: Scope) -> Invariant {
         Scope::Everyone | Scope::Group => Invariant::UniqueLeader,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use election_core::Model;
+
+    use super::*;
+
+    fn props(agreement: Option<Scope>, unique_leader: Option<Scope>) -> Properties {
+        Properties {
+            model: Model::Synchronous,
+            agreement,
+            unique_leader,
+            highest_wins: false,
+        }
+    }
+
+    fn normal(coordinator: u32, group: Option<(u32, u64)>, term: Option<u64>) -> Status {
+        Status {
+            state: State::Normal,
+            coordinator: Some(NodeId(coordinator)),
+            group: group.map(|(origin, counter)| GroupId {
+                origin: NodeId(origin),
+                counter,
+            }),
+            term,
+            ..Status::down()
+        }
+    }
+
+    const DOWN: Status = Status::down();
+
+    #[test]
+    fn everyone_must_agree_inside_the_model_only() {
+        for inside in [true, false] {
+            let mut s = Safety::new(props(Some(Scope::Everyone), None));
+            assert_eq!(
+                s.change(NodeId(0), &DOWN, &normal(2, None, None), inside),
+                None
+            );
+            let broken = s.change(NodeId(1), &DOWN, &normal(1, None, None), inside);
+            assert_eq!(
+                broken.map(|b| (b.0, b.1)),
+                inside.then_some((Invariant::Agreement, Some(NodeId(2))))
+            );
+        }
+        // Crashing the dissenter clears it: agreement again.
+        let mut s = Safety::new(props(Some(Scope::Everyone), None));
+        s.change(NodeId(0), &DOWN, &normal(2, None, None), true);
+        s.change(NodeId(1), &DOWN, &normal(1, None, None), false);
+        s.change(NodeId(1), &normal(1, None, None), &DOWN, true);
+        assert_eq!(
+            s.change(NodeId(3), &DOWN, &normal(2, None, None), true),
+            None
+        );
+    }
+
+    #[test]
+    fn groups_and_terms_must_agree_in_every_run_and_ids_cannot_be_left_out() {
+        let mut s = Safety::new(props(Some(Scope::Group), Some(Scope::Group)));
+        assert_eq!(
+            s.change(NodeId(0), &DOWN, &normal(2, Some((2, 1)), None), false),
+            None
+        );
+        assert_eq!(
+            s.change(NodeId(1), &DOWN, &normal(3, Some((3, 1)), None), false),
+            None
+        );
+        let b = s
+            .change(NodeId(4), &DOWN, &normal(3, Some((2, 1)), None), false)
+            .unwrap();
+        assert_eq!((b.0, b.1), (Invariant::Agreement, Some(NodeId(2))));
+        let b = s
+            .change(NodeId(5), &DOWN, &normal(5, None, None), false)
+            .unwrap();
+        assert_eq!((b.0, b.1), (Invariant::Agreement, None), "{}", b.2);
+
+        let mut s = Safety::new(props(Some(Scope::Term), Some(Scope::Term)));
+        assert_eq!(
+            s.change(NodeId(1), &DOWN, &normal(1, None, Some(4)), false),
+            None
+        );
+        let b = s
+            .change(NodeId(2), &DOWN, &normal(2, None, Some(4)), false)
+            .unwrap();
+        assert_eq!((b.0, b.1), (Invariant::ElectionSafety, Some(NodeId(1))));
+        assert_eq!(
+            s.change(NodeId(3), &DOWN, &normal(3, None, Some(5)), false),
+            None
+        );
+    }
+
+    #[test]
+    fn one_leader_for_everyone_inside_the_model() {
+        let mut s = Safety::new(props(None, Some(Scope::Everyone)));
+        assert_eq!(
+            s.change(NodeId(1), &DOWN, &normal(1, None, None), true),
+            None
+        );
+        assert_eq!(
+            s.change(NodeId(0), &DOWN, &normal(1, None, None), true),
+            None,
+            "a follower"
+        );
+        let b = s
+            .change(NodeId(2), &DOWN, &normal(2, None, None), true)
+            .unwrap();
+        assert_eq!((b.0, b.1), (Invariant::UniqueLeader, Some(NodeId(1))));
+        let mut s = Safety::new(props(None, Some(Scope::Everyone)));
+        s.change(NodeId(1), &DOWN, &normal(1, None, None), false);
+        assert_eq!(
+            s.change(NodeId(2), &DOWN, &normal(2, None, None), false),
+            None
+        );
+    }
+}

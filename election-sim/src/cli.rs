@@ -33,6 +33,8 @@ pub enum SimCommand {
     Replay(ReplayArgs),
     /// Print the message-complexity table (n = 4 … 1,024) of every algorithm next to theory.
     Complexity(ComplexityArgs),
+    /// List the built-in algorithms: name, what each guarantees and under which model, options.
+    Algorithms(AlgorithmsArgs),
 }
 
 /// The registry's algorithms as a `--algorithm` value: clap lists them with their help and
@@ -254,6 +256,18 @@ pub struct ReplayArgs {
     pub trace: PathBuf,
 }
 
+/// Arguments of `algorithms`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AlgorithmsArgs {
+    /// Print only the names, one per line (for scripts).
+    #[arg(long)]
+    pub names: bool,
+    /// Print the list as JSON: name, help, options and declared properties (at the default
+    /// options and the simulator's default timing).
+    #[arg(long, conflicts_with = "names")]
+    pub json: bool,
+}
+
 /// Arguments of `complexity`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ComplexityArgs {
@@ -292,11 +306,12 @@ pub fn run(cmd: SimCommand) -> ExitCode {
             Ok((spec, _)) => Some(spec.algorithm),
             Err(message) => return fail(message),
         },
-        SimCommand::Complexity(_) => None,
+        SimCommand::Complexity(_) | SimCommand::Algorithms(_) => None,
     };
     let result = match algorithm {
         None => match cmd {
             SimCommand::Complexity(args) => complexity(&args),
+            SimCommand::Algorithms(args) => algorithms(&args),
             _ => unreachable!("every other command names its algorithm"),
         },
         Some(name) => match name.parse::<Algorithm>() {
@@ -323,6 +338,7 @@ pub fn run_for<P: Protocol>(cmd: SimCommand) -> ExitCode {
         SimCommand::Check(args) => named(&args.cluster.algorithm).and_then(|()| check::<P>(&args)),
         SimCommand::Replay(args) => replay::<P>(&args),
         SimCommand::Complexity(args) => complexity(&args),
+        SimCommand::Algorithms(args) => algorithms(&args),
     };
     finish(result)
 }
@@ -626,6 +642,53 @@ fn replay<P: Protocol>(args: &ReplayArgs) -> Result<ExitCode, String> {
     }
 }
 
+/// One algorithm as `algorithms --json` lists it.
+#[derive(Serialize)]
+struct AlgorithmInfo {
+    name: &'static str,
+    help: &'static str,
+    options: &'static str,
+    properties: election_core::Properties,
+}
+
+fn algorithms(args: &AlgorithmsArgs) -> Result<ExitCode, String> {
+    let infos: Vec<AlgorithmInfo> = Algorithm::ALL
+        .iter()
+        .map(|&a| AlgorithmInfo {
+            name: a.name(),
+            help: a.help(),
+            options: a.options_help(),
+            properties: election_core::with_protocol!(a, P => P::properties(&ConfigOf::<P>::new(DEFAULT_TIMING))),
+        })
+        .collect();
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&infos).expect("the list serializes")
+        );
+    } else if args.names {
+        for info in &infos {
+            println!("{}", info.name);
+        }
+    } else {
+        for info in &infos {
+            let p = info.properties;
+            println!("{}\n  {}", info.name, info.help);
+            println!(
+                "  model: {:?}; Assertion 1: {}; one leader per: {}; highest wins: {}",
+                p.model,
+                p.agreement
+                    .map_or("not claimed".to_string(), |s| format!("{s:?}")),
+                p.unique_leader
+                    .map_or("not claimed".to_string(), |s| format!("{s:?}")),
+                if p.highest_wins { "yes" } else { "no" }
+            );
+            println!("  options: {}", info.options);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Heartbeat of the complexity runs: long enough that no periodic check fires during an
 /// election, so the counts are the election's own messages.
 const COMPLEXITY_HEARTBEAT: Time = 10_000 * MILLIS;
@@ -656,41 +719,61 @@ fn complexity(args: &ComplexityArgs) -> Result<ExitCode, String> {
     println!("algorithm's module derives for the same scenario, with what it counts.\n");
     for &algorithm in &algorithms {
         println!("### {algorithm}\n");
-        println!("| n | boot | best | worst | theory: boot | theory: best | theory: worst |");
-        println!("|---:|---:|---:|---:|---|---|---|");
+        let bounds =
+            |n: u32| election_core::with_protocol!(algorithm, P => P::message_bounds(u64::from(n)));
+        let what = bounds(4);
+        for (name, b) in [
+            ("boot", &what.boot),
+            ("best", &what.best),
+            ("worst", &what.worst),
+        ] {
+            println!(
+                "- theory, {name}: {}",
+                b.as_ref().map_or("none claimed", |b| b.what.as_str())
+            );
+        }
+        println!();
+        println!("| n | boot | theory | best | theory | worst | theory |");
+        println!("|---:|---:|---:|---:|---:|---:|---:|");
         let mut n = 4;
         while n <= args.max_nodes {
-            let mut cells = Vec::new();
-            for scenario in [
-                Scenario::Boot,
-                Scenario::Restart(n - 2),
-                Scenario::Restart(0),
-            ] {
-                let mut total = 0;
-                for seed in 0..args.seeds {
-                    total += election_core::with_protocol!(algorithm, P => complexity_run::<P>(n, seed, scenario))?;
-                }
-                cells.push(total / args.seeds.max(1));
-            }
-            let bounds =
-                election_core::with_protocol!(algorithm, P => P::message_bounds(u64::from(n)));
+            let measured = complexity_row(algorithm, n, args.seeds)?;
+            let theory = bounds(n);
             let show = |b: Option<election_core::Bound>| {
-                b.map_or("-".to_string(), |b| format!("{} = {}", b.what, b.value))
+                b.map_or("-".to_string(), |b| b.value.to_string())
             };
             println!(
                 "| {n} | {} | {} | {} | {} | {} | {} |",
-                cells[0],
-                cells[1],
-                cells[2],
-                show(bounds.boot),
-                show(bounds.best),
-                show(bounds.worst)
+                measured[0],
+                show(theory.boot),
+                measured[1],
+                show(theory.best),
+                measured[2],
+                show(theory.worst)
             );
             n *= 2;
         }
         println!();
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The measured cells of one row of the complexity table: boot, best and worst, each the mean
+/// over `seeds` seeds.
+pub fn complexity_row(algorithm: Algorithm, n: u32, seeds: u64) -> Result<[u64; 3], String> {
+    let mut cells = [0; 3];
+    for (cell, scenario) in cells.iter_mut().zip([
+        Scenario::Boot,
+        Scenario::Restart(n - 2),
+        Scenario::Restart(0),
+    ]) {
+        let mut total = 0;
+        for seed in 0..seeds {
+            total += election_core::with_protocol!(algorithm, P => complexity_run::<P>(n, seed, scenario))?;
+        }
+        *cell = total / seeds.max(1);
+    }
+    Ok(cells)
 }
 
 /// A scenario of the complexity table.

@@ -155,7 +155,9 @@ pub struct Sim<P: Protocol> {
     /// Messages sent so far, at the last status change, and at the calm.
     sent_total: u64,
     sent_at_change: u64,
-    sent_at_calm: u64,
+    /// Messages sent strictly before the calm (the boot's, for a plan without faults, are not:
+    /// they are sent at time 0, the calm).
+    sent_before_calm: u64,
     end_at: Time,
     trace: Option<TraceSink>,
     violation: Option<Violation>,
@@ -224,7 +226,7 @@ impl<P: Protocol> Sim<P> {
             last_change: 0,
             sent_total: 0,
             sent_at_change: 0,
-            sent_at_calm: 0,
+            sent_before_calm: 0,
             end_at,
             trace,
             violation: None,
@@ -376,7 +378,6 @@ impl<P: Protocol> Sim<P> {
             }
             Action::Calm => {
                 self.emit(|| Ev::Calm);
-                self.sent_at_calm = self.sent_total;
                 self.partition.clear();
                 self.blocked.clear();
                 self.links.clear();
@@ -609,6 +610,9 @@ impl<P: Protocol> Sim<P> {
         let kind = msg.kind();
         let id = self.sent_total;
         self.sent_total += 1;
+        if self.now < self.stats.calm_at {
+            self.sent_before_calm += 1;
+        }
         match self.sent.iter_mut().find(|(k, _)| *k == kind) {
             Some((_, n)) => *n += 1,
             None => self.sent.push((kind, 1)),
@@ -790,7 +794,8 @@ impl<P: Protocol> Sim<P> {
 
     fn settle(&mut self, leader: Option<NodeId>, group: Option<election_core::GroupId>) {
         self.stats.time_to_stable = Some(self.last_change.saturating_sub(self.stats.calm_at));
-        self.stats.messages_to_stable = Some(self.sent_at_change.saturating_sub(self.sent_at_calm));
+        self.stats.messages_to_stable =
+            Some(self.sent_at_change.saturating_sub(self.sent_before_calm));
         self.stats.leader = leader.map(|l| l.0);
         self.emit(|| Ev::Settled {
             leader: leader.map(|l| l.0),

@@ -39,8 +39,9 @@ pub struct RunStats {
     /// Time from the calm to the last status change before the liveness check: how long the
     /// cluster took to settle on its stable leader. `None` if it did not settle.
     pub time_to_stable: Option<Time>,
-    /// Messages sent from the calm to that last status change (0 if nothing changed after the
-    /// calm). `None` if it did not settle.
+    /// Messages sent from the calm (inclusive: the boot's messages for a plan without faults, a
+    /// recovering node's first messages when it recovers at the last fault) to that last status
+    /// change. `None` if it did not settle.
     pub messages_to_stable: Option<u64>,
     /// The leader it settled on.
     pub leader: Option<u32>,

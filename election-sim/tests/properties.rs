@@ -1,21 +1,25 @@
-//! Property tests: every algorithm of `election-core` over random fault plans.
+//! Property tests: every registered algorithm of `election-core` over random fault plans.
 //!
-//! The invariant checked for each generated (seed, plan): the simulator reports no violation.
-//! That is, at every status change no two nodes are Normal leaders of one election and no two
-//! members of one group follow different coordinators; once the network has been calm for the
-//! algorithm's liveness bound (plus the slack described in `election_sim::sim`), every live
-//! node is Normal behind one live leader (the highest live node for Bully and asynchronous
-//! Bully), and that stays so until the end of the run.
+//! The invariant checked for each generated (algorithm, seed, plan): the simulator reports no
+//! violation of what the algorithm declares (`Protocol::properties`). That is, at every status
+//! change Assertion 1 within its scope (per group or term in every run; over all live nodes as
+//! long as the run is inside the synchronous model) and one leader per election / term / at a
+//! time where declared; once the network has been calm for the algorithm's liveness bound (plus
+//! the slack described in `election_sim::sim`), every live node is Normal behind one live leader
+//! (the highest live node where declared), and that stays so until the end of the run.
 //!
-//! Plans mix crashes, recoveries, partitions and heals, one-way and two-way blocks, lossy
-//! (up to 30 %), duplicating and slow networks, clock drift, joins and leaves. Proptest shrinks
-//! a failing plan to a minimal one; the failure message holds the seed, the plan, and the
-//! command that reproduces the run.
+//! Two plan families: the full mix — crashes, recoveries, partitions and heals, one-way and
+//! two-way blocks, lossy (up to 30 %), duplicating and slow networks, clock drift, joins and
+//! leaves — and plans inside Garcia-Molina's synchronous model — crashes, recoveries, joins,
+//! leaves, drift within 10 %, and links pinned at any delay up to the tolerated one, so that
+//! messages race — where every model-bound check applies throughout. Proptest shrinks a failing
+//! plan to a minimal one; the failure message holds the seed, the plan, and the command that
+//! reproduces the run.
 //!
-//! `ELECTION_PROPTEST_CASES` sets the number of cases per algorithm (default 256).
+//! `ELECTION_PROPTEST_CASES` sets the number of cases per algorithm and family (default 256).
 
-use election_core::{Algorithm, Protocol};
-use election_sim::{Fault, Network, Plan, Sim, Spec, TimedFault};
+use election_core::{Algorithm, Model, Time};
+use election_sim::{DEFAULT_TIMING, Fault, Network, Plan, Spec, TimedFault, cli::simulate};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence};
 
@@ -31,7 +35,7 @@ fn cases() -> u32 {
 
 fn config() -> Config {
     Config {
-        cases: cases(),
+        cases: cases() * Algorithm::ALL.len() as u32,
         failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("regressions"))),
         ..Config::default()
     }
@@ -62,13 +66,54 @@ fn raw_fault() -> impl Strategy<Value = Fault> {
     ]
 }
 
-/// A valid plan: raw node numbers are taken modulo the nodes existing at that time, a
-/// partition's mask splits the nodes into two sides, and a block between a node and itself
-/// becomes a heal.
+/// The tolerated one-way delay of every built-in algorithm at the default timing (the smallest
+/// of them: two fifths of the 20 ms timeout).
+const SYNCHRONOUS_DELAY: Time = DEFAULT_TIMING.timeout * 2 / 5;
+
+/// A fault inside the synchronous model, node numbers still raw.
+fn raw_synchronous_fault() -> impl Strategy<Value = Fault> {
+    let pinned = |latency| Network {
+        min_latency_us: latency,
+        max_latency_us: latency,
+        loss: 0.0,
+        duplicate: 0.0,
+    };
+    let drift = Model::SYNCHRONOUS_DRIFT;
+    prop_oneof![
+        3 => any::<u32>().prop_map(|node| Fault::Crash { node }),
+        3 => any::<u32>().prop_map(|node| Fault::Recover { node }),
+        2 => (any::<u32>(), any::<u32>(), 0..=SYNCHRONOUS_DELAY)
+            .prop_map(move |(from, to, d)| Fault::Link { from, to, network: pinned(d) }),
+        1 => (any::<u32>(), -drift..=drift).prop_map(|(node, rate)| Fault::Drift { node, rate }),
+        1 => Just(Fault::Join),
+        1 => any::<u32>().prop_map(|node| Fault::Leave { node }),
+    ]
+}
+
+fn synchronous_plan() -> impl Strategy<Value = Plan> {
+    let network = (0..=SYNCHRONOUS_DELAY).prop_map(|min| Network {
+        min_latency_us: min,
+        max_latency_us: SYNCHRONOUS_DELAY,
+        loss: 0.0,
+        duplicate: 0.0,
+    });
+    plan_of(network, raw_synchronous_fault())
+}
+
 fn plan() -> impl Strategy<Value = Plan> {
+    plan_of(network(), raw_fault())
+}
+
+/// A valid plan: raw node numbers are taken modulo the nodes existing at that time, a
+/// partition's mask splits the nodes into two sides, and a block or link between a node and
+/// itself becomes a heal.
+fn plan_of(
+    network: impl Strategy<Value = Network>,
+    fault: impl Strategy<Value = Fault>,
+) -> impl Strategy<Value = Plan> {
     (
-        network(),
-        proptest::collection::vec((0u64..600_000, raw_fault()), 0..8),
+        network,
+        proptest::collection::vec((0u64..600_000, fault), 0..8),
     )
         .prop_map(|(network, raw)| {
             let mut existing = NODES;
@@ -103,6 +148,14 @@ fn plan() -> impl Strategy<Value = Plan> {
                         }
                     }
                     Fault::Block { .. } => Fault::Heal,
+                    Fault::Link { from, to, network } if from % existing != to % existing => {
+                        Fault::Link {
+                            from: from % existing,
+                            to: to % existing,
+                            network,
+                        }
+                    }
+                    Fault::Link { .. } => Fault::Heal,
                     Fault::Join => {
                         existing += 1;
                         Fault::Join
@@ -117,11 +170,21 @@ fn plan() -> impl Strategy<Value = Plan> {
 
 /// Runs one case; on a violation writes the plan next to the target dir and fails with the seed,
 /// the violation and the command that reproduces it.
-fn holds<P: Protocol>(algorithm: Algorithm, seed: u64, plan: Plan) -> Result<(), TestCaseError> {
+fn holds(
+    algorithm: Algorithm,
+    seed: u64,
+    plan: Plan,
+    synchronous: bool,
+) -> Result<(), TestCaseError> {
     let spec = Spec::new(algorithm.name(), NODES, seed, plan.clone());
-    let out = Sim::<P>::new(spec, None)
-        .expect("generated plans are valid")
-        .run();
+    let out = simulate(spec, None).expect("generated plans are valid");
+    if synchronous {
+        prop_assert_eq!(
+            out.stats.left_model_at,
+            None,
+            "a synchronous plan left the model"
+        );
+    }
     if let Some(v) = out.violation {
         let path = std::env::temp_dir().join(format!("election-sim-{algorithm}-seed-{seed}.json"));
         let json = serde_json::to_string_pretty(&plan).expect("plans serialize");
@@ -139,38 +202,27 @@ fn holds<P: Protocol>(algorithm: Algorithm, seed: u64, plan: Plan) -> Result<(),
     Ok(())
 }
 
-proptest! {
-    #![proptest_config(config())]
-
-    #[test]
-    fn bully_is_safe_and_live(seed in any::<u64>(), plan in plan()) {
-        holds::<election_core::bully::Bully>(Algorithm::Bully, seed, plan)?;
-    }
+fn algorithm() -> impl Strategy<Value = Algorithm> {
+    proptest::sample::select(Algorithm::ALL)
 }
 
 proptest! {
     #![proptest_config(config())]
 
+    /// Every algorithm keeps what it declares under the full fault mix.
     #[test]
-    fn async_bully_is_safe_and_live(seed in any::<u64>(), plan in plan()) {
-        holds::<election_core::async_bully::AsyncBully>(Algorithm::AsyncBully, seed, plan)?;
+    fn every_algorithm_is_safe_and_live(algorithm in algorithm(), seed in any::<u64>(), plan in plan()) {
+        holds(algorithm, seed, plan, false)?;
     }
-}
 
-proptest! {
-    #![proptest_config(config())]
-
+    /// Inside the synchronous model every algorithm keeps what it declares at every instant,
+    /// Assertion 1 of Bully among it.
     #[test]
-    fn invitation_is_safe_and_live(seed in any::<u64>(), plan in plan()) {
-        holds::<election_core::invitation::Invitation>(Algorithm::Invitation, seed, plan)?;
-    }
-}
-
-proptest! {
-    #![proptest_config(config())]
-
-    #[test]
-    fn ring_is_safe_and_live(seed in any::<u64>(), plan in plan()) {
-        holds::<election_core::ring::Ring>(Algorithm::Ring, seed, plan)?;
+    fn every_algorithm_is_safe_and_live_inside_the_synchronous_model(
+        algorithm in algorithm(),
+        seed in any::<u64>(),
+        plan in synchronous_plan(),
+    ) {
+        holds(algorithm, seed, plan, true)?;
     }
 }

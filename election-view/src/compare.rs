@@ -12,7 +12,6 @@ use serde::{Deserialize, Serialize};
 use crate::html::{escape, page_start};
 use crate::metrics::Measures;
 use crate::run::Time;
-use crate::sim_trace::duration;
 
 /// Everything the report shows.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -159,7 +158,7 @@ section { background: #fff; border: 1px solid #e3e7ed; border-radius: 8px; paddi
 .row section { margin-bottom: 0; }
 table { border-collapse: collapse; width: 100%; font-size: 13px; font-variant-numeric: tabular-nums; }
 th { text-align: right; font-weight: 500; color: #667085; border-bottom: 1px solid #d8dde5; padding: 3px 8px; }
-td { text-align: right; padding: 3px 8px; border-bottom: 1px solid #f0f2f5; }
+td { text-align: right; padding: 3px 8px; border-bottom: 1px solid #f0f2f5; white-space: nowrap; }
 th:first-child, td:first-child { text-align: left; }
 td.bad { color: #b42318; font-weight: 600; }
 .alg { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 6px; vertical-align: -1px; }
@@ -170,7 +169,8 @@ svg text { font-family: inherit; }
 .gridline { stroke: #eef0f3; }
 .label { font-size: 12px; fill: #1d2530; }
 .value { font-size: 11px; fill: #475467; }
-.legend { display: flex; flex-wrap: wrap; gap: 3px 12px; font-size: 12px; color: #475467; margin: 2px 0 10px 130px; }
+.legend { display: flex; flex-wrap: wrap; gap: 2px 12px; font-size: 12px; color: #475467; margin: 2px 0 10px 11.8%; }
+.legend b { font-weight: 600; color: #1d2530; }
 .sw { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 4px; vertical-align: -1px; }
 details summary { cursor: pointer; font-weight: 600; }
 details table { margin-top: 8px; }
@@ -199,8 +199,24 @@ fn mean(v: impl IntoIterator<Item = u64>) -> f64 {
     if n == 0 { 0.0 } else { sum / n as f64 }
 }
 
+/// A duration for the report: µs below 1 ms, ms with one decimal below 10 s, s above.
+fn short(us: u64) -> String {
+    if us < 1_000 {
+        format!("{us} µs")
+    } else if us < 10_000_000 {
+        format!("{:.1} ms", us as f64 / 1_000.0)
+    } else {
+        format!("{:.2} s", us as f64 / 1e6)
+    }
+}
+
+/// An axis tick: whole milliseconds or seconds.
 fn ms(us: f64) -> String {
-    duration(us.round() as u64)
+    if us >= 10e6 {
+        format!("{} s", num((us / 1e5).round() / 10.0))
+    } else {
+        format!("{} ms", num((us / 100.0).round() / 10.0))
+    }
 }
 
 /// Round tick positions covering `0..=max`.
@@ -306,7 +322,7 @@ fn cdf_chart(data: &CompareData) -> String {
             escape(&a.algorithm),
             times.len(),
             a.runs.len(),
-            pct(&times, 0.5).map_or("—".into(), duration),
+            pct(&times, 0.5).map_or("—".into(), short),
         );
         if unsettled > 0 {
             let _ = write!(
@@ -370,11 +386,11 @@ fn box_chart(data: &CompareData) -> String {
             r##"<g class="box" data-algorithm="{}"><title>{}: min {}, quartiles {} / {} / {}, max {}</title><line x1="{:.1}" x2="{:.1}" y1="{yc:.1}" y2="{yc:.1}" stroke="{color}" stroke-width="1.5"/><rect x="{:.1}" y="{:.1}" width="{:.1}" height="16" fill="{color}" fill-opacity="0.25" stroke="{color}" stroke-width="1.5"/><line x1="{:.1}" x2="{:.1}" y1="{:.1}" y2="{:.1}" stroke="{color}" stroke-width="3"/></g>"##,
             escape(&a.algorithm),
             escape(&a.algorithm),
-            duration(lo),
-            duration(q1),
-            duration(med),
-            duration(q3),
-            duration(hi),
+            short(lo),
+            short(q1),
+            short(med),
+            short(q3),
+            short(hi),
             x(lo),
             x(hi),
             x(q1),
@@ -390,7 +406,7 @@ fn box_chart(data: &CompareData) -> String {
             r##"<text class="value" x="{:.1}" y="{:.1}">{}</text>"##,
             x(hi) + 6.0,
             yc + 4.0,
-            duration(med)
+            short(med)
         );
     }
     out.push_str("</svg>");
@@ -398,9 +414,9 @@ fn box_chart(data: &CompareData) -> String {
 }
 
 fn messages_chart(data: &CompareData) -> String {
-    let (x0, x1, row_h) = (130.0, 1020.0, 52.0);
-    let rows = data.algorithms.len().max(1) as f64;
-    let h = 10.0 + rows * row_h + 36.0;
+    // One row per algorithm: its label, its stacked bar on the shared scale, and its legend (in
+    // HTML, so that long type names wrap instead of overprinting); the axis below them all.
+    let (w, x0, x1) = (1100.0, 130.0, 1020.0);
     let means: Vec<Vec<(String, f64)>> = data
         .algorithms
         .iter()
@@ -423,25 +439,13 @@ fn messages_chart(data: &CompareData) -> String {
         .map(|m| m.iter().map(|(_, v)| v).sum::<f64>())
         .fold(0.0, f64::max);
     let (top, xt) = ticks(max);
-    let mut out =
-        format!(r##"<svg viewBox="0 0 1100 {h}" role="img" aria-label="messages by type">"##);
-    let y_axis = 10.0 + rows * row_h;
-    value_axis(
-        &mut out,
-        (x0, x1),
-        (4.0, y_axis),
-        top,
-        &xt,
-        num,
-        "messages per run (mean), by type",
-    );
-    for (i, (a, kinds)) in data.algorithms.iter().zip(&means).enumerate() {
-        let y = 10.0 + i as f64 * row_h;
+    let mut out = String::new();
+    for (a, kinds) in data.algorithms.iter().zip(&means) {
         let _ = write!(
             out,
-            r##"<text class="label" x="{}" y="{:.1}" text-anchor="end">{}</text>"##,
+            r##"<svg viewBox="0 0 {w} 26" role="img" aria-label="{}"><text class="label" x="{}" y="17" text-anchor="end">{}</text>"##,
+            escape(&a.algorithm),
             x0 - 10.0,
-            y + 15.0,
             escape(&a.algorithm)
         );
         let mut at = x0;
@@ -450,19 +454,18 @@ fn messages_chart(data: &CompareData) -> String {
             let color = KIND_COLOR[j % KIND_COLOR.len()];
             let _ = write!(
                 out,
-                r##"<rect class="seg" data-algorithm="{}" data-kind="{}" x="{at:.1}" y="{y:.1}" width="{wdt:.1}" height="22" fill="{color}" stroke="#fff" stroke-width="0.8"><title>{}: {} — {} per run</title></rect>"##,
+                r##"<rect class="seg" data-algorithm="{}" data-kind="{}" x="{at:.1}" y="2" width="{wdt:.1}" height="22" fill="{color}" stroke="#fff" stroke-width="0.8"><title>{}: {} — {} per run</title></rect>"##,
                 escape(&a.algorithm),
                 escape(kind),
                 escape(&a.algorithm),
                 escape(kind),
-                num(*v)
+                num((v * 10.0).round() / 10.0)
             );
             if wdt > 34.0 {
                 let _ = write!(
                     out,
-                    r##"<text class="value" x="{:.1}" y="{:.1}" text-anchor="middle" fill="#fff">{}</text>"##,
+                    r##"<text class="value" x="{:.1}" y="17" text-anchor="middle" style="fill:#fff">{}</text>"##,
                     at + wdt / 2.0,
-                    y + 15.0,
                     num(v.round())
                 );
             }
@@ -471,26 +474,34 @@ fn messages_chart(data: &CompareData) -> String {
         let total: f64 = kinds.iter().map(|(_, v)| v).sum();
         let _ = write!(
             out,
-            r##"<text class="value" x="{:.1}" y="{:.1}">{}</text>"##,
+            r##"<text class="value" x="{:.1}" y="17">{}</text></svg><div class="legend">"##,
             at + 6.0,
-            y + 15.0,
             num(total.round())
         );
-        // The legend of this bar, under it.
-        let mut lx = x0;
-        for (j, (kind, _)) in kinds.iter().enumerate() {
-            let color = KIND_COLOR[j % KIND_COLOR.len()];
+        for (j, (kind, v)) in kinds.iter().enumerate() {
             let _ = write!(
                 out,
-                r##"<rect x="{lx:.1}" y="{:.1}" width="9" height="9" rx="2" fill="{color}"/><text class="tick" x="{:.1}" y="{:.1}">{}</text>"##,
-                y + 28.0,
-                lx + 12.0,
-                y + 36.5,
-                escape(kind)
+                r##"<span><span class="sw" style="background:{}"></span>{} <b>{}</b></span>"##,
+                KIND_COLOR[j % KIND_COLOR.len()],
+                escape(kind),
+                num((v * 10.0).round() / 10.0)
             );
-            lx += 18.0 + 6.3 * kind.chars().count() as f64;
         }
+        out.push_str("</div>");
     }
+    let _ = write!(
+        out,
+        r##"<svg viewBox="0 0 {w} 40" role="img" aria-label="scale">"##
+    );
+    value_axis(
+        &mut out,
+        (x0, x1),
+        (0.0, 4.0),
+        top,
+        &xt,
+        num,
+        "messages per run (mean), by type",
+    );
     out.push_str("</svg>");
     out
 }
@@ -576,7 +587,7 @@ fn summary_table(data: &CompareData) -> String {
             }
         };
         let violations = a.runs.iter().filter(|r| r.violation.is_some()).count();
-        let d = |v: Option<u64>| v.map_or("—".to_string(), duration);
+        let d = |v: Option<u64>| v.map_or("—".to_string(), short);
         let _ = write!(
             out,
             "<tr data-algorithm=\"{}\"><td><span class=\"alg\" style=\"background:{color}\"></span>{}</td>\
@@ -615,10 +626,9 @@ fn seeds_table(data: &CompareData) -> String {
                  <td>{}</td><td{}>{}</td></tr>",
                 escape(&a.algorithm),
                 r.seed,
-                r.time_to_stable_us
-                    .map_or("did not settle".into(), duration),
-                duration(r.unavailable_us),
-                duration(r.duration_us),
+                r.time_to_stable_us.map_or("did not settle".into(), short),
+                short(r.unavailable_us),
+                short(r.duration_us),
                 r.total_messages(),
                 r.elections_started,
                 r.leader_changes,
@@ -674,7 +684,7 @@ pub fn render_compare(data: &CompareData) -> String {
          (every live node Normal behind one live leader).</p>{}</section>\n\
          <section><h2>Time to a stable leader</h2><p class=\"what\">Share of runs with a stable \
          leader by that time after the last fault (runs that never settled keep the curve below \
-         100 %).</p><div class=\"legend\" style=\"margin-left:60px\">{legend}</div>{}</section>\n\
+         100 %).</p><div class=\"legend\" style=\"margin-left:5.5%\">{legend}</div>{}</section>\n\
          <div class=\"row\"><section><h2>Unavailability</h2><p class=\"what\">Box: quartiles and \
          median; whiskers: min to max.</p>{}</section>\n<section><h2>Leader changes</h2>\
          <p class=\"what\">How often the agreed leader moved to another node.</p>{}</section></div>\n\

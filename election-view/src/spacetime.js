@@ -52,6 +52,11 @@
     close(end);
   }
 
+  // Instants at which the cluster changes, for stepping with the arrow keys.
+  const changes = [...new Set([].concat(
+    ...D.status.map((l) => l.map((r) => r[0])), D.life.map((x) => x[0]), D.marks.map((m) => m[0]),
+    D.violation ? [D.violation.time] : []))].sort((a, b) => a - b);
+
   let visible = nodes.map(() => true);
   let hiddenKinds = new Set();
   let showTimers = true, showLabels = true;
@@ -63,6 +68,17 @@
   let drawnArrows = 0;
   let win = [start, end];
   let hot = -1;
+  let focus = -1;       // the node whose messages stand out (click its lane name)
+  let labelBoxes = [];  // text already placed in this draw, so that labels do not overprint
+
+  // Claims the box of a label of `text` at (x, y) (baseline, start anchored) if no placed label
+  // overlaps it; returns whether it is free.
+  function claim(x, y, text, size) {
+    const w = text.length * size * 0.56, b = { x0: x, x1: x + w, y0: y - size, y1: y + 2 };
+    if (labelBoxes.some((o) => o.x0 < b.x1 && b.x0 < o.x1 && o.y0 < b.y1 && b.y0 < o.y1)) return false;
+    labelBoxes.push(b);
+    return true;
+  }
 
   function lowerBound(arr, x) {
     let lo = 0, hi = arr.length;
@@ -139,8 +155,8 @@
     svg.setAttribute('width', width);
     spacer.style.width = width + 'px';
     const hasBad = new Set(D.violation ? D.violation.nodes : []);
-    head.innerHTML = lanes.map((n, i) => '<div class="lane-name' + (hasBad.has(n) ? ' bad' : '') +
-      '" title="' + esc(nodes[n]) + '" style="left:' + (GUTTER + (i + 0.5) * laneW) + 'px;max-width:' + (laneW - 4) +
+    head.innerHTML = lanes.map((n, i) => '<div class="lane-name' + (hasBad.has(n) ? ' bad' : '') + (focus === n ? ' focus' : '') +
+      '" data-node="' + n + '" title="' + esc(nodes[n]) + ' — click to highlight its messages" style="left:' + (GUTTER + (i + 0.5) * laneW) + 'px;max-width:' + (laneW - 4) +
       'px"><span class="dot" data-node="' + n + '"></span>' + esc(shortNames[n]) + '</div>').join('');
     setScale(k, cursorCentre());
   }
@@ -177,6 +193,7 @@
     $('to').value = (Math.min(t1, end) / 1000).toFixed(3);
     const out = [];
     drawn = [];
+    labelBoxes = [];
     const x0 = GUTTER, x1 = GUTTER + laneW * lanes.length;
 
     // Partition regions: lanes tinted by side.
@@ -213,8 +230,13 @@
         out.push('<rect x="' + (x - 4) + '" y="' + ya + '" width="8" height="' + Math.max(yb2 - ya, 0.5) + '" fill="' + STATE_COLOR[r[1]] + '"' +
           (r[1] === 3 && r[2] === n ? ' stroke="#1b5e3a" stroke-width="1.5"' : '') + '/>');
         drawn.push({ type: 'band', x: x - 5, w: 10, ya, yb: yb2, tip: statusTip(n, r, until) });
-        if (showLabels && yb2 - Math.max(ya, 0) > 13) {
-          out.push('<text class="band-label" x="' + (x + 7) + '" y="' + (Math.max(ya, 0) + 11) + '">' + esc(bandText(n, r)) + '</text>');
+        if (showLabels && r[1] !== 0 && yb2 - Math.max(ya, 0) > 13) {
+          const ly = Math.max(ya, 0) + 11;
+          let text = bandText(n, r);
+          const fits = Math.floor((laneW - 12) / 5.6);
+          if (text.length > fits) text = text.slice(0, Math.max(fits - 1, 1)) + '…';
+          claim(x + 7, ly, text, 10);
+          out.push('<text class="band-label" x="' + (x + 7) + '" y="' + ly + '">' + esc(text) + '</text>');
         }
       }
     }
@@ -230,7 +252,12 @@
         out.push('<rect x="' + (xa + 4) + '" y="' + (y - 1.5) + '" width="' + (xb - xa - 8) + '" height="3" fill="' + c + '"/>');
       } else {
         out.push('<line class="mark" stroke="' + c + '" x1="' + xa + '" x2="' + xb + '" y1="' + y + '" y2="' + y + '"/>');
-        if (showLabels) out.push('<text class="mark-label" fill="' + c + '" x="' + (xa + 4) + '" y="' + (y - 4) + '">' + esc(label) + '</text>');
+        if (showLabels) {
+          // Marks of one instant (a heal and the calm) go side by side.
+          let lx = xa + 4;
+          while (!claim(lx, y - 4, label, 10) && lx < x1) lx += 40;
+          out.push('<text class="mark-label" fill="' + c + '" x="' + lx + '" y="' + (y - 4) + '">' + esc(label) + '</text>');
+        }
       }
       drawn.push({ type: 'hline', xa, xb, y, tip: '<b>' + esc(label) + '</b><br>at ' + fmt(t) });
     }
@@ -328,14 +355,16 @@
       d += 'M' + (hx - uy * 3.5).toFixed(1) + ' ' + (hy + ux * 3.5).toFixed(1) + 'L' + xb.toFixed(1) + ' ' + yb.toFixed(1) +
         'L' + (hx + uy * 3.5).toFixed(1) + ' ' + (hy - ux * 3.5).toFixed(1);
     }
-    const cls = 'msg' + (flags & 1 ? ' dup' : '') + (flags & 2 ? ' orphan' : '');
+    const cls = 'msg' + (flags & 1 ? ' dup' : '') + (flags & 2 ? ' orphan' : '') +
+      (focus >= 0 && from !== focus && to !== focus ? ' dim' : '');
     out.push('<path class="' + cls + '" data-i="' + i + '" data-id="' + id + '" data-kind="' + esc(S[kind]) + '" data-from="' + from +
       '" data-to="' + to + '" stroke="' + c + '" d="' + d + '"/>');
     if (dropped) {
       out.push('<path class="x" d="M' + (xb - 4) + ' ' + (yb - 4) + 'l8 8M' + (xb + 4) + ' ' + (yb - 4) + 'l-8 8"/>');
     }
-    if (label) {
-      out.push('<text class="msg-label" fill="' + c + '" x="' + ((xa + xb) / 2 + 3) + '" y="' + ((ya + yb) / 2 - 3) + '">' + esc(S[kind]) + '</text>');
+    const lx = (xa + xb) / 2 + 3, ly = (ya + yb) / 2 - 3;
+    if (label && claim(lx, ly, S[kind], 9)) {
+      out.push('<text class="msg-label" fill="' + c + '" x="' + lx + '" y="' + ly + '">' + esc(S[kind]) + '</text>');
     }
     drawn.push({ type: 'arrow', i, xa, ya, xb, yb });
     drawnArrows++;
@@ -574,7 +603,7 @@
       const lead = s[1] === 3 && s[2] === i;
       return '<tr data-node="' + i + '"' + (lead ? ' class="leader"' : '') + '><td>' + name + '</td><td class="state"><span class="dot" style="background:' + STATE_COLOR[s[1]] + '"></span>' + STATES[s[1]] +
         '</td><td>' + (s[2] === null ? '' : lead ? '★ itself' : esc(shortNames[s[2]])) + '</td><td>' + (s[3] === null ? '' : esc(S[s[3]])) +
-        (s[5] === null ? '' : ' t' + s[5]) + '</td><td>' + esc(S[s[6]]) + '</td></tr>';
+        (s[5] === null ? '' : ' t' + s[5]) + '</td><td>' + (S[s[6]] === STATES[s[1]] ? '' : esc(S[s[6]])) + '</td></tr>';
     });
     document.querySelector('#states tbody').innerHTML = rows.join('');
     for (const el of head.querySelectorAll('.dot')) {
@@ -607,6 +636,14 @@
       layout();
       drawCluster();
     });
+    head.addEventListener('click', (e) => {
+      const el = e.target.closest('.lane-name');
+      if (!el) return;
+      const n = Number(el.dataset.node);
+      focus = focus === n ? -1 : n;
+      layout();
+      drawCluster();
+    });
     const kf = $('kind-filter');
     kf.insertAdjacentHTML('beforeend', D.kinds.map((kd) => '<label><input type="checkbox" data-kind="' + kd + '" checked><span class="swatch" style="background:' + colorOf(kd) + '"></span>' + esc(S[kd]) + '</label>').join(''));
     kf.addEventListener('change', (e) => {
@@ -622,8 +659,16 @@
     $('show').addEventListener('click', () => setWindow(Number($('from').value) * 1000, Number($('to').value) * 1000));
     slider.min = start;
     slider.max = end;
-    slider.step = Math.max(1, Math.round((end - start) / 4000));
+    slider.step = 1;
     slider.addEventListener('input', () => setTime(Number(slider.value), true));
+    // Arrow keys step from one change of the cluster (status, fault, mark) to the next.
+    slider.addEventListener('keydown', (e) => {
+      if (e.key !== 'ArrowRight' && e.key !== 'ArrowLeft') return;
+      e.preventDefault();
+      const i = lowerBound(changes, cursor + (e.key === 'ArrowRight' ? 1 : 0));
+      const t = e.key === 'ArrowRight' ? changes[i] : changes[i - 1];
+      if (t !== undefined) setTime(t, true);
+    });
     scroll.addEventListener('scroll', () => requestAnimationFrame(draw));
     scroll.addEventListener('wheel', (e) => {
       if (!e.ctrlKey) return;
@@ -651,21 +696,22 @@
   }
 
   function initialWindow() {
-    // Open at the violation if there is one, else at the start; zoomed so that about 120
-    // messages fill the view.
+    // Open at the violation (a little above the middle, as the run stops there) or at the start,
+    // zoomed in until about 120 messages fill the view and a message of median latency drops
+    // 18 pixels, but no further than three median latencies per view.
     const h = scroll.clientHeight || 400;
     const from = D.violation ? D.violation.time : start;
     const i = Math.max(0, lowerBound(sendTimes, from) - (D.violation ? 60 : 0));
     const j = Math.min(A.length - 1, i + 120);
     let span = A.length ? Math.max(A[j][0] - A[i][0], 2000) : end - start;
     span = Math.min(span * 1.15, end - start);
-    // Slanted enough to read: a message of median latency drops at least 18 pixels.
     const lat = [];
     for (const a of A) if (a[6] === null && !(a[7] & 2)) lat.push(a[1] - a[0]);
     lat.sort((x, y) => x - y);
     const median = lat.length ? Math.max(lat[lat.length >> 1], 20) : 0;
     k = Math.max(h / span, median ? 18 / median : 0);
-    const centre = D.violation ? D.violation.time : start + h / k / 2;
+    if (median) k = Math.min(k, h / (3 * median));
+    const centre = D.violation ? D.violation.time - 0.2 * h / k : start + h / k / 2;
     setScale(k, centre);
   }
   function showViolation() {
@@ -682,6 +728,7 @@
 
   window.spacetime = {
     ready: true,
+    readyMs: performance.now(),
     window: () => win.slice(),
     setWindow,
     setTime: (t) => setTime(t, true),

@@ -12,8 +12,9 @@
 //! the right shows the density of the whole run and where the window is. A time slider shows the
 //! cluster at one instant: who follows whom, the partition sides, messages in flight.
 //!
-//! The page exposes `window.spacetime` for tests: `ready`, `window()` (the drawn `[t0, t1]`, µs),
-//! `setWindow(t0, t1)`, `setTime(t)`, `arrowsDrawn()`.
+//! The page exposes `window.spacetime` for tests: `ready`, `readyMs` (milliseconds from navigation
+//! to the first drawing), `window()` (the drawn `[t0, t1]`, µs), `setWindow(t0, t1)`, `setTime(t)`,
+//! `arrowsDrawn()`; script errors are shown on the page and kept in `window.pageErrors`.
 
 use std::collections::BTreeMap;
 
@@ -350,6 +351,7 @@ const SKELETON: &str = r#"<nav id="toolbar">
 <footer>
 <input id="slider" type="range" min="0" max="1" step="1" value="0" aria-label="time">
 <span id="slider-time"></span>
+<span class="hint">←/→ step through changes · click a node name to highlight it · Ctrl+wheel zooms</span>
 </footer>
 <div id="tip" hidden></div>
 "#;

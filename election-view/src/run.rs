@@ -165,7 +165,8 @@ pub enum EventKind {
         to: NodeIx,
         /// The message's type, e.g. `AreYouThere`.
         kind: String,
-        /// The message itself, if recorded.
+        /// The message itself, if recorded (`msg` in JSON, as in the simulator's traces).
+        #[serde(rename = "msg")]
         content: Option<Value>,
     },
     /// The network makes a second copy of message `id`; both copies are delivered or dropped on
@@ -211,7 +212,8 @@ pub enum EventKind {
         node: NodeIx,
         /// The timer's name, e.g. `Heartbeat`.
         kind: String,
-        /// The timer value, if recorded.
+        /// The timer value, if recorded (`timer` in JSON, as in the simulator's traces).
+        #[serde(rename = "timer")]
         content: Option<Value>,
     },
     /// A node's status changes.

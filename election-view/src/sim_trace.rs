@@ -7,6 +7,10 @@
 //! what a picture relies on — times never go backwards, nodes exist, sends are numbered in order
 //! and every delivery names an earlier send — and reports the first problem with its line and
 //! field. Unknown fields are ignored, so newer simulators stay readable.
+//!
+//! The reader also accepts lines written through the vocabulary — an [`crate::Event`] serialized
+//! with serde (`crash`, `recover`, `join`, `leave`, `mark` lines, groups as text) — so the
+//! simulator can switch to writing [`crate::Event`]s without breaking its readers.
 
 use std::io::{BufRead, Read};
 use std::path::Path;
@@ -332,6 +336,34 @@ impl Reader {
             "start" => EventKind::Start {
                 node: self.node(f, "node")?,
             },
+            // The vocabulary's own lifecycle and mark events, for a simulator that writes
+            // through it.
+            "crash" => EventKind::Crash {
+                node: self.node(f, "node")?,
+            },
+            "recover" => EventKind::Recover {
+                node: self.node(f, "node")?,
+            },
+            "leave" => EventKind::Leave {
+                node: self.node(f, "node")?,
+            },
+            "join" => {
+                let node = f.u64("node")?;
+                let next = self.builder.nodes() as u64;
+                if node != next {
+                    return Err(f.error(
+                        "node",
+                        format!("a joining node gets the next id, {next}, not {node}"),
+                    ));
+                }
+                self.join(f)?
+            }
+            "mark" => {
+                let value = Value::Object(f.object.clone());
+                let event: crate::run::Event = serde_json::from_value(value)
+                    .map_err(|e| f.error("mark", format!("not a mark: {e}")))?;
+                event.kind
+            }
             "send" => {
                 let id = f.u64("id")?;
                 if id != self.sent {
@@ -449,7 +481,8 @@ impl Reader {
                     "ev",
                     format!(
                         "unknown event {other:?} (expected start, send, duplicate, deliver, \
-                         drop, timer, persist, status, fault, calm, settled, violation or end)"
+                         drop, timer, persist, status, fault, calm, settled, violation, end, \
+                         or the vocabulary's crash, recover, join, leave, mark)"
                     ),
                 ));
             }
@@ -481,6 +514,8 @@ impl Reader {
         };
         let group = match f.get("status.group") {
             None | Some(Value::Null) => None,
+            // Written through the vocabulary: already text.
+            Some(Value::String(g)) => Some(g.clone()),
             Some(_) => {
                 let origin = self.node(f, "status.group.origin")?;
                 let counter = f.u64("status.group.counter")?;
@@ -515,19 +550,7 @@ impl Reader {
             "leave" => EventKind::Leave {
                 node: self.node(f, "fault.node")?,
             },
-            "join" => {
-                // The simulator gives a joining node the id one above the largest ever used.
-                let id = self.builder.nodes();
-                if id >= self.max_nodes {
-                    return Err(f.error(
-                        "fault",
-                        format!("a join beyond the {} nodes accepted", self.max_nodes),
-                    ));
-                }
-                EventKind::Join {
-                    node: self.builder.node(&format!("n{id}")),
-                }
-            }
+            "join" => self.join(f)?,
             "partition" => {
                 let groups = f.value("fault.groups")?;
                 let mut sides: Vec<Vec<NodeIx>> = Vec::new();
@@ -621,6 +644,20 @@ impl Reader {
                     ),
                 ));
             }
+        })
+    }
+
+    /// A join: the simulator gives the new node the id one above the largest ever used.
+    fn join(&mut self, f: &Fields) -> Result<EventKind, ReadError> {
+        let id = self.builder.nodes();
+        if id >= self.max_nodes {
+            return Err(f.error(
+                "node",
+                format!("a join beyond the {} nodes accepted", self.max_nodes),
+            ));
+        }
+        Ok(EventKind::Join {
+            node: self.builder.node(&format!("n{id}")),
         })
     }
 

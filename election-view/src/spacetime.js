@@ -182,8 +182,10 @@
   const yOf = (t) => (t - start) * k + PAD - scroll.scrollTop;
 
   // ---- drawing ---------------------------------------------------------------------------
+  let drawnAt = [NaN, NaN, NaN];  // scrollTop, scrollLeft and scale of the last drawing
   function draw() {
     const h = scroll.clientHeight, top = scroll.scrollTop;
+    drawnAt = [top, scroll.scrollLeft, k];
     svg.style.top = top + 'px';
     svg.setAttribute('height', h);
     head.scrollLeft = scroll.scrollLeft;
@@ -544,11 +546,12 @@
     const pos = nodes.map((_, i) => [cx + R * Math.sin(2 * Math.PI * i / n), cy - R * Math.cos(2 * Math.PI * i / n)]);
     const out = ['<defs><marker id="head" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6" markerHeight="6" orient="auto-start-reverse">' +
       '<path d="M0 0L10 5L0 10z" fill="#475467"/></marker></defs>'];
-    // Cut links.
+    // Cut links, one line per pair of nodes (dotted when only one direction is cut).
     for (const key of cut) {
       const [a, b] = key.split('>').map(Number);
-      if (!pos[a] || !pos[b]) continue;
-      out.push('<line x1="' + pos[a][0] + '" y1="' + pos[a][1] + '" x2="' + pos[b][0] + '" y2="' + pos[b][1] + '" stroke="#d92d20" stroke-dasharray="4 3" stroke-width="1.5"/>');
+      const both = cut.has(b + '>' + a);
+      if (!pos[a] || !pos[b] || (both && a > b)) continue;
+      out.push('<line class="cut" x1="' + pos[a][0] + '" y1="' + pos[a][1] + '" x2="' + pos[b][0] + '" y2="' + pos[b][1] + '" stroke="#d92d20" stroke-dasharray="' + (both ? '4 3' : '1 3') + '" stroke-width="1.5"/>');
     }
     // Who follows whom.
     for (let i = 0; i < n; i++) {
@@ -669,7 +672,10 @@
       const t = e.key === 'ArrowRight' ? changes[i] : changes[i - 1];
       if (t !== undefined) setTime(t, true);
     });
-    scroll.addEventListener('scroll', () => requestAnimationFrame(draw));
+    // A scroll redraws once per frame, unless a zoom already drew this very view.
+    scroll.addEventListener('scroll', () => requestAnimationFrame(() => {
+      if (scroll.scrollTop !== drawnAt[0] || scroll.scrollLeft !== drawnAt[1] || k !== drawnAt[2]) draw();
+    }));
     scroll.addEventListener('wheel', (e) => {
       if (!e.ctrlKey) return;
       e.preventDefault();

@@ -551,6 +551,18 @@ async fn a_run_of_ten_thousand_events_renders() {
     let count = note.split(' ').next().unwrap().replace(',', "");
     assert_eq!(count, want.to_string(), "{note}");
     eprintln!("view timing: the whole run as density redrew in {redraw:?} (one WebDriver click)");
+    // Drawing time inside the page, for the report: the whole run, then a 20 ms window.
+    let draw_ms = browser
+        .run(
+            "const s = window.spacetime, t = performance.now(); s.setWindow(0, 1e9);
+             const whole = performance.now() - t, u = performance.now();
+             s.setWindow(1000000, 1020000); return [whole, performance.now() - u, s.arrowsDrawn()]",
+        )
+        .await;
+    eprintln!(
+        "view timing: in-page draw of the whole run {} ms, of a 20 ms window {} ms ({} arrows)",
+        draw_ms[0], draw_ms[1], draw_ms[2]
+    );
     assert_clean(&browser).await;
     browser.close().await;
 }
@@ -631,5 +643,111 @@ async fn the_comparison_report_renders() {
         "{sizes}"
     );
     save_screenshot(&browser.screenshot().await, "compare-report.png");
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn real_runs_without_messages_and_empty_runs_render() {
+    let Some(exe) = chromedriver() else {
+        skipped("chromedriver not installed (apt-get install chromium chromium-driver)");
+        return;
+    };
+    use election_core::State;
+    use election_view::{MarkKind, RunBuilder};
+    // What the logserver's log gives: status reports of ip:port nodes, a blocked link, a leave.
+    let mut b = RunBuilder::new("real cluster", "bully");
+    let addrs = ["127.0.0.1:9000", "127.0.0.1:9001", "127.0.0.1:9002"];
+    let ids: Vec<NodeIx> = addrs.iter().map(|a| b.node(a)).collect();
+    let status = |state: State, coordinator: Option<NodeIx>| NodeStatus {
+        state,
+        coordinator,
+        group: None,
+        incarnation: None,
+        term: None,
+        phase: state.to_string(),
+    };
+    for (i, &n) in ids.iter().enumerate() {
+        let t = 1_000 * i as u64;
+        b.push(t, EventKind::Start { node: n }).unwrap();
+        b.push(
+            t,
+            EventKind::Status {
+                node: n,
+                status: status(State::Election, None),
+            },
+        )
+        .unwrap();
+    }
+    for &n in &ids {
+        b.push(
+            40_000,
+            EventKind::Status {
+                node: n,
+                status: status(State::Normal, Some(2)),
+            },
+        )
+        .unwrap();
+    }
+    b.push(
+        90_000,
+        EventKind::Mark {
+            mark: MarkKind::Block,
+            label: "block :9000↔:9002".into(),
+            nodes: vec![0, 2],
+            sides: Vec::new(),
+            cut: vec![[0, 2], [2, 0]],
+        },
+    )
+    .unwrap();
+    b.push(120_000, EventKind::Leave { node: 2 }).unwrap();
+    b.push(
+        120_000,
+        EventKind::Status {
+            node: 2,
+            status: status(State::Down, None),
+        },
+    )
+    .unwrap();
+    b.end(150_000);
+    let run = b.finish();
+
+    let dir = TempDir::new("view-real");
+    let browser = Browser::start(&exe, &dir.path().join("profile"), (1200, 800)).await;
+    open(&browser, dir.path(), "real.html", &render_spacetime(&run)).await;
+    assert_clean(&browser).await;
+    let names = browser
+        .run("return [...document.querySelectorAll('.lane-name')].map(e => e.textContent)")
+        .await;
+    assert_eq!(
+        names,
+        json!([":9000", ":9001", ":9002"]),
+        "a shared ip is left out"
+    );
+    for t in [20_000, 60_000, 130_000] {
+        browser
+            .run_with("window.spacetime.setTime(arguments[0])", json!([t]))
+            .await;
+        assert_cluster_shown(&browser, &run, t).await;
+    }
+    // The cut link shows in the cluster graph while it lasts.
+    browser.run("window.spacetime.setTime(100000)").await;
+    let cut = browser
+        .run("return document.querySelectorAll('#graph line.cut').length")
+        .await;
+    assert_eq!(cut, json!(1));
+    browser.run("window.spacetime.setTime(80000)").await;
+    let cut = browser
+        .run("return document.querySelectorAll('#graph line.cut').length")
+        .await;
+    assert_eq!(cut, json!(0), "not yet blocked");
+
+    open(
+        &browser,
+        dir.path(),
+        "empty.html",
+        &render_spacetime(&Run::default()),
+    )
+    .await;
+    assert_clean(&browser).await;
     browser.close().await;
 }

@@ -45,9 +45,22 @@ pub fn local_nodes(kind: &EventKind) -> Vec<NodeIx> {
 /// nodes is stamped once per node, in the order [`local_nodes`] lists them). A delivery whose send
 /// is not in the run (left out by a bound) only ticks.
 pub fn vector_clocks(run: &Run) -> Vec<Stamp> {
+    let mut stamps = Vec::new();
+    each_stamp(run, |event, node, clock| {
+        stamps.push(Stamp {
+            event,
+            node,
+            clock: clock.clone(),
+        })
+    });
+    stamps
+}
+
+/// Calls `f(event index, node, clock)` for every node-local event, as [`vector_clocks`] lists
+/// them, without keeping the clocks (an exporter writes each one as it comes).
+pub(crate) fn each_stamp(run: &Run, mut f: impl FnMut(usize, NodeIx, &VectorClock)) {
     let mut now: BTreeMap<NodeIx, VectorClock> = BTreeMap::new();
     let mut sent: BTreeMap<MsgId, VectorClock> = BTreeMap::new();
-    let mut stamps = Vec::new();
     for (i, event) in run.events.iter().enumerate() {
         for node in local_nodes(&event.kind) {
             let clock = now.entry(node).or_default();
@@ -63,14 +76,9 @@ pub fn vector_clocks(run: &Run) -> Vec<Stamp> {
             if let EventKind::Send { id, .. } = &event.kind {
                 sent.insert(*id, clock.clone());
             }
-            stamps.push(Stamp {
-                event: i,
-                node,
-                clock: clock.clone(),
-            });
+            f(i, node, clock);
         }
     }
-    stamps
 }
 
 /// Whether `a` happened before or is `b`: every entry of `a` is at most `b`'s.

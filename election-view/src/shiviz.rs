@@ -16,7 +16,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use crate::clock::{Stamp, VectorClock, vector_clocks};
+use crate::clock::{VectorClock, each_stamp};
 use crate::run::{EventKind, MsgId, NodeIx, Run};
 
 /// ShiViz's default log-parsing regular expression, as its first line.
@@ -25,18 +25,19 @@ pub const SHIVIZ_REGEX: &str = r"(?<event>.*)\n(?<host>\S*) (?<clock>{.*})";
 /// The run as a ShiViz log: the regular expression, an empty delimiter line, then two lines per
 /// node-local event.
 pub fn render_shiviz(run: &Run) -> String {
-    let stamps = vector_clocks(run);
-    let mut out = String::with_capacity(stamps.len() * 96 + 128);
+    let mut out = String::with_capacity(run.events.len() * 96 + 128);
     out.push_str(SHIVIZ_REGEX);
     out.push_str("\n\n");
     let fates = fates(run);
     let mut last: BTreeMap<NodeIx, VectorClock> = BTreeMap::new();
-    for Stamp { event, node, clock } in &stamps {
-        let e = &run.events[*event];
-        let text = describe(run, &e.kind, *node, &fates);
-        line(&mut out, e.t, &text, &run.node_name(*node), clock, run);
-        last.insert(*node, clock.clone());
-    }
+    each_stamp(run, |event, node, clock| {
+        let e = &run.events[event];
+        let text = describe(run, &e.kind, node, &fates);
+        line(&mut out, e.t, &text, &run.node_name(node), clock, run);
+        if run.header.violation.is_some() {
+            last.insert(node, clock.clone());
+        }
+    });
     // The violation ends each node it names (the simulator stops at it, so nothing follows).
     if let Some(v) = &run.header.violation {
         for &node in &v.nodes {

@@ -1,5 +1,9 @@
 //! Shared helpers for the end-to-end tests: free ports, the `election` binary, an in-process
-//! logserver, clusters of real node processes, and polling `/api/nodes` with deadlines.
+//! logserver, clusters of real node processes, and polling `/api/nodes` with deadlines; headless
+//! Chromium over WebDriver in [`browser`]; simulated runs traced into memory in [`traces`].
+
+pub mod browser;
+pub mod traces;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

@@ -1,5 +1,6 @@
 //! A hand-driven cluster for tests, examples and classrooms: deliver one message, fire one timer,
-//! crash, recover, cut a link, and look at every node's status in between.
+//! crash, recover, cut a link, and look at every node's status in between; and [`Mutant`], the
+//! broken variants of a protocol that the checkers' tests must catch.
 //!
 //! The network here is ideal but controllable: messages wait in one FIFO queue until delivered, and
 //! [`Cluster::run_for`] delivers every message before letting the clock advance to the next timer,
@@ -13,7 +14,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::protocol::{
     Command, ConfigError, ConfigOf, Context, Input, InputOf, Kind, Members, Membership, Node,
-    NodeId, OutOf, Protocol, Time, validated,
+    NodeId, OutOf, Properties, Protocol, Time, validated,
 };
 use crate::status::{State, Status};
 
@@ -381,5 +382,75 @@ impl<P: Protocol> Cluster<P> {
             })
             .collect::<Vec<_>>()
             .join("; ")
+    }
+}
+
+/// A change made to protocol `P` to build a broken variant, the kind a checker must catch: what
+/// it claims ([`properties`](Mutation::properties)) or what it reports ([`status`](Mutation::status)).
+pub trait Mutation<P: Protocol>: 'static {
+    /// What the variant declares, given what `P` declares (by default the same).
+    fn properties(declared: Properties) -> Properties {
+        declared
+    }
+
+    /// What node `me` reports, given what `P` would report (by default the same).
+    fn status(_me: NodeId, status: Status) -> Status {
+        status
+    }
+}
+
+/// Protocol `P` changed by mutation `M`: same name, options, messages and timers, the inner
+/// protocol's commands passed on unchanged.
+pub struct Mutant<P, M> {
+    inner: P,
+    me: NodeId,
+    mutation: std::marker::PhantomData<fn() -> M>,
+}
+
+impl<P: Protocol, M: Mutation<P>> Protocol for Mutant<P, M> {
+    const NAME: &'static str = P::NAME;
+    type Options = P::Options;
+    type Msg = P::Msg;
+    type Timer = P::Timer;
+
+    fn new(config: &ConfigOf<P>) -> Self {
+        Mutant {
+            inner: P::new(config),
+            me: NodeId(0),
+            mutation: std::marker::PhantomData,
+        }
+    }
+
+    fn properties(config: &ConfigOf<P>) -> Properties {
+        M::properties(P::properties(config))
+    }
+
+    fn max_delay(config: &ConfigOf<P>) -> Time {
+        P::max_delay(config)
+    }
+
+    fn liveness_bound(config: &ConfigOf<P>, n: usize) -> Time {
+        P::liveness_bound(config, n)
+    }
+
+    fn on_start(&mut self, cx: &mut Context<'_>, persisted: Option<&[u8]>, out: &mut OutOf<P>) {
+        self.me = cx.id;
+        self.inner.on_start(cx, persisted, out);
+    }
+
+    fn on_message(&mut self, cx: &mut Context<'_>, from: NodeId, msg: P::Msg, out: &mut OutOf<P>) {
+        self.inner.on_message(cx, from, msg, out);
+    }
+
+    fn on_timer(&mut self, cx: &mut Context<'_>, timer: P::Timer, out: &mut OutOf<P>) {
+        self.inner.on_timer(cx, timer, out);
+    }
+
+    fn on_membership(&mut self, cx: &mut Context<'_>, change: Membership, out: &mut OutOf<P>) {
+        self.inner.on_membership(cx, change, out);
+    }
+
+    fn status(&self) -> Status {
+        M::status(self.me, self.inner.status())
     }
 }

@@ -50,7 +50,7 @@ pub enum Invariant {
 impl fmt::Display for Invariant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Invariant::Agreement => "agreement (assertion 1)",
+            Invariant::Agreement => "agreement",
             Invariant::UniqueLeader => "unique-leader",
             Invariant::ElectionSafety => "election-safety",
             Invariant::Liveness => "liveness",

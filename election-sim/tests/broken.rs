@@ -1,88 +1,30 @@
 //! The checkers catch broken variants: a Bully whose node 0 crowns itself without an election,
 //! the first version's Halt rule (in the synchronous mode), and a ring claiming Assertion 1.
 
-use election_core::bully::{Bully, BullyConfig, Msg, Timer};
-use election_core::ring::{self, Ring, RingConfig};
-use election_core::{
-    Context, Membership, NodeId, Out, OutOf, Properties, Protocol, Scope, State, Status, Time,
-};
+use election_core::bully::Bully;
+use election_core::harness::{Mutant, Mutation};
+use election_core::ring::Ring;
+use election_core::{NodeId, Properties, Protocol, Scope, State, Status};
 use election_sim::{Invariant, Plan, RandomFaults, Sim, Spec, Violation};
 
-/// Bully, except that node 0 reports itself the `Normal` leader from boot on.
-struct UsurpingBully {
-    inner: Bully,
-    usurper: bool,
-}
+/// Node 0 reports itself the `Normal` leader from boot on, without an election.
+struct CrownsNode0;
 
-impl Protocol for UsurpingBully {
-    const NAME: &'static str = "bully";
-    type Options = <Bully as Protocol>::Options;
-    type Msg = Msg;
-    type Timer = Timer;
-
-    fn new(config: &BullyConfig) -> Self {
-        UsurpingBully {
-            inner: Bully::new(config),
-            usurper: false,
+impl Mutation<Bully> for CrownsNode0 {
+    fn status(me: NodeId, status: Status) -> Status {
+        if me != NodeId(0) || status.state == State::Down {
+            return status;
         }
-    }
-
-    fn properties(config: &BullyConfig) -> Properties {
-        Bully::properties(config)
-    }
-
-    fn liveness_bound(config: &BullyConfig, n: usize) -> Time {
-        Bully::liveness_bound(config, n)
-    }
-
-    fn on_start(
-        &mut self,
-        cx: &mut Context<'_>,
-        persisted: Option<&[u8]>,
-        out: &mut Out<Msg, Timer>,
-    ) {
-        self.usurper = cx.id == NodeId(0);
-        self.inner.on_start(cx, persisted, out);
-    }
-
-    fn on_message(
-        &mut self,
-        cx: &mut Context<'_>,
-        from: NodeId,
-        msg: Msg,
-        out: &mut Out<Msg, Timer>,
-    ) {
-        self.inner.on_message(cx, from, msg, out);
-    }
-
-    fn on_timer(&mut self, cx: &mut Context<'_>, timer: Timer, out: &mut Out<Msg, Timer>) {
-        self.inner.on_timer(cx, timer, out);
-    }
-
-    fn on_membership(
-        &mut self,
-        cx: &mut Context<'_>,
-        change: Membership,
-        out: &mut Out<Msg, Timer>,
-    ) {
-        self.inner.on_membership(cx, change, out);
-    }
-
-    fn status(&self) -> Status {
-        if self.usurper {
-            Status {
-                state: State::Normal,
-                coordinator: Some(NodeId(0)),
-                group: None,
-                incarnation: None,
-                term: None,
-                phase: "Usurper",
-            }
-        } else {
-            self.inner.status()
+        Status {
+            state: State::Normal,
+            coordinator: Some(me),
+            phase: "Usurper",
+            ..status
         }
     }
 }
+
+type UsurpingBully = Mutant<Bully, CrownsNode0>;
 
 /// Invariant: whenever the usurper is still up at the end of a run, the run reports a violation
 /// (liveness: it does not follow the real leader; or stability, if it usurped after the check).
@@ -168,43 +110,19 @@ fn the_old_halt_rule_is_caught_by_the_synchronous_mode() {
     );
 }
 
-/// The ring as it would be if it claimed Assertion 1: same protocol, one more property.
-struct RingClaimingAssertion1(Ring);
+/// The ring as it would be if it claimed Assertion 1: same protocol, one more claim.
+struct ClaimsAssertion1;
 
-impl Protocol for RingClaimingAssertion1 {
-    const NAME: &'static str = Ring::NAME;
-    type Options = <Ring as Protocol>::Options;
-    type Msg = <Ring as Protocol>::Msg;
-    type Timer = <Ring as Protocol>::Timer;
-
-    fn new(config: &RingConfig) -> Self {
-        RingClaimingAssertion1(Ring::new(config))
-    }
-    fn properties(config: &RingConfig) -> Properties {
+impl Mutation<Ring> for ClaimsAssertion1 {
+    fn properties(declared: Properties) -> Properties {
         Properties {
             agreement: Some(Scope::Everyone),
-            ..Ring::properties(config)
+            ..declared
         }
     }
-    fn liveness_bound(config: &RingConfig, n: usize) -> Time {
-        Ring::liveness_bound(config, n)
-    }
-    fn on_start(&mut self, cx: &mut Context<'_>, p: Option<&[u8]>, out: &mut OutOf<Ring>) {
-        self.0.on_start(cx, p, out);
-    }
-    fn on_message(&mut self, cx: &mut Context<'_>, f: NodeId, m: ring::Msg, out: &mut OutOf<Ring>) {
-        self.0.on_message(cx, f, m, out);
-    }
-    fn on_timer(&mut self, cx: &mut Context<'_>, t: ring::Timer, out: &mut OutOf<Ring>) {
-        self.0.on_timer(cx, t, out);
-    }
-    fn on_membership(&mut self, cx: &mut Context<'_>, c: Membership, out: &mut OutOf<Ring>) {
-        self.0.on_membership(cx, c, out);
-    }
-    fn status(&self) -> Status {
-        self.0.status()
-    }
 }
+
+type RingClaimingAssertion1 = Mutant<Ring, ClaimsAssertion1>;
 
 /// Why the ring does not claim Assertion 1 (see `election_core::ring`): with the claim, the
 /// synchronous mode finds an instant where two live Normal nodes follow different leaders. What

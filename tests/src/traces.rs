@@ -5,10 +5,9 @@ use std::cell::RefCell;
 use std::io::Write;
 use std::rc::Rc;
 
+use election_core::harness::{Mutant, Mutation};
 use election_core::invitation::Invitation;
-use election_core::{
-    Command, ConfigError, Context, Membership, NodeId, Out, Protocol, State, Status,
-};
+use election_core::{NodeId, Protocol, State, Status};
 use election_sim::{Outcome, Sim, Spec, TraceSink};
 use election_view::{ReadOptions, Run, read_sim_trace};
 
@@ -47,76 +46,17 @@ pub fn run_of(spec: Spec) -> (Run, Outcome) {
 /// Invitation, except that node 1 calls itself the coordinator of any group it is `Normal` in:
 /// once it joins another node's group, two members of one group follow different coordinators
 /// (Garcia-Molina's Assertion 1) and the group has two leaders.
-pub struct UsurpingInvitation {
-    inner: Invitation,
-    me: NodeId,
-}
+pub struct CoordinatesEveryGroup;
 
-impl Protocol for UsurpingInvitation {
-    const NAME: &'static str = "invitation";
-    type Config = <Invitation as Protocol>::Config;
-    type Msg = <Invitation as Protocol>::Msg;
-    type Timer = <Invitation as Protocol>::Timer;
-
-    fn new(config: Self::Config) -> Result<Self, ConfigError> {
-        Ok(UsurpingInvitation {
-            inner: Invitation::new(config)?,
-            me: NodeId(0),
-        })
-    }
-
-    fn on_start(&mut self, cx: &mut Context<'_>, persisted: Option<&[u8]>, out: &mut Out<Self>) {
-        self.me = cx.id;
-        let mut inner = Out::new();
-        self.inner.on_start(cx, persisted, &mut inner);
-        forward(inner, out);
-    }
-
-    fn on_message(
-        &mut self,
-        cx: &mut Context<'_>,
-        from: NodeId,
-        msg: Self::Msg,
-        out: &mut Out<Self>,
-    ) {
-        let mut inner = Out::new();
-        self.inner.on_message(cx, from, msg, &mut inner);
-        forward(inner, out);
-    }
-
-    fn on_timer(&mut self, cx: &mut Context<'_>, timer: Self::Timer, out: &mut Out<Self>) {
-        let mut inner = Out::new();
-        self.inner.on_timer(cx, timer, &mut inner);
-        forward(inner, out);
-    }
-
-    fn on_membership(&mut self, cx: &mut Context<'_>, change: Membership, out: &mut Out<Self>) {
-        let mut inner = Out::new();
-        self.inner.on_membership(cx, change, &mut inner);
-        forward(inner, out);
-    }
-
-    fn status(&self) -> Status {
-        let mut status = self.inner.status();
-        if self.me == NodeId(1) && status.state == State::Normal {
-            status.coordinator = Some(self.me);
+impl Mutation<Invitation> for CoordinatesEveryGroup {
+    fn status(me: NodeId, mut status: Status) -> Status {
+        if me == NodeId(1) && status.state == State::Normal {
+            status.coordinator = Some(me);
             status.phase = "Usurper";
         }
         status
     }
 }
 
-/// Re-issues the inner protocol's commands (the types are the same, only `Out`'s parameter
-/// differs).
-fn forward(mut inner: Out<Invitation>, out: &mut Out<UsurpingInvitation>) {
-    for c in inner.drain() {
-        match c {
-            Command::Send { to, msg } => out.send(to, msg),
-            Command::Broadcast { msg } => out.broadcast(msg),
-            Command::SetTimer { timer, after } => out.set_timer(timer, after),
-            Command::CancelTimer(timer) => out.cancel_timer(timer),
-            Command::Persist(bytes) => out.persist(bytes),
-            Command::StatusChanged(_) => {}
-        }
-    }
-}
+/// The broken Invitation of [`CoordinatesEveryGroup`].
+pub type UsurpingInvitation = Mutant<Invitation, CoordinatesEveryGroup>;

@@ -80,7 +80,7 @@ fn a_violation_in_the_trace_is_the_runs_violation() {
     let violation = outcome.violation.expect("the usurper is caught");
     assert!(matches!(
         violation.invariant,
-        Invariant::UniqueLeader | Invariant::GroupAgreement
+        Invariant::UniqueLeader | Invariant::Agreement
     ));
     let run = read_sim_trace(bytes.as_slice(), &ReadOptions::default()).unwrap();
     let v = run

@@ -51,7 +51,7 @@
 //! The paper's coordinator halts the lower nodes one call at a time, in descending order, and
 //! every call completes before the next begins. This crate's first version sent all Halts at once
 //! and obeyed a Halt from any higher node, which breaks Assertion 1 inside the model: node 3
-//! starts halting 0–2 while node 4 is down; 4 recovers and halts everyone; 3's Halt to 0 is on a
+//! starts halting 0–2 while node 4 is down; 4 recovers two milliseconds later and halts everyone; 3's Halt to 0 is on a
 //! slow link and arrives after 4's, so 0 obeys 3 last, accepts 3's NewCoordinator and sits in
 //! `Reorganization` under 3 while 1, 2 and 4 are in `Reorganization` under 4
 //! (`election-sim/tests/regressions.rs` replays it; `-o halts=any-higher` keeps that rule to show
@@ -83,6 +83,12 @@
 //! - The `sticky` option (not in the paper; the peer-to-peer report's behaviour): a booting node
 //!   first asks every node AreYouThere and, if a `Normal` coordinator answers — even a lower one —
 //!   joins it directly as a `Normal` member; it calls an election only when that leader fails.
+//! - A member whose poll of the coordinator went unanswered does not ask the coordinator again in
+//!   the election that follows: the poll was that question, and in the synchronous model a
+//!   timeout without an answer means the coordinator is down. When the coordinator was the only
+//!   higher node, the member halts the others at once, one timeout sooner than the paper (whose
+//!   Election probes every higher node, the silent coordinator included). A coordinator that
+//!   recovered meanwhile halts everyone itself, as after any probe that found it down.
 //! - Membership: when the coordinator (or the node that halted us) leaves gracefully, an election
 //!   starts at once instead of after a timeout; a leaving member is dropped from `Up` and from any
 //!   round that awaits its answer.
@@ -310,12 +316,23 @@ impl Bully {
 
     /// The paper's Election: probe every higher node, or halt the lower ones if there is none.
     fn election(&mut self, cx: &Context<'_>, out: &mut Out) {
+        self.election_without(cx, None, out);
+    }
+
+    /// Election, not asking `silent` again: a higher node whose failure this node has just
+    /// established (its coordinator, whose poll went unanswered for a timeout).
+    fn election_without(&mut self, cx: &Context<'_>, silent: Option<NodeId>, out: &mut Out) {
         self.state = State::Election;
         self.halted_by = None;
         self.up.clear();
         out.cancel_timer(Timer::Wait);
-        let higher = cx.members.higher_than(cx.id);
-        if higher.is_empty() {
+        let mut higher = cx
+            .members
+            .higher_than(cx.id)
+            .iter()
+            .filter(|&&j| Some(j) != silent)
+            .peekable();
+        if higher.peek().is_none() {
             return self.halt_lower(cx, out);
         }
         for &j in higher {
@@ -391,7 +408,8 @@ impl Bully {
     fn on_reply_timeout(&mut self, cx: &Context<'_>, out: &mut Out) {
         match std::mem::replace(&mut self.step, Step::Idle) {
             Step::Idle => {}
-            Step::Polling => self.election(cx, out),
+            // The unanswered poll already asked the coordinator "are you there?".
+            Step::Polling => self.election_without(cx, self.coordinator, out),
             Step::Probing { higher_alive, .. } => {
                 if higher_alive {
                     self.lose(out);
@@ -597,9 +615,10 @@ impl Protocol for Bully {
     ///   textbook's one-message Coordinator variant would send `n - 2`;
     /// - worst (node 0 restarts): its probe round (`n - 1`, answered by the `n - 2` live), then
     ///   every member's poll of the dead leader times out at the same heartbeat and each probes
-    ///   every higher node (`(n-2)` polls and `(n-2)²` probes and answers: the paper's O(n²)
-    ///   worst case, which textbooks quote as about `n²/2` *elections messages* without the
-    ///   answers), then `n - 2` halts the others (`6(n-2)`).
+    ///   every higher live node (`n - 2` polls, `(n-2)(n-3)` probes and answers: the paper's
+    ///   O(n²) worst case, which textbooks quote as about `n²/2` *election messages* without the
+    ///   answers; the dead leader is not asked again after its poll went unanswered), then
+    ///   `n - 2` halts the others (`6(n-2)`).
     fn message_bounds(n: u64) -> MessageBounds {
         let m = n.saturating_sub(2);
         MessageBounds {
@@ -612,8 +631,8 @@ impl Protocol for Bully {
                 value: 1 + 6 * m,
             }),
             worst: Some(Bound {
-                what: "(n-1)+(n-2) probe, (n-2) polls, (n-2)² probes+answers, 6(n-2)".into(),
-                value: n.saturating_sub(1) + m + m + m * m + 6 * m,
+                what: "(n-1)+(n-2) probe, (n-2) polls, (n-2)(n-3) probes+answers, 6(n-2)".into(),
+                value: n.saturating_sub(1) + m + m + m * m.saturating_sub(1) + 6 * m,
             }),
         }
     }

@@ -31,11 +31,6 @@ impl Detector {
         }
     }
 
-    /// The silence after which a peer is suspected.
-    pub fn window(&self) -> Time {
-        self.window
-    }
-
     /// Starts watching `peer`. A peer not watched before gets a grace period: it counts as heard at
     /// `now`, so it is suspected only if it then stays silent for a whole window. Watching a peer
     /// that is already watched keeps its history (a suspect stays suspected).

@@ -463,11 +463,11 @@ impl RandomFaults {
     /// one-way delays up to `max_delay` — a pure function of `seed`, `nodes` and `self`.
     ///
     /// No loss, duplication, partition or blocked link. The base network delays messages
-    /// uniformly in `0..=max_delay`; up to one link per node is pinned at `max_delay` (slow) and
-    /// up to one at `0..=max_delay/8` (fast), so that messages on different links race — one
-    /// node's Halt overtaking another's. The faults (`self.faults` of them, in the window) are
-    /// crashes, recoveries (half of them within a heartbeat and three timeouts of the crash: while
-    /// the others are still noticing it and electing, when races are likeliest),
+    /// uniformly in `0..=max_delay`; a third of the links are pinned at `max_delay` (slow) and a
+    /// third at `0..=max_delay/8` (fast), so that messages on different links race — one node's
+    /// Halt overtaking another's. The faults (`self.faults` of them, in the window) are
+    /// crashes (half of them of the highest node), recoveries (half of them quick: while the
+    /// others are still noticing the crash and electing, when races are likeliest),
     /// clock drift within [`Model::SYNCHRONOUS_DRIFT`] and, with `membership`, joins and leaves.
     /// `max_loss`, `max_duplicate` and `max_latency_us` are not used.
     pub fn generate_synchronous(
@@ -492,32 +492,20 @@ impl RandomFaults {
         };
         let n = nodes.max(1);
         let mut faults = Vec::new();
-        if n > 1 {
-            for from in 0..n {
-                let slow = rng.random_range(0..n);
-                if slow != from && rng.random_bool(0.5) {
-                    let network = pinned(max_delay);
-                    faults.push(TimedFault {
-                        at_us: 0,
-                        fault: Fault::Link {
-                            from,
-                            to: slow,
-                            network,
-                        },
-                    });
-                }
-                let fast = rng.random_range(0..n);
-                if fast != from && fast != slow && rng.random_bool(0.5) {
-                    let network = pinned(rng.random_range(0..=max_delay / 8));
-                    faults.push(TimedFault {
-                        at_us: 0,
-                        fault: Fault::Link {
-                            from,
-                            to: fast,
-                            network,
-                        },
-                    });
-                }
+        // Every link is pinned slow (at `max_delay`), pinned fast (within an eighth of it) or left
+        // to the base network, a third each, so that messages sent at once over different links
+        // arrive in every order.
+        for from in 0..n {
+            for to in (0..n).filter(|&to| to != from) {
+                let network = match rng.random_range(0..3) {
+                    0 => pinned(max_delay),
+                    1 => pinned(rng.random_range(0..=max_delay / 8)),
+                    _ => continue,
+                };
+                faults.push(TimedFault {
+                    at_us: 0,
+                    fault: Fault::Link { from, to, network },
+                });
             }
         }
         let mut times: Vec<Time> = (0..self.faults)
@@ -532,6 +520,13 @@ impl RandomFaults {
             let node = rng.random_range(0..existing);
             let fault = match rng.random_range(0..if self.membership { 7 } else { 5 }) {
                 0 | 1 => {
+                    // Half the crashes hit the highest node, the usual leader: its crash starts
+                    // an election.
+                    let node = if rng.random_bool(0.5) {
+                        existing - 1
+                    } else {
+                        node
+                    };
                     timed.push(TimedFault {
                         at_us,
                         fault: Fault::Crash { node },
@@ -539,9 +534,17 @@ impl RandomFaults {
                     if !rng.random_bool(0.5) {
                         continue;
                     }
-                    // A quick recovery: the node comes back while its crash is still news.
-                    let news = timing.heartbeat.saturating_add(3 * timing.timeout);
-                    let back = at_us + rng.random_range(0..=news);
+                    // A quick recovery: the node comes back while its crash is still news —
+                    // half of them around the moment the others' polls time out and they begin
+                    // electing (a timeout after the crash, plus up to a poll period), when two
+                    // coordinators' rounds race.
+                    let (t, h) = (timing.timeout, timing.heartbeat);
+                    let back = at_us
+                        + if rng.random_bool(0.5) {
+                            rng.random_range(t..=t.saturating_add(h).saturating_add(max_delay))
+                        } else {
+                            rng.random_range(0..=h.saturating_add(3 * t))
+                        };
                     timed.push(TimedFault {
                         at_us: back,
                         fault: Fault::Recover { node },

@@ -45,7 +45,7 @@ fn bully_member_polling_a_readying_coordinator_does_not_livelock() {
 
 /// The issue-9 race, inside the synchronous model: node 3 halts 0..2 while 4 is down, 4 recovers
 /// and halts everyone, and 3's Halt to 0 arrives after 4's. With the first version's rule node 0
-/// obeys 3 last and joins 3's group while the others join 4's: Assertion 1 breaks at 351 ms.
+/// obeys 3 last and joins 3's group while the others join 4's: Assertion 1 breaks at 331 ms.
 /// The shipped scenario file reproduces it; the default rule must hold, the old one must be caught.
 #[test]
 fn racing_halts_break_assertion_1_only_under_the_old_rule() {
@@ -61,7 +61,7 @@ fn racing_halts_break_assertion_1_only_under_the_old_rule() {
     assert_eq!(run("authority"), None);
     let v = run("any-higher").expect("the old rule breaks Assertion 1");
     assert_eq!(v.invariant, Invariant::Agreement, "{v}");
-    assert_eq!(v.time, 351_000, "{v}");
+    assert_eq!(v.time, 331_000, "{v}");
     assert!(
         v.detail
             .contains("n0:Reorganization/AwaitingReady coord=n3"),

@@ -39,7 +39,17 @@
 //!
 //! # Where this departs from the paper, and why
 //! * **Time-outs instead of an oracle.** The failure detector is [`Detector`] over `Ping`/`Pong`
-//!   (in `Elec1` and `Wait`) and over the leader's periodic `Ldr` (in `Norm`). The wait for
+//!   (in `Elec1` and `Wait`, window [`AsyncBullyConfig::suspect_after`]) and, for a `Normal`
+//!   follower, a timer reset by every message of its leader, whose `Ldr` comes every heartbeat
+//!   ([`AsyncBullyConfig::leader_silence`], shorter since nothing waits for an answer: a
+//!   leader's crash is noticed `5/4 (H + T/2)` after its last heartbeat, not at a later tick).
+//! * **One higher process watched at a time.** `Elec1` waits until every higher process is
+//!   suspected, as in the paper, but watches them one at a time, the lowest first, moving on
+//!   when one is suspected (a process already known to be silent, such as the leader whose
+//!   heartbeat stopped, costs nothing). So a process keeps O(1) detector state and sends one
+//!   ping per heartbeat whatever the cluster size — a 100,000-process boot no longer sends n²/2
+//!   pings per heartbeat — at the price of one window per higher process that died unnoticed
+//!   (the liveness bound counts `n - 1` of them). The wait for
 //!   `pendack`'s `Ack` is a plain `AckTimeout` of one round trip: a process that does not answer
 //!   in time is skipped, as if suspected, and the leader's `NormQ` picks it up later.
 //! * **Message loss.** The paper assumes reliable channels. Here the leader repeats `Ldr` to its
@@ -104,13 +114,29 @@ impl AsyncBullyConfig {
             .saturating_add(self.timing.timeout)
     }
 
-    /// Silence after which the failure detector suspects a process: two missed heartbeats plus a
-    /// round trip, so a live peer answering within `timeout` is never suspected.
+    /// Silence after which the failure detector suspects a process it pings (a higher process
+    /// in `Elec1`, the leader in `Wait`): pings go out every heartbeat and each answer returns
+    /// within a round trip (`timeout`), so answers from a live process are at most `H + T`
+    /// apart; a quarter more covers clocks that run 10 % fast or slow.
     pub fn suspect_after(&self) -> Time {
         self.timing
             .heartbeat
-            .saturating_mul(2)
             .saturating_add(self.timing.timeout)
+            .saturating_mul(5)
+            / 4
+    }
+
+    /// Silence after which a `Normal` follower suspects its leader: the leader's `Ldr` comes
+    /// every heartbeat and travels at most `max_delay` (half a timeout), so from a live leader
+    /// two arrive at most `H + T/2` apart; a quarter more covers drifting clocks. Shorter than
+    /// [`suspect_after`](Self::suspect_after) because nothing waits for an answer: this is what
+    /// makes a leader's crash noticed soon after.
+    pub fn leader_silence(&self) -> Time {
+        self.timing
+            .heartbeat
+            .saturating_add(self.timing.timeout / 2)
+            .saturating_mul(5)
+            / 4
     }
 }
 
@@ -160,6 +186,9 @@ pub enum Timer {
     /// A process in `Wait` got no `Ldr` of its election within
     /// [`AsyncBullyConfig::wait_for_ldr`]: it starts a new election.
     WaitTimeout,
+    /// A `Normal` follower heard nothing from its leader for
+    /// [`AsyncBullyConfig::leader_silence`]: it suspects the leader and starts an election.
+    LeaderSilent,
 }
 
 impl Kind for Timer {
@@ -168,6 +197,7 @@ impl Kind for Timer {
             Timer::Tick => "Tick",
             Timer::AckTimeout => "AckTimeout",
             Timer::WaitTimeout => "WaitTimeout",
+            Timer::LeaderSilent => "LeaderSilent",
         }
     }
 }
@@ -207,6 +237,10 @@ pub struct AsyncBully {
     elid: GroupId,
     stage: Stage,
     acks: BTreeSet<NodeId>,
+    /// In `Elec1`: the higher process watched now. Stoller waits until *every* higher process
+    /// is suspected; they are watched one at a time, lowest first, so that a process keeps O(1)
+    /// state and sends one ping per heartbeat whatever the cluster size.
+    candidate: Option<NodeId>,
     detector: Detector,
 }
 
@@ -279,35 +313,51 @@ impl AsyncBully {
     }
 
     /// `startStage1`: a new election; wait for every higher-priority process to be suspected.
-    fn start_stage1(&mut self, cx: &mut Context<'_>, out: &mut Out) {
+    /// `silent` is a higher process already known to be silent (the leader whose heartbeat
+    /// stopped), which is not waited for again.
+    fn start_stage1(&mut self, cx: &mut Context<'_>, silent: Option<NodeId>, out: &mut Out) {
         self.elid = self.new_elid(out);
         self.stage = Stage::Elec1;
         self.acks.clear();
+        out.cancel_timer(Timer::LeaderSilent);
         let me = self.me;
-        // Keep what the detector knows about higher processes (a dead leader stays suspected).
+        // Keep what the detector knows about higher processes (a suspect stays suspected).
         self.detector.retain(|p| p > me && cx.members.contains(p));
-        for &p in cx.members.higher_than(me) {
-            self.detector.watch(p, cx.now);
+        if let Some(p) = silent.filter(|&p| p > me) {
+            self.detector.suspect(p);
+        }
+        self.candidate = cx.members.higher_than(me).first().copied();
+        if let Some(c) = self.candidate {
+            self.detector.watch(c, cx.now);
         }
         self.check_elec1(cx, out);
     }
 
-    /// Leaves `Elec1` for `Elec2` once every higher-priority process is suspected.
+    /// Moves `Elec1` past suspected candidates, lowest first, and enters `Elec2` once every
+    /// higher process is suspected. A suspected candidate stays watched (and suspected) so a
+    /// later election does not wait for it again; a live one keeps this process in `Elec1`
+    /// until someone halts it or the candidate falls silent.
     fn check_elec1(&mut self, cx: &mut Context<'_>, out: &mut Out) {
-        let all_suspected = cx
-            .members
-            .higher_than(self.me)
-            .iter()
-            .all(|&p| self.detector.is_suspected(p, cx.now));
-        if self.stage == Stage::Elec1 && all_suspected {
-            self.start_stage2(cx, out);
+        if self.stage != Stage::Elec1 {
+            return;
         }
+        while let Some(c) = self.candidate {
+            if cx.members.contains(c) && !self.detector.is_suspected(c, cx.now) {
+                return;
+            }
+            self.candidate = cx.members.higher_than(c).first().copied();
+            if let Some(next) = self.candidate {
+                self.detector.watch(next, cx.now);
+            }
+        }
+        self.start_stage2(cx, out);
     }
 
     /// `startStage2`.
     fn start_stage2(&mut self, cx: &mut Context<'_>, out: &mut Out) {
         self.stage = Stage::Elec2 { pendack: self.me };
         self.acks.clear();
+        self.candidate = None;
         self.detector.retain(|_| false);
         self.contin_stage2(cx, out);
     }
@@ -341,6 +391,8 @@ impl AsyncBully {
         self.elid = t;
         self.stage = Stage::Wait { ldr: j };
         self.acks.clear();
+        self.candidate = None;
+        out.cancel_timer(Timer::LeaderSilent);
         self.detector.retain(|p| p == j);
         self.detector.watch(j, cx.now);
         out.set_timer(
@@ -359,10 +411,10 @@ impl AsyncBully {
         match self.stage {
             Stage::Down | Stage::Elec2 { .. } => {}
             Stage::Elec1 => {
-                for &p in cx.members.higher_than(self.me) {
-                    out.send(p, Msg::Ping);
-                }
                 self.check_elec1(cx, out);
+                if let (Stage::Elec1, Some(c)) = (self.stage, self.candidate) {
+                    out.send(c, Msg::Ping);
+                }
             }
             Stage::Norm { ldr } if ldr == self.me => {
                 // Stoller's "periodically" of the leader: `Ldr` to the group (also its heartbeat
@@ -376,10 +428,12 @@ impl AsyncBully {
                     out.send(j, msg);
                 }
             }
-            Stage::Wait { ldr } | Stage::Norm { ldr } => {
+            // A follower hears its leader's `Ldr` every heartbeat (see `LeaderSilent`).
+            Stage::Norm { .. } => {}
+            Stage::Wait { ldr } => {
                 if self.detector.is_suspected(ldr, cx.now) {
-                    self.start_stage1(cx, out);
-                } else if matches!(self.stage, Stage::Wait { .. }) {
+                    self.start_stage1(cx, Some(ldr), out);
+                } else {
                     // A leader still in stage 2 sends no `Ldr` heartbeats yet.
                     out.send(ldr, Msg::Ping);
                 }
@@ -406,6 +460,7 @@ impl Protocol for AsyncBully {
             },
             stage: Stage::Down,
             acks: BTreeSet::new(),
+            candidate: None,
             detector: Detector::new(config.suspect_after()),
         }
     }
@@ -428,12 +483,15 @@ impl Protocol for AsyncBully {
         config.timing.timeout / 2
     }
 
-    /// After the last fault (F), with every message delivered within `timeout / 2`:
+    /// After the last fault (F), with every message delivered within `timeout / 2`; `detect` =
+    /// `suspect_after + heartbeat` (a pinged process is suspected at the first tick after a
+    /// whole silent window):
     /// 1. by F + timeout/2 the last message from before F has arrived; a process that follows a
-    ///    leader outside its component suspects it at its first tick after a whole silent window:
-    ///    `detect` = `suspect_after` + `heartbeat` later;
-    /// 2. the highest process h of the component is then in `Elec1` (or already past it) and waits
-    ///    at most another `detect` for every higher process to be suspected;
+    ///    leader outside its component suspects it within `leader_silence` (a `Normal` follower's
+    ///    timer) or `detect` (a process in `Wait` pinging it);
+    /// 2. the highest process h of the component is then in `Elec1` (or already past it) and
+    ///    watches its higher processes one at a time, each suspected within `detect`: at most
+    ///    `(n - 1)·detect`;
     /// 3. stage 2 halts the `n - 1` lower processes one by one, each answering or being skipped
     ///    within `timeout`;
     /// 4. a process stage 2 skipped, or one that still follows a lower leader, hears h's `NormQ`
@@ -443,10 +501,11 @@ impl Protocol for AsyncBully {
         let detect = config
             .suspect_after()
             .saturating_add(config.timing.heartbeat);
-        let lower = (n as u64).saturating_sub(1);
+        let others = (n as u64).saturating_sub(1);
         (config.timing.timeout / 2)
-            .saturating_add(detect.saturating_mul(2))
-            .saturating_add(lower.saturating_mul(config.timing.timeout))
+            .saturating_add(detect.max(config.leader_silence()))
+            .saturating_add(others.saturating_mul(detect))
+            .saturating_add(others.saturating_mul(config.timing.timeout))
             .saturating_add(config.timing.heartbeat)
             .saturating_add(config.timing.timeout.saturating_mul(2))
     }
@@ -454,27 +513,26 @@ impl Protocol for AsyncBully {
     /// The complexity table's scenarios, counted exactly as the simulator counts them (every
     /// message until the last status change; heartbeat `H` ≫ timeout `T`):
     /// - boot: the top halts the `n - 1` others one at a time (Halt, Ack) and sends Ldr;
-    /// - best (n−2 restarts as the leader crashes): its detector pings the dead leader on each of
-    ///   the 3 ticks before suspecting it (`2H + T` of silence), then halts the `n - 2` below;
-    /// - worst (node 0 restarts): node 0 pings its `n - 1` higher processes for the two ticks
-    ///   until the others' detectors suspect the dead leader (the `n - 2` live answer), then
-    ///   `n - 2` halts everyone below it.
+    /// - best (n−2 restarts as the leader crashes): n−2 does not know the leader is dead and
+    ///   watches it for a whole `suspect_after` (one ping); meanwhile the others notice the
+    ///   leader's silence, each watches its next higher process (one ping and pong each at the
+    ///   next tick); then n−2 halts the `n - 2` below it;
+    /// - worst (node 0 restarts): the others notice the leader's silence (`leader_silence`, well
+    ///   before node 0's first ping tick) and n−2, which knows the leader is silent, halts the
+    ///   `n - 2` below it at once: the cheapest row now, since the failure detector watches one
+    ///   process at a time. At least: a follower whose silence timer fires after n−2's Halt
+    ///   arrived (their timers differ by the delays of the leader's last `Ldr`) refuses it
+    ///   (it still follows the old leader) and is taken in by the next tick's `NormQ` instead.
     fn message_bounds(n: u64) -> MessageBounds {
         let n1 = n.saturating_sub(1);
         let n2 = n.saturating_sub(2);
         MessageBounds {
-            boot: Some(Bound {
-                what: "3(n-1) Halt, Ack, Ldr".into(),
-                value: 3 * n1,
-            }),
-            best: Some(Bound {
-                what: "3 pings + 3(n-2) Halt, Ack, Ldr".into(),
-                value: 3 + 3 * n2,
-            }),
-            worst: Some(Bound {
-                what: "2(n-1) pings + 2(n-2) pongs + 3(n-2)".into(),
-                value: 2 * n1 + 2 * n2 + 3 * n2,
-            }),
+            boot: Some(Bound::exact("3(n-1) Halt, Ack, Ldr", 3 * n1)),
+            best: Some(Bound::exact(
+                "1 ping + (n-2) pings+pongs + 3(n-2) Halt, Ack, Ldr",
+                1 + 2 * n2 + 3 * n2,
+            )),
+            worst: Some(Bound::at_least("3(n-2) Halt, Ack, Ldr", 3 * n2)),
         }
     }
 
@@ -492,7 +550,7 @@ impl Protocol for AsyncBully {
         self.nextel = 0;
         out.persist(self.incarnation.to_le_bytes().to_vec());
         out.set_timer(Timer::Tick, self.config.timing.heartbeat);
-        self.start_stage1(cx, out);
+        self.start_stage1(cx, None, out);
     }
 
     fn on_message(&mut self, cx: &mut Context<'_>, from: NodeId, msg: Msg, out: &mut Out) {
@@ -500,13 +558,16 @@ impl Protocol for AsyncBully {
             return;
         }
         self.detector.heard(from, cx.now);
+        if self.stage == (Stage::Norm { ldr: from }) {
+            out.set_timer(Timer::LeaderSilent, self.config.leader_silence());
+        }
         match msg {
             Msg::Ping => out.send(from, Msg::Pong),
             Msg::Pong => {}
             // Only the origin of an election speaks for it.
             Msg::Halt(t) | Msg::Ldr(t) | Msg::NormQ(t) if t.origin != from => {}
             Msg::Halt(t) | Msg::Ldr(t) | Msg::NormQ(t) if self.implausible(from, t) => {
-                self.start_stage1(cx, out);
+                self.start_stage1(cx, None, out);
             }
             Msg::Halt(t) => {
                 if self.in_election(t) {
@@ -520,6 +581,9 @@ impl Protocol for AsyncBully {
                 if self.stage == (Stage::Wait { ldr: from }) && self.elid == t {
                     self.stage = Stage::Norm { ldr: from };
                     out.cancel_timer(Timer::WaitTimeout);
+                    out.set_timer(Timer::LeaderSilent, self.config.leader_silence());
+                    // From now on the leader's heartbeat, not pings, tells it is alive.
+                    self.detector.retain(|_| false);
                 } else if !self.in_election(t) && self.accepts(from, t) {
                     // A leader that counts this process in its group, which it is not (it
                     // restarted, or followed another leader): answer as to `NormQ`.
@@ -557,7 +621,14 @@ impl Protocol for AsyncBully {
             Timer::AckTimeout => self.contin_stage2(cx, out),
             Timer::WaitTimeout => {
                 if matches!(self.stage, Stage::Wait { .. }) {
-                    self.start_stage1(cx, out);
+                    self.start_stage1(cx, None, out);
+                }
+            }
+            Timer::LeaderSilent => {
+                if let Stage::Norm { ldr } = self.stage {
+                    if ldr != self.me {
+                        self.start_stage1(cx, Some(ldr), out);
+                    }
                 }
             }
         }
@@ -565,17 +636,15 @@ impl Protocol for AsyncBully {
 
     fn on_membership(&mut self, cx: &mut Context<'_>, change: Membership, out: &mut Out) {
         match change {
-            Membership::Joined(p) => {
-                if self.stage == Stage::Elec1 && p > self.me {
-                    self.detector.watch(p, cx.now);
-                }
-            }
+            // A joiner is the highest process: an `Elec1` process reaches it in turn, and a
+            // leader's next `NormQ` finds it.
+            Membership::Joined(_) => {}
             Membership::Left(p) => {
                 self.detector.unwatch(p);
                 self.acks.remove(&p);
                 match self.stage {
                     Stage::Wait { ldr } | Stage::Norm { ldr } if ldr == p => {
-                        self.start_stage1(cx, out)
+                        self.start_stage1(cx, None, out)
                     }
                     Stage::Elec2 { pendack } if pendack == p => self.contin_stage2(cx, out),
                     Stage::Elec1 => self.check_elec1(cx, out),

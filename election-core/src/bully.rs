@@ -622,18 +622,18 @@ impl Protocol for Bully {
     fn message_bounds(n: u64) -> MessageBounds {
         let m = n.saturating_sub(2);
         MessageBounds {
-            boot: Some(Bound {
-                what: "n(n-1) probes+answers + 6(n-1) halt/announce/ready+answers".into(),
-                value: n * n.saturating_sub(1) + 6 * n.saturating_sub(1),
-            }),
-            best: Some(Bound {
-                what: "1 probe + 6(n-2) halt/announce/ready+answers".into(),
-                value: 1 + 6 * m,
-            }),
-            worst: Some(Bound {
-                what: "(n-1)+(n-2) probe, (n-2) polls, (n-2)(n-3) probes+answers, 6(n-2)".into(),
-                value: n.saturating_sub(1) + m + m + m * m.saturating_sub(1) + 6 * m,
-            }),
+            boot: Some(Bound::exact(
+                "n(n-1) probes+answers + 6(n-1) halt/announce/ready+answers",
+                n * n.saturating_sub(1) + 6 * n.saturating_sub(1),
+            )),
+            best: Some(Bound::exact(
+                "1 probe + 6(n-2) halt/announce/ready+answers",
+                1 + 6 * m,
+            )),
+            worst: Some(Bound::exact(
+                "(n-1)+(n-2) probe, (n-2) polls, (n-2)(n-3) probes+answers, 6(n-2)",
+                n.saturating_sub(1) + m + m + m * m.saturating_sub(1) + 6 * m,
+            )),
         }
     }
 

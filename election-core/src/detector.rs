@@ -19,7 +19,9 @@ use crate::protocol::{NodeId, Time};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Detector {
     window: Time,
-    last_heard: BTreeMap<NodeId, Time>,
+    /// When each watched peer was last heard from; `None` for a peer already known to be
+    /// silent (suspected until heard from).
+    last_heard: BTreeMap<NodeId, Option<Time>>,
 }
 
 impl Detector {
@@ -35,7 +37,13 @@ impl Detector {
     /// `now`, so it is suspected only if it then stays silent for a whole window. Watching a peer
     /// that is already watched keeps its history (a suspect stays suspected).
     pub fn watch(&mut self, peer: NodeId, now: Time) {
-        self.last_heard.entry(peer).or_insert(now);
+        self.last_heard.entry(peer).or_insert(Some(now));
+    }
+
+    /// Watches `peer` as already suspected: the protocol learned by other means (a heartbeat
+    /// that stopped) that it is silent. It is trusted again once heard from.
+    pub fn suspect(&mut self, peer: NodeId) {
+        self.last_heard.insert(peer, None);
     }
 
     /// Stops watching `peer` and forgets its history.
@@ -55,8 +63,8 @@ impl Detector {
         let window = self.window;
         match self.last_heard.get_mut(&peer) {
             Some(last) => {
-                let was_suspected = now.saturating_sub(*last) > window;
-                *last = (*last).max(now);
+                let was_suspected = last.is_none_or(|t| now.saturating_sub(t) > window);
+                *last = Some(last.map_or(now, |t| t.max(now)));
                 was_suspected
             }
             None => false,
@@ -67,7 +75,7 @@ impl Detector {
     pub fn is_suspected(&self, peer: NodeId, now: Time) -> bool {
         self.last_heard
             .get(&peer)
-            .is_some_and(|&last| now.saturating_sub(last) > self.window)
+            .is_some_and(|&last| last.is_none_or(|t| now.saturating_sub(t) > self.window))
     }
 
     /// Whether `peer` is being watched.
@@ -105,6 +113,21 @@ mod tests {
             d.suspects(1_000 + W + 1).collect::<Vec<_>>(),
             vec![NodeId(1)]
         );
+    }
+
+    #[test]
+    fn a_peer_known_to_be_silent_is_suspected_until_heard() {
+        let mut d = Detector::new(W);
+        d.watch(NodeId(3), 10);
+        d.suspect(NodeId(3));
+        assert!(d.is_suspected(NodeId(3), 10), "at once, no window to wait");
+        d.watch(NodeId(3), 20);
+        assert!(
+            d.is_suspected(NodeId(3), 20),
+            "watching again keeps the verdict"
+        );
+        assert!(d.heard(NodeId(3), 30));
+        assert!(!d.is_suspected(NodeId(3), 30 + W));
     }
 
     #[test]

@@ -511,18 +511,15 @@ impl Protocol for Invitation {
         let n1 = n.saturating_sub(1);
         let n2 = n.saturating_sub(2);
         MessageBounds {
-            boot: Some(Bound {
-                what: "2(n-1) check+answers + 4(n-1) merge".into(),
-                value: 6 * n1,
-            }),
-            best: Some(Bound {
-                what: "(n-2) polls + (n-1)+(n-2) check + 4(n-2) merge".into(),
-                value: n2 + n1 + n2 + 4 * n2,
-            }),
-            worst: Some(Bound {
-                what: "(n-2)+2 polls/reply + 2(n-1)+2(n-2) checks + 4(n-2) merge".into(),
-                value: n2 + 2 + 2 * n1 + 2 * n2 + 4 * n2,
-            }),
+            boot: Some(Bound::exact("2(n-1) check+answers + 4(n-1) merge", 6 * n1)),
+            best: Some(Bound::exact(
+                "(n-2) polls + (n-1)+(n-2) check + 4(n-2) merge",
+                n2 + n1 + n2 + 4 * n2,
+            )),
+            worst: Some(Bound::exact(
+                "(n-2)+2 polls/reply + 2(n-1)+2(n-2) checks + 4(n-2) merge",
+                n2 + 2 + 2 * n1 + 2 * n2 + 4 * n2,
+            )),
         }
     }
 

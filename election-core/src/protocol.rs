@@ -376,6 +376,29 @@ pub struct Bound {
     pub what: String,
     /// Its value for the table's `n`.
     pub value: u64,
+    /// Whether the scenario always costs exactly `value`; otherwise `value` is a lower bound
+    /// (the count depends on timing the scenario does not fix, e.g. delay jitter).
+    pub exact: bool,
+}
+
+impl Bound {
+    /// A count the scenario always meets exactly.
+    pub fn exact(what: &str, value: u64) -> Self {
+        Bound {
+            what: what.to_string(),
+            value,
+            exact: true,
+        }
+    }
+
+    /// A lower bound on the scenario's count.
+    pub fn at_least(what: &str, value: u64) -> Self {
+        Bound {
+            what: what.to_string(),
+            value,
+            exact: false,
+        }
+    }
 }
 
 /// The theory column of the complexity table for the three measured scenarios (see

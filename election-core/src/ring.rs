@@ -471,18 +471,18 @@ impl Protocol for Ring {
         let n1 = n.saturating_sub(1);
         let n2 = n.saturating_sub(2);
         MessageBounds {
-            boot: Some(Bound {
-                what: "(2n-1) Election + (n-1) Coordinator hops, each acked".into(),
-                value: 2 * ((2 * n).saturating_sub(1) + n1),
-            }),
-            best: Some(Bound {
-                what: "n + (n-1) hops, (n-1) + (n-2) acks".into(),
-                value: n + n1 + n1 + n2,
-            }),
-            worst: Some(Bound {
-                what: "(2n-2) + (n-1) hops, (3n-5) acks".into(),
-                value: (2 * n).saturating_sub(2) + n1 + (3 * n).saturating_sub(5),
-            }),
+            boot: Some(Bound::exact(
+                "(2n-1) Election + (n-1) Coordinator hops, each acked",
+                2 * ((2 * n).saturating_sub(1) + n1),
+            )),
+            best: Some(Bound::exact(
+                "n + (n-1) hops, (n-1) + (n-2) acks",
+                n + n1 + n1 + n2,
+            )),
+            worst: Some(Bound::exact(
+                "(2n-2) + (n-1) hops, (3n-5) acks",
+                (2 * n).saturating_sub(2) + n1 + (3 * n).saturating_sub(5),
+            )),
         }
     }
 

@@ -791,7 +791,11 @@ pub fn complexity_run<P: Protocol>(n: u32, seed: u64, scenario: Scenario) -> Res
         heartbeat: COMPLEXITY_HEARTBEAT,
         timeout: DEFAULT_TIMING.timeout,
     };
-    let settled = P::liveness_bound(&ConfigOf::<P>::new(timing), n as usize);
+    // The crash comes once the boot has settled, half a heartbeat after a tick of the nodes
+    // that booted at 0, so that every seed sees the same heartbeat phase (the counts are then
+    // exact, not averages over phases).
+    let bound = P::liveness_bound(&ConfigOf::<P>::new(timing), n as usize);
+    let settled = bound.div_ceil(timing.heartbeat) * timing.heartbeat + timing.heartbeat / 2;
     let calm = crate::plan::Network {
         min_latency_us: 1_000,
         max_latency_us: 5_000,

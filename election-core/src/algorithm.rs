@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-/// One of the four election algorithms in this crate.
+/// One of the election algorithms in this crate.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Algorithm {
@@ -17,18 +17,21 @@ pub enum Algorithm {
     AsyncBully,
     /// Chang–Roberts ring with next-alive-node forwarding ([`crate::ring`]).
     Ring,
+    /// Raft's leader election with PreVote and CheckQuorum ([`crate::raft`]).
+    Raft,
 }
 
 impl Algorithm {
     /// All algorithms, in a fixed order.
-    pub const ALL: [Algorithm; 4] = [
+    pub const ALL: [Algorithm; 5] = [
         Algorithm::Bully,
         Algorithm::Invitation,
         Algorithm::AsyncBully,
         Algorithm::Ring,
+        Algorithm::Raft,
     ];
 
-    /// The command-line name (`bully`, `invitation`, `async-bully`, `ring`), equal to the
+    /// The command-line name (`bully`, `invitation`, `async-bully`, `ring`, `raft`), equal to the
     /// protocol's [`crate::Protocol::NAME`].
     pub fn name(self) -> &'static str {
         match self {
@@ -36,6 +39,7 @@ impl Algorithm {
             Algorithm::Invitation => "invitation",
             Algorithm::AsyncBully => "async-bully",
             Algorithm::Ring => "ring",
+            Algorithm::Raft => "raft",
         }
     }
 }
@@ -48,7 +52,7 @@ impl fmt::Display for Algorithm {
 
 /// An unknown algorithm name.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("unknown algorithm {0:?} (expected bully, invitation, async-bully or ring)")]
+#[error("unknown algorithm {0:?} (expected bully, invitation, async-bully, ring or raft)")]
 pub struct UnknownAlgorithm(pub String);
 
 impl FromStr for Algorithm {
@@ -89,6 +93,10 @@ macro_rules! with_protocol {
             }
             $crate::Algorithm::Ring => {
                 type $P = $crate::ring::Ring;
+                $body
+            }
+            $crate::Algorithm::Raft => {
+                type $P = $crate::raft::Raft;
                 $body
             }
         }

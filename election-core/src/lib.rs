@@ -1,6 +1,6 @@
 //! Leader-election algorithms as pure, sans-IO state machines.
 //!
-//! Each algorithm implements [`Protocol`]: an input (start, message, timer, membership change)
+//! Each algorithm (Bully, Invitation, asynchronous Bully, ring, Raft) implements [`Protocol`]: an input (start, message, timer, membership change)
 //! goes in, [`Command`]s (send, broadcast, set or cancel a timer, persist, status changed) come
 //! out. Nothing in this crate reads a clock, opens a socket or draws OS randomness, so the same
 //! state machines run unchanged in the hand-driven [`harness`], in the deterministic simulator and
@@ -38,6 +38,7 @@ pub mod detector;
 pub mod harness;
 pub mod invitation;
 pub mod protocol;
+pub mod raft;
 pub mod report;
 pub mod ring;
 pub mod status;

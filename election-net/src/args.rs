@@ -107,7 +107,7 @@ impl NodeOptions {
 /// `election node`: run one election node over UDP.
 #[derive(Parser, Clone, Debug, PartialEq, Eq)]
 pub struct NodeArgs {
-    /// The algorithm: bully, invitation, async-bully or ring.
+    /// The algorithm: bully, invitation, async-bully, ring or raft.
     pub algorithm: Algorithm,
     /// This node's ip:port; it must be a line of --config unless --join is given.
     pub addr: SocketAddr,
@@ -139,7 +139,7 @@ impl NodeArgs {
 /// `election run`: start every node of the config file that lives on this host.
 #[derive(Parser, Clone, Debug, PartialEq, Eq)]
 pub struct RunArgs {
-    /// The algorithm: bully, invitation, async-bully or ring.
+    /// The algorithm: bully, invitation, async-bully, ring or raft.
     pub algorithm: Algorithm,
     /// Options passed on to every node.
     #[command(flatten)]

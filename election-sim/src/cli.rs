@@ -31,7 +31,7 @@ pub enum SimCommand {
 /// The cluster and the random fault plan.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ClusterArgs {
-    /// Algorithm: bully, invitation, async-bully or ring.
+    /// Algorithm: bully, invitation, async-bully, ring or raft.
     #[arg(long)]
     pub algorithm: Algorithm,
     /// Nodes at boot (ids 0..N; a higher id has a higher priority).
@@ -209,7 +209,7 @@ pub struct ComplexityArgs {
     /// Seeds averaged per cell.
     #[arg(long, default_value_t = 3)]
     pub seeds: u64,
-    /// Only this algorithm (default: all four).
+    /// Only this algorithm (default: all of them).
     #[arg(long)]
     pub algorithm: Option<Algorithm>,
 }
@@ -535,6 +535,13 @@ fn theory(algorithm: Algorithm, n: u64) -> (String, String) {
             )
         }
         Algorithm::Invitation | Algorithm::AsyncBully => ("-".into(), "O(n²)".into()),
+        // One uncontested election with PreVote (the default): PreVote, RequestVote and the
+        // first heartbeat, each to the n-1 others and answered. Split votes repeat rounds
+        // without bound (each fails with a probability below 1).
+        Algorithm::Raft => (
+            format!("6(n-1) = {}", 6 * (n - 1)),
+            "unbounded (split votes)".into(),
+        ),
     }
 }
 

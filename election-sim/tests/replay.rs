@@ -1,4 +1,4 @@
-//! Determinism and replay for all four algorithms: the same spec gives the same trace hash
+//! Determinism and replay for every algorithm: the same spec gives the same trace hash
 //! twice, and a trace file replays from its header to the same hash.
 
 use election_core::Algorithm;

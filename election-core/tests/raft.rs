@@ -825,6 +825,29 @@ fn the_checkers_catch_a_raft_that_forgets_its_vote() {
 }
 
 #[test]
+fn two_membership_changes_can_elect_two_leaders_of_one_term_as_documented() {
+    // What the simplified membership gives up (module docs): {0, 1} elect a leader of term 1
+    // as a majority of {0, 1, 2}; two nodes join, cut off from {0, 1}; {2, 3, 4} is a majority
+    // of the five and elects another leader of term 1. Raft's single-server or joint-consensus
+    // changes, through the log, exist to rule this out.
+    let mut run = Checked::<Raft>::new(config(), 3);
+    run.c.partition(&[&[0, 1], &[2]]);
+    run.run(config().liveness_bound(3));
+    let first = run.c.check_group(&[0, 1]).unwrap();
+    assert_eq!(raft(&run.c, first).term(), 1);
+    for id in [3, 4] {
+        run.c.join(id);
+        run.observe();
+        run.c.cut(id, 0);
+        run.c.cut(id, 1);
+    }
+    run.run(config().liveness_bound(5));
+    let found = run.obs.violations.join("\n");
+    assert!(found.contains("are both leaders of term 1"), "{found}");
+    assert!(!found.contains("voted for"), "no node voted twice: {found}");
+}
+
+#[test]
 fn election_safety_and_one_vote_per_term_hold_through_a_long_randomized_run() {
     let mut rng = ChaCha8Rng::seed_from_u64(2014);
     let mut run = Checked::<Raft>::new(config(), 5);

@@ -90,8 +90,8 @@
 //! again in any lower term. So it boots as a **non-voter**: it follows leaders (and is `Normal`
 //! under one), answers heartbeats, but never grants a vote or pre-vote and never campaigns; the
 //! non-voter flag is persisted at once, so a later restart keeps it. It still counts in the
-//! majority, so it costs availability like a crashed member. To vote again it must rejoin under a
-//! fresh id (a new member, as Raft treats a server that lost its storage). *Absent* state
+//! majority, so it costs availability like a crashed member. To vote again it must leave and
+//! rejoin under a fresh id, as a new member. *Absent* state
 //! (`None`) is a first boot: this cannot be told apart from a wiped disk, and a wiped node can
 //! vote twice in a term — Raft's stable-storage assumption, which drivers must keep.
 //!
@@ -123,10 +123,12 @@
 //!   changes membership through the log — joint consensus, or one server at a time (dissertation
 //!   §4.1–4.3) — so that every majority of the old configuration intersects every majority of
 //!   the new one while the change is under way. Here a node counts against whatever table it
-//!   sees: after two joins (or once views differ, as on real nodes that learn a change at
-//!   different times) a leader elected by a majority of the old table and a candidate with a
-//!   majority of the new one may share no voter, and **Election Safety is not guaranteed across
-//!   membership changes**; between them it is.
+//!   sees: after two changes (two joins, or a join and a leave, while the old leader's majority
+//!   is cut off), or once views differ (real nodes learn a change at different times), a leader
+//!   elected by a majority of the old table and a candidate with a majority of the new one may
+//!   share no voter, and **Election Safety is not guaranteed across membership changes**;
+//!   between them it is. The simulator's random plans, which join and leave during partitions,
+//!   show it.
 //!
 //! # Cost
 //! An uncontested election costs `n - 1` RequestVote and `n - 1` replies, preceded with PreVote
@@ -271,8 +273,10 @@ impl AlgorithmConfig for RaftConfig {
     }
 
     /// `A + J·R_b + K·R_c + w + 3d` after the last fault, with probability at least
-    /// `1 - LIVENESS_FAILURE`, provided a majority of the members is live and connected and
-    /// every message arrives within `d` = [`max_delay`](Self::max_delay).
+    /// `1 - LIVENESS_FAILURE`, provided a majority of the members is live and connected, the
+    /// membership no longer changes, and every message arrives within `d` =
+    /// [`max_delay`](Self::max_delay). With fewer live members than a majority no leader can be
+    /// elected at all.
     ///
     /// Raft's liveness is probabilistic: two timers that fire close together split the vote, and
     /// that can repeat. Write `h` for the heartbeat, `E` for the election timeout, `w` for the
@@ -316,7 +320,8 @@ impl AlgorithmConfig for RaftConfig {
     ///    `d`: `w + 3d`.
     ///
     /// For five nodes with the simulator's default timing (`h` = 50 ms, answer timeout 20 ms,
-    /// so `E` = 120 ms, `d` = 2.4 ms) and both options on, `f` = 0.375, `K` = 15. The bound
+    /// so `E` = 120 ms, `d` = 2.4 ms) and both options on, `f` = 0.375, `K` = 15, and the bound
+    /// is 5.98 s, about 50 `E`: most of it is the allowance for unlucky rounds. The bound
     /// grows fast with `n` (each node is one more timer that can collide): Raft is built for a
     /// handful of voters, and for large clusters the bound stops being useful. Saturates at
     /// `u64::MAX`.

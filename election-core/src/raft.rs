@@ -519,8 +519,9 @@ pub struct Raft {
     voted_for: Option<NodeId>,
     /// False after unreadable persisted state: never votes or campaigns.
     voter: bool,
-    /// What was last persisted (`None`: nothing yet).
-    durable: Option<Durable>,
+    /// What was last persisted, or the state a first boot starts from (a crash before the first
+    /// write boots from `None` into that same state).
+    durable: Durable,
     role: Role,
     /// When the current leader's last heartbeat arrived (followers only).
     heard_leader_at: Option<Time>,
@@ -565,9 +566,9 @@ impl Raft {
     /// durable.
     fn flush(&mut self, out: &mut Out<Self>) {
         let state = self.state();
-        if self.durable != Some(state) {
+        if self.durable != state {
             out.persist(state.encode());
-            self.durable = Some(state);
+            self.durable = state;
         }
     }
 
@@ -875,7 +876,11 @@ impl Protocol for Raft {
             term: 0,
             voted_for: None,
             voter: true,
-            durable: None,
+            durable: Durable {
+                term: 0,
+                voted_for: None,
+                voter: true,
+            },
             role: Role::Down,
             heard_leader_at: None,
         })
@@ -886,13 +891,12 @@ impl Protocol for Raft {
     fn on_start(&mut self, cx: &mut Context<'_>, persisted: Option<&[u8]>, out: &mut Out<Self>) {
         self.me = cx.id;
         match persisted.map(Durable::decode) {
-            // Nothing to write yet: a crash now boots with `None` again, the same state.
-            None => self.durable = Some(self.state()),
+            None => {}
             Some(Some(state)) => {
                 self.term = state.term;
                 self.voted_for = state.voted_for;
                 self.voter = state.voter;
-                self.durable = Some(state);
+                self.durable = state;
             }
             Some(None) => {
                 self.voter = false;

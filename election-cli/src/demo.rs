@@ -17,7 +17,7 @@ const REPORT_MS: u64 = 250;
 /// Options of `election demo`.
 #[derive(clap::Args, Debug)]
 pub struct DemoArgs {
-    /// The algorithm the nodes run: bully, invitation, async-bully or ring.
+    /// The algorithm the nodes run: bully, invitation, async-bully, ring or raft.
     #[arg(long, default_value = "bully")]
     pub algorithm: Algorithm,
     /// How many node processes to start (2 to 64).

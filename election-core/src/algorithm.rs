@@ -27,6 +27,8 @@ macro_rules! __algorithms {
                 : "Stoller's asynchronous Bully (1997): Bully over a failure detector";
             Ring => $crate::ring::Ring
                 : "Chang-Roberts ring with next-alive-node forwarding (1979)";
+            Raft => $crate::raft::Raft
+                : "Raft's leader election (Ongaro & Ousterhout 2014): terms, votes, PreVote, CheckQuorum";
         }
     };
 }

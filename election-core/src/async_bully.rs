@@ -474,6 +474,8 @@ impl Protocol for AsyncBully {
             agreement: Some(Scope::Group),
             unique_leader: Some(Scope::Group),
             highest_wins: true,
+            quorum: false,
+            membership: true,
         }
     }
 

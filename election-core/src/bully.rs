@@ -578,6 +578,8 @@ impl Protocol for Bully {
             agreement: Some(Scope::Everyone),
             unique_leader: None,
             highest_wins: !config.options.sticky,
+            quorum: false,
+            membership: true,
         }
     }
 

@@ -465,6 +465,8 @@ impl Protocol for Invitation {
             agreement: Some(Scope::Group),
             unique_leader: Some(Scope::Group),
             highest_wins: false,
+            quorum: false,
+            membership: true,
         }
     }
 

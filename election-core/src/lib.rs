@@ -1,10 +1,11 @@
 //! Leader-election algorithms as pure, sans-IO state machines.
 //!
-//! Each algorithm implements [`Protocol`]: an input (start, message, timer, membership change)
-//! goes in, [`Command`]s (send, broadcast, set or cancel a timer, persist) come out, and the
-//! protocol declares the [`Properties`] it guarantees and under which [`Model`]. The
-//! [`algorithm`] module is the registry of the built-in algorithms. Nothing in this crate reads a clock, opens a socket or draws OS randomness, so the same
-//! state machines run unchanged in the hand-driven [`harness`], in the deterministic simulator and
+//! Each algorithm (Bully, Invitation, asynchronous Bully, ring, Raft) implements [`Protocol`]: an
+//! input (start, message, timer, membership change) goes in, [`Command`]s (send, broadcast, set
+//! or cancel a timer, persist) come out, and the protocol declares the [`Properties`] it
+//! guarantees and under which [`Model`]. The [`algorithm`] module is the registry of the built-in
+//! algorithms. Nothing in this crate reads a clock, opens a socket or draws OS randomness, so the
+//! same state machines run unchanged in the hand-driven [`harness`], in the deterministic simulator and
 //! on real nodes over UDP.
 //!
 //! # Example
@@ -39,6 +40,7 @@ pub mod detector;
 pub mod harness;
 pub mod invitation;
 pub mod protocol;
+pub mod raft;
 pub mod report;
 pub mod ring;
 pub mod status;

@@ -367,6 +367,12 @@ pub struct Properties {
     pub unique_leader: Option<Scope>,
     /// Validity: once stable, the leader is the highest-priority live node.
     pub highest_wins: bool,
+    /// Liveness needs a live, connected majority of the members (Raft): with fewer, no leader is
+    /// elected and none is expected. Otherwise every connected component elects its own.
+    pub quorum: bool,
+    /// The guarantees hold across joins and leaves. Without it the simulator generates no
+    /// membership changes for the protocol and refuses plans that make them.
+    pub membership: bool,
 }
 
 /// A theoretical message count for one scenario of the complexity table, with what it counts.
@@ -598,6 +604,11 @@ impl<M, T> Out<M, T> {
     /// Persist `bytes` across crashes.
     pub fn persist(&mut self, bytes: Vec<u8>) {
         self.commands.push(Command::Persist(bytes));
+    }
+
+    /// Appends one command (e.g. one of another `Out`'s, passed on selectively).
+    pub fn push(&mut self, command: Command<M, T>) {
+        self.commands.push(command);
     }
 
     /// Appends an inner protocol's commands, converting its messages and timers, and leaves

@@ -429,6 +429,8 @@ impl Protocol for Ring {
             agreement: None,
             unique_leader: Some(Scope::Everyone),
             highest_wins: true,
+            quorum: false,
+            membership: true,
         }
     }
 

@@ -71,6 +71,8 @@ impl Protocol for Max {
             agreement: None,
             unique_leader: None,
             highest_wins: true,
+            quorum: false,
+            membership: true,
         }
     }
     fn liveness_bound(config: &Config<NoOptions>, _n: usize) -> Time {

@@ -283,6 +283,8 @@ mod tests {
             agreement,
             unique_leader,
             highest_wins: false,
+            quorum: false,
+            membership: true,
         }
     }
 

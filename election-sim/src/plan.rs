@@ -322,6 +322,14 @@ impl Plan {
         self.faults.last().map_or(0, |f| f.at_us)
     }
 
+    /// The first join or leave of the plan, with its index.
+    pub fn first_membership_change(&self) -> Option<(usize, &TimedFault)> {
+        self.faults
+            .iter()
+            .enumerate()
+            .find(|(_, f)| matches!(f.fault, Fault::Join | Fault::Leave { .. }))
+    }
+
     /// The largest one-way delay any network of the plan allows.
     pub fn max_latency(&self) -> Time {
         self.faults
@@ -387,6 +395,13 @@ impl Default for RandomFaults {
 const PLAN_STREAM: u64 = 1;
 
 impl RandomFaults {
+    /// These intensities for a protocol with `properties`: no joins or leaves if its guarantees
+    /// do not hold across them.
+    pub fn respecting(mut self, properties: &election_core::Properties) -> Self {
+        self.membership &= properties.membership;
+        self
+    }
+
     /// A plan for a cluster booting with `nodes` nodes, a pure function of `seed` and `self`.
     pub fn generate(&self, seed: u64, nodes: u32) -> Plan {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);

@@ -55,6 +55,20 @@ pub enum SimError {
     /// Nothing to simulate.
     #[error("a cluster needs at least one node")]
     NoNodes,
+    /// The plan changes the membership of a protocol whose guarantees do not hold across
+    /// membership changes.
+    #[error(
+        "{algorithm} does not keep its guarantees across joins and leaves (its properties say \
+         so), but the plan has a {fault} at faults[{index}]"
+    )]
+    Membership {
+        /// The protocol.
+        algorithm: &'static str,
+        /// The join or leave.
+        fault: &'static str,
+        /// Its index in the plan.
+        index: usize,
+    },
 }
 
 enum Action<M> {
@@ -107,6 +121,9 @@ impl<P: Protocol> Slot<P> {
 
 enum Phase {
     Running,
+    /// The check found fewer live members than a majority, for a protocol that needs one: no
+    /// leader is expected, so neither liveness nor stability is checked.
+    NoQuorum,
     Settled {
         leader: Option<NodeId>,
         group: Option<election_core::GroupId>,
@@ -172,6 +189,21 @@ impl<P: Protocol> Sim<P> {
         }
         spec.plan.validate(spec.nodes)?;
         let config = spec.config::<P>()?;
+        if !P::properties(&config).membership {
+            let changes = spec
+                .plan
+                .faults
+                .iter()
+                .enumerate()
+                .find(|(_, f)| matches!(f.fault, Fault::Join | Fault::Leave { .. }));
+            if let Some((index, f)) = changes {
+                return Err(SimError::Membership {
+                    algorithm: P::NAME,
+                    fault: f.fault.name(),
+                    index,
+                });
+            }
+        }
 
         let plan = &spec.plan;
         let joins = plan
@@ -746,6 +778,11 @@ impl<P: Protocol> Sim<P> {
             .filter(|&i| self.slots[i as usize].node.is_some())
             .map(|i| (NodeId(i), self.status(i)))
             .collect();
+        if self.properties.quorum && live.len() * 2 <= self.members.len() {
+            self.stats.no_quorum = true;
+            self.phase = Phase::NoQuorum;
+            return;
+        }
         let Some(&(_, first)) = live.first() else {
             self.settle(None, None);
             return;

@@ -45,6 +45,9 @@ pub struct RunStats {
     pub messages_to_stable: Option<u64>,
     /// The leader it settled on.
     pub leader: Option<u32>,
+    /// At the liveness check fewer than a majority of the members were live, and the protocol
+    /// needs a majority to elect (so no leader was expected).
+    pub no_quorum: bool,
 }
 
 impl RunStats {

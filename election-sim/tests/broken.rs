@@ -3,6 +3,7 @@
 
 use election_core::bully::Bully;
 use election_core::harness::{Mutant, Mutation};
+use election_core::raft::Raft;
 use election_core::ring::Ring;
 use election_core::{NodeId, Properties, Protocol, Scope, State, Status};
 use election_sim::{Invariant, Plan, RandomFaults, Sim, Spec, Violation};
@@ -137,4 +138,46 @@ fn the_ring_keeps_one_leader_but_not_assertion_1() {
         None,
         "the ring's own claims hold on the same seeds"
     );
+}
+
+/// Raft reporting every term as term 1: a leader cut off in a minority, which keeps leading
+/// until its CheckQuorum, then overlaps with the majority's new leader "in the same term".
+struct OneTerm;
+
+impl Mutation<Raft> for OneTerm {
+    fn status(_me: NodeId, status: Status) -> Status {
+        Status {
+            term: status.term.map(|_| 1),
+            ..status
+        }
+    }
+}
+
+/// Raft's per-term checks run at every step: a variant that mixes up its terms is caught with a
+/// seed — by Election Safety (two leaders of one term) or by Assertion 1 per term (a follower of
+/// the old leader and the new leader in one term), whichever instant comes first — and real
+/// Raft passes the same seeds.
+#[test]
+fn a_raft_that_mislabels_its_terms_breaks_election_safety() {
+    let caught = (0..300).find_map(|seed| {
+        let mut spec = Spec::new(Raft::NAME, 5, seed, Plan::calm());
+        let config = spec.config::<Raft>().unwrap();
+        spec.plan = RandomFaults::default()
+            .respecting(&Raft::properties(&config))
+            .generate(seed, 5);
+        let out = Sim::<Mutant<Raft, OneTerm>>::new(spec.clone(), None)
+            .unwrap()
+            .run();
+        out.violation.map(|v| (v, spec))
+    });
+    let (v, spec) = caught.expect("caught within 300 seeds");
+    assert!(
+        matches!(
+            v.invariant,
+            Invariant::ElectionSafety | Invariant::Agreement
+        ),
+        "{v}"
+    );
+    let honest = Sim::<Raft>::new(spec, None).unwrap().run();
+    assert_eq!(honest.violation, None);
 }

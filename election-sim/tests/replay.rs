@@ -1,7 +1,7 @@
-//! Determinism and replay for all four algorithms: the same spec gives the same trace hash
+//! Determinism and replay for every algorithm: the same spec gives the same trace hash
 //! twice, and a trace file replays from its header to the same hash.
 
-use election_core::Algorithm;
+use election_core::{Algorithm, Protocol};
 use election_sim::cli::simulate;
 use election_sim::trace::read_trace;
 use election_sim::{RandomFaults, Spec, TraceSink};
@@ -22,11 +22,16 @@ fn every_algorithm_replays_to_the_same_trace_hash() {
     let dir = std::env::temp_dir();
     for algorithm in Algorithm::ALL {
         let seed = 20_261_121;
+        let properties = election_core::with_protocol!(*algorithm, P => {
+            P::properties(&election_core::ConfigOf::<P>::new(election_sim::DEFAULT_TIMING))
+        });
         let spec = Spec::new(
             algorithm.name(),
             6,
             seed,
-            RandomFaults::default().generate(seed, 6),
+            RandomFaults::default()
+                .respecting(&properties)
+                .generate(seed, 6),
         );
         let path = dir.join(format!(
             "election-sim-replay-{algorithm}-{}.jsonl",

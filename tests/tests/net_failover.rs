@@ -63,6 +63,11 @@ async fn ring_elects_and_fails_over() {
     elect_then_fail_over(Algorithm::Ring).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raft_elects_and_fails_over() {
+    elect_then_fail_over(Algorithm::Raft).await;
+}
+
 /// Garbage, truncated envelopes, oversized datagrams, other clusters, other algorithms and
 /// strangers: a node drops them all, keeps running and keeps its leader.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -23,7 +23,7 @@ struct Args {
     /// Trials per algorithm.
     #[arg(long, default_value_t = 10)]
     trials: usize,
-    /// Algorithms to measure (repeatable; default: all four).
+    /// Algorithms to measure (repeatable; default: all of them).
     #[arg(long)]
     algorithm: Vec<Algorithm>,
     /// Nodes per cluster.

@@ -109,6 +109,8 @@ impl<F: Forget> Protocol for BeaconP<F> {
             agreement: None,
             unique_leader: None,
             highest_wins: true,
+            quorum: false,
+            membership: true,
         }
     }
 
@@ -202,6 +204,8 @@ impl Protocol for SelfCrowning {
             agreement: Some(Scope::Group),
             unique_leader: Some(Scope::Group),
             highest_wins: true,
+            quorum: false,
+            membership: true,
         }
     }
 

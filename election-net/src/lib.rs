@@ -1,6 +1,8 @@
 //! Real election nodes: the election-core state machines over UDP.
 //!
-//! - [`run_node`] runs one node (`election node`): one UDP socket, a versioned envelope
+//! - [`run_node`] runs one node of a built-in algorithm (`election node`), [`run_node_with`] one
+//!   of any [`election_core::Protocol`] (a user's own, see [`for_protocol`]): one UDP socket, a
+//!   versioned envelope
 //!   ([`wire`]), timers on tokio time, membership joins and graceful leaves, and a reporter that
 //!   sends status changes and heartbeats to the logserver and learns the blocked links from its
 //!   answers.
@@ -23,6 +25,13 @@ use std::path::PathBuf;
 pub use args::{NodeArgs, NodeOptions, RunArgs};
 pub use node::{run_node, run_node_with};
 pub use runner::{Exit, Supervisor, local_nodes, run_processes};
+
+/// Adapts the `node` command line ([`NodeArgs`]'s clap command) to protocol `P` for a user's own
+/// binary, which then runs the parsed arguments with [`run_node_with`]: the `ALGORITHM`
+/// argument accepts only `P::NAME`.
+pub fn for_protocol<P: election_core::Protocol>(command: clap::Command) -> clap::Command {
+    command.mut_arg("algorithm", |a| a.value_parser([P::NAME]))
+}
 
 /// A future that resolves at the first SIGINT or SIGTERM. The handlers are installed before
 /// this returns, so a signal that arrives before the future is first polled is not lost.

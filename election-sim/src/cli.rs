@@ -344,9 +344,29 @@ pub fn run_for<P: Protocol>(cmd: SimCommand) -> ExitCode {
     finish(result)
 }
 
+/// Adapts the `sim` command line (`SimCommand`'s clap command) to protocol `P` for a user's own
+/// binary: every subcommand's `--algorithm` accepts only `P::NAME` and defaults to it.
+pub fn for_protocol<P: Protocol>(mut command: clap::Command) -> clap::Command {
+    let takes_algorithm: Vec<String> = command
+        .get_subcommands()
+        .filter(|s| s.get_arguments().any(|a| a.get_id() == "algorithm"))
+        .map(|s| s.get_name().to_string())
+        .collect();
+    for name in takes_algorithm {
+        command = command.mut_subcommand(name, |s| {
+            s.mut_arg("algorithm", |a| {
+                a.value_parser([P::NAME])
+                    .default_value(P::NAME)
+                    .required(false)
+            })
+        });
+    }
+    command
+}
+
 /// The `sim` command line of a user's own binary for protocol `P`: parses the process arguments
-/// (`run`, `check`, `replay`, with `--algorithm` defaulting to, and accepting only, `P::NAME`)
-/// and runs them.
+/// (`run`, `check`, `replay`, … with `--algorithm` defaulting to, and accepting only,
+/// `P::NAME`) and runs them.
 pub fn main_for<P: Protocol>() -> ExitCode {
     use clap::{CommandFactory, FromArgMatches};
 
@@ -356,12 +376,7 @@ pub fn main_for<P: Protocol>() -> ExitCode {
         #[command(subcommand)]
         command: SimCommand,
     }
-    let fix = |arg: clap::Arg| arg.value_parser([P::NAME]).default_value(P::NAME);
-    let mut command = Cli::command().name(P::NAME);
-    for sub in ["run", "check"] {
-        command = command.mut_subcommand(sub, |s| s.mut_arg("algorithm", fix));
-    }
-    let matches = command.get_matches();
+    let matches = for_protocol::<P>(Cli::command().name(P::NAME)).get_matches();
     match Cli::from_arg_matches(&matches) {
         Ok(cli) => run_for::<P>(cli.command),
         Err(e) => e.exit(),

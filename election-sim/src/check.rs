@@ -27,10 +27,10 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use election_core::{GroupId, NodeId, Properties, Scope, State, Status, Time};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The properties the simulator checks.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Invariant {
     /// Two nodes in one scope follow different coordinators (Garcia-Molina's Assertion 1).
@@ -61,7 +61,7 @@ impl fmt::Display for Invariant {
 }
 
 /// A broken invariant: when, which nodes, which property, and the seed that reproduces it.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Violation {
     /// The run's seed.
     pub seed: u64,

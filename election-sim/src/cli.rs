@@ -5,8 +5,7 @@
 //! the registry, and [`run_for`] / [`main_for`] run a user's own [`Protocol`] through exactly the
 //! same commands (see `examples/` at the repository root).
 
-use std::collections::BTreeMap;
-use std::io::{BufWriter, IsTerminal, Write};
+use std::io::{BufWriter, IsTerminal};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -17,7 +16,7 @@ use serde::Serialize;
 use crate::check::Violation;
 use crate::plan::{Fault, Plan, RandomFaults, TimedFault};
 use crate::sim::{Outcome, Sim, SimError};
-use crate::stats::{RunStats, Summary};
+use crate::stats::RunStats;
 use crate::trace::{DEFAULT_TIMING, Spec, TraceSink, read_trace};
 
 /// Simulate elections in virtual time.
@@ -35,6 +34,9 @@ pub enum SimCommand {
     Complexity(ComplexityArgs),
     /// List the built-in algorithms: name, what each guarantees and under which model, options.
     Algorithms(AlgorithmsArgs),
+    /// Combine the `check --shard K/N --json` reports of a sweep's shards into the report of the
+    /// whole sweep (printed as JSON). Exits 1 if a shard failed.
+    Merge(MergeArgs),
 }
 
 /// The registry's algorithms as a `--algorithm` value: clap lists them with their help and
@@ -97,6 +99,11 @@ pub struct ClusterArgs {
     /// Generate no joins or leaves.
     #[arg(long)]
     pub no_membership: bool,
+    /// Draw every fault kind in every plan instead of swarm testing (default: swarm — each seed
+    /// enables its own subset of the fault kinds, printed with a failing seed, so that rare
+    /// combinations are not drowned by the full mix).
+    #[arg(long)]
+    pub no_swarm: bool,
 }
 
 impl ClusterArgs {
@@ -117,6 +124,7 @@ impl ClusterArgs {
             max_latency_us: self.max_latency_ms * MILLIS,
             max_drift: self.max_drift,
             membership: !self.no_membership,
+            swarm: !self.no_swarm,
         }
     }
 
@@ -189,6 +197,7 @@ impl ClusterArgs {
             format!("--max-drift {}", self.max_drift),
         );
         add(self.no_membership, "--no-membership".into());
+        add(self.no_swarm, "--no-swarm".into());
         s
     }
 
@@ -244,10 +253,26 @@ pub struct CheckArgs {
     /// First seed; seeds FIRST_SEED..FIRST_SEED+SEEDS are run.
     #[arg(long, default_value_t = 0)]
     pub first_seed: u64,
-    /// Print the summary (or the failing seed, the violation and the command that reproduces
-    /// it) as JSON.
+    /// Run only this share K/N of the seeds: those s with s mod N = K (for spreading a sweep
+    /// over machines; `sim merge` combines the shards' --json reports). Default: all.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<crate::sweep::Shard>,
+    /// Worker threads (default: every core). The verdict is the same for any number: the
+    /// lowest failing seed, or the summary of all seeds.
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// Print the report as JSON: the summary, or the lowest failing seed with its violation,
+    /// its fault kinds and the command that reproduces it.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Arguments of `merge`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MergeArgs {
+    /// The `check --shard K/N --json` reports of every shard of one sweep.
+    #[arg(required = true)]
+    pub reports: Vec<PathBuf>,
 }
 
 /// Arguments of `replay`.
@@ -307,12 +332,13 @@ pub fn run(cmd: SimCommand) -> ExitCode {
             Ok((spec, _)) => Some(spec.algorithm),
             Err(message) => return fail(message),
         },
-        SimCommand::Complexity(_) | SimCommand::Algorithms(_) => None,
+        SimCommand::Complexity(_) | SimCommand::Algorithms(_) | SimCommand::Merge(_) => None,
     };
     let result = match algorithm {
         None => match cmd {
             SimCommand::Complexity(args) => complexity(&args),
             SimCommand::Algorithms(args) => algorithms(&args),
+            SimCommand::Merge(args) => merge(&args),
             _ => unreachable!("every other command names its algorithm"),
         },
         Some(name) => match name.parse::<Algorithm>() {
@@ -340,6 +366,7 @@ pub fn run_for<P: Protocol>(cmd: SimCommand) -> ExitCode {
         SimCommand::Replay(args) => replay::<P>(&args),
         SimCommand::Complexity(args) => complexity(&args),
         SimCommand::Algorithms(args) => algorithms(&args),
+        SimCommand::Merge(args) => merge(&args),
     };
     finish(result)
 }
@@ -462,7 +489,11 @@ fn run_one<P: Protocol>(args: &RunArgs) -> Result<ExitCode, String> {
 
 fn print_stats(s: &RunStats) {
     let fmt_opt = |v: Option<u64>| v.map_or("-".to_string(), |v| v.to_string());
-    println!("messages        {} ({})", s.messages(), kinds(&s.sent));
+    println!(
+        "messages        {} ({})",
+        s.messages(),
+        kinds(s.sent.iter().map(|(k, v)| (*k, *v)))
+    );
     println!(
         "network         delivered {}, lost {}, blocked {}, to down nodes {}, duplicated {}",
         s.delivered, s.lost, s.blocked, s.to_down, s.duplicated
@@ -491,139 +522,158 @@ fn print_stats(s: &RunStats) {
     );
 }
 
-fn kinds(sent: &BTreeMap<&'static str, u64>) -> String {
-    sent.iter()
+fn kinds<'a>(sent: impl IntoIterator<Item = (&'a str, u64)>) -> String {
+    sent.into_iter()
         .map(|(k, v)| format!("{k} {v}"))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// What `check --json` prints when a seed fails.
-#[derive(Serialize)]
-struct CheckFailure<'a> {
-    algorithm: &'a str,
-    nodes: u32,
-    passed: u64,
-    seed: u64,
-    violation: &'a Violation,
-    reproduce: String,
 }
 
 fn check<P: Protocol>(args: &CheckArgs) -> Result<ExitCode, String> {
     let c = &args.cluster;
     c.validate()?;
     let config = c.config::<P>()?;
-    let mut runs = Vec::with_capacity(args.seeds as usize);
-    let mut progress = Progress::new(args.seeds);
-    for i in 0..args.seeds {
-        let seed = args.first_seed + i;
-        let spec = c.spec(seed, c.plan::<P>(&config, seed));
-        let out = simulate_with::<P>(spec, None).map_err(|e| e.to_string())?;
-        if let Some(v) = out.violation {
-            progress.clear();
-            let reproduce = format!("election sim run {} --seed {seed}", c.flags());
-            if args.json {
-                let failure = CheckFailure {
-                    algorithm: P::NAME,
-                    nodes: c.nodes,
-                    passed: i,
-                    seed,
-                    violation: &v,
-                    reproduce,
-                };
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&failure).expect("failure serializes")
-                );
+    let range = crate::sweep::Seeds {
+        first_seed: args.first_seed,
+        seeds: args.seeds,
+        shard: args.shard,
+    };
+    let jobs = args.jobs.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
+    let random = c.random_faults().respecting(&P::properties(&config));
+    let (passed, verdict, wall_s) = crate::sweep::sweep(
+        range,
+        jobs,
+        std::io::stderr().is_terminal(),
+        |seed| {
+            simulate_with::<P>(c.spec(seed, c.plan::<P>(&config, seed)), None)
+                .map_err(|e| e.to_string())
+        },
+        |seed, violation| crate::sweep::Failure {
+            seed,
+            violation,
+            fault_kinds: if c.synchronous {
+                random.synchronous_kinds(seed)
             } else {
-                eprintln!("FAILED after {i} passing seeds: {v}");
-                eprintln!("reproduce: {reproduce}");
-                eprintln!("trace it:  {reproduce} --trace seed-{seed}.jsonl");
+                random.kinds(seed)
             }
-            return Ok(ExitCode::from(1));
-        }
-        runs.push(out.stats);
-        progress.tick(i + 1);
-    }
-    progress.clear();
-    let summary = Summary::of(&runs);
-    if args.json {
+            .iter()
+            .map(|k| k.name().to_string())
+            .collect(),
+            reproduce: format!("election sim run {} --seed {seed}", c.flags()),
+        },
+    )?;
+    let ran = range.len();
+    let (summary, failure) = match verdict {
+        Ok(summary) => (Some(summary), None),
+        Err(failure) => (None, Some(failure)),
+    };
+    let report = crate::sweep::Report {
+        algorithm: P::NAME.to_string(),
+        nodes: c.nodes,
+        flags: c.flags(),
+        range,
+        passed,
+        summary,
+        failure,
+        wall_s,
+        seeds_per_s: if wall_s > 0.0 {
+            ran as f64 / wall_s
+        } else {
+            0.0
+        },
+    };
+    print_report(&report, args.json);
+    Ok(if report.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Prints a sweep's report: as JSON on stdout, or readably (a failure on stderr).
+fn print_report(report: &crate::sweep::Report, json: bool) {
+    if json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&summary).expect("summary serializes")
+            serde_json::to_string_pretty(report).expect("the report serializes")
         );
+        return;
+    }
+    let shard = report
+        .range
+        .shard
+        .map_or(String::new(), |s| format!(", shard {s}"));
+    if let Some(f) = &report.failure {
+        eprintln!(
+            "FAILED after {} passing seeds: {}",
+            report.passed, f.violation
+        );
+        eprintln!(
+            "fault kinds of seed {}: {}",
+            f.seed,
+            f.fault_kinds.join(", ")
+        );
+        eprintln!("reproduce: {}", f.reproduce);
+        eprintln!("trace it:  {} --trace seed-{}.jsonl", f.reproduce, f.seed);
+        return;
+    }
+    let Some(summary) = &report.summary else {
+        return;
+    };
+    let t = summary.time_to_stable;
+    let m = summary.messages;
+    let (first, end) = (
+        report.range.first_seed,
+        report.range.first_seed + report.range.seeds,
+    );
+    println!(
+        "ok: {} seeds ({first}..{end}{shard}) of {} with {} nodes, all invariants held",
+        summary.runs, report.algorithm, report.nodes
+    );
+    println!(
+        "messages        {} ({})",
+        summary.sent.values().sum::<u64>(),
+        kinds(summary.sent.iter().map(|(k, v)| (k.as_str(), *v)))
+    );
+    println!(
+        "per run         median {}, p99 {}, max {}",
+        m.median, m.p99, m.max
+    );
+    println!("elections       {} started", summary.elections_started);
+    println!(
+        "time to stable  median {}us, p99 {}us, max {}us (from the last fault)",
+        t.median, t.p99, t.max
+    );
+    println!(
+        "speed           {:.0} seeds/s ({:.1} s)",
+        report.seeds_per_s, report.wall_s
+    );
+}
+
+fn merge(args: &MergeArgs) -> Result<ExitCode, String> {
+    let reports = args
+        .reports
+        .iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read report {}: {e}", path.display()))?;
+            serde_json::from_str::<crate::sweep::Report>(&text).map_err(|e| {
+                format!(
+                    "report {} is not a `sim check --json` report: {e}",
+                    path.display()
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    let whole = crate::sweep::merge(reports)?;
+    print_report(&whole, true);
+    Ok(if whole.passed() {
+        ExitCode::SUCCESS
     } else {
-        let t = summary.time_to_stable;
-        let m = summary.messages;
-        println!(
-            "ok: {} seeds ({}..{}) of {} with {} nodes, all invariants held",
-            summary.runs,
-            args.first_seed,
-            args.first_seed + args.seeds,
-            P::NAME,
-            c.nodes
-        );
-        println!(
-            "messages        {} ({})",
-            summary.sent.values().sum::<u64>(),
-            kinds(&summary.sent)
-        );
-        println!(
-            "per run         median {}, p99 {}, max {}",
-            m.median, m.p99, m.max
-        );
-        println!("elections       {} started", summary.elections_started);
-        println!(
-            "time to stable  median {}us, p99 {}us, max {}us (from the last fault)",
-            t.median, t.p99, t.max
-        );
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// A one-line progress bar on stderr, redrawn at most once per percent.
-struct Progress {
-    total: u64,
-    shown: u64,
-    live: bool,
-}
-
-impl Progress {
-    fn new(total: u64) -> Self {
-        Progress {
-            total,
-            shown: u64::MAX,
-            live: std::io::stderr().is_terminal(),
-        }
-    }
-
-    fn tick(&mut self, done: u64) {
-        let percent = done * 100 / self.total.max(1);
-        if percent == self.shown {
-            return;
-        }
-        self.shown = percent;
-        let filled = (percent / 5) as usize;
-        let bar = format!(
-            "[{}{}] {done}/{} seeds",
-            "#".repeat(filled),
-            ".".repeat(20 - filled),
-            self.total
-        );
-        let mut err = std::io::stderr();
-        if self.live {
-            let _ = write!(err, "\r{bar}");
-        } else if percent % 10 == 0 {
-            let _ = writeln!(err, "{bar}");
-        }
-        let _ = err.flush();
-    }
-
-    fn clear(&self) {
-        if self.live {
-            eprint!("\r{}\r", " ".repeat(50));
-        }
-    }
+        ExitCode::from(1)
+    })
 }
 
 fn replay<P: Protocol>(args: &ReplayArgs) -> Result<ExitCode, String> {

@@ -15,6 +15,7 @@ pub mod plan;
 mod queue;
 pub mod sim;
 pub mod stats;
+pub mod sweep;
 pub mod trace;
 
 pub use check::{Invariant, Violation};

@@ -355,6 +355,78 @@ impl Plan {
     }
 }
 
+/// A kind of fault a random plan may draw. With swarm testing each seed enables its own subset,
+/// so that rare combinations are not drowned by the full mix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FaultKind {
+    /// Crashes (with quick recoveries in synchronous plans).
+    Crash,
+    /// Recoveries.
+    Recover,
+    /// Partitions into two sides.
+    Partition,
+    /// Blocked links, one-way or both ways.
+    Block,
+    /// A new network for every link from some point on.
+    Network,
+    /// A link's own network.
+    Link,
+    /// Clock drift.
+    Drift,
+    /// Joins.
+    Join,
+    /// Graceful leaves.
+    Leave,
+    /// Message loss in generated networks.
+    Loss,
+    /// Message duplication in generated networks.
+    Duplication,
+}
+
+impl FaultKind {
+    /// Every kind, in order.
+    pub const ALL: [FaultKind; 11] = [
+        FaultKind::Crash,
+        FaultKind::Recover,
+        FaultKind::Partition,
+        FaultKind::Block,
+        FaultKind::Network,
+        FaultKind::Link,
+        FaultKind::Drift,
+        FaultKind::Join,
+        FaultKind::Leave,
+        FaultKind::Loss,
+        FaultKind::Duplication,
+    ];
+
+    /// The kinds a synchronous plan can draw (the others leave the model).
+    const SYNCHRONOUS: [FaultKind; 5] = [
+        FaultKind::Crash,
+        FaultKind::Recover,
+        FaultKind::Drift,
+        FaultKind::Join,
+        FaultKind::Leave,
+    ];
+
+    /// The kind's name, as `--json` and the failure report print it.
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultKind::Crash => "crash",
+            FaultKind::Recover => "recover",
+            FaultKind::Partition => "partition",
+            FaultKind::Block => "block",
+            FaultKind::Network => "network",
+            FaultKind::Link => "link",
+            FaultKind::Drift => "drift",
+            FaultKind::Join => "join",
+            FaultKind::Leave => "leave",
+            FaultKind::Loss => "loss",
+            FaultKind::Duplication => "duplication",
+        }
+    }
+}
+
 /// How wild a randomly generated plan is. Every field has a default; `faults = 0` gives a calm
 /// run.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -374,6 +446,9 @@ pub struct RandomFaults {
     pub max_drift: f64,
     /// Whether joins and leaves are generated.
     pub membership: bool,
+    /// Swarm testing: each seed draws which fault kinds its plan may use (each kind with
+    /// probability 1/2, see [`RandomFaults::kinds`]); off, every kind is always possible.
+    pub swarm: bool,
 }
 
 impl Default for RandomFaults {
@@ -386,9 +461,14 @@ impl Default for RandomFaults {
             max_latency_us: 40_000,
             max_drift: 0.1,
             membership: true,
+            swarm: true,
         }
     }
 }
+
+/// RNG stream of the swarm's choice of fault kinds (separate, so a plan's faults are drawn the
+/// same way whatever the kinds).
+const SWARM_STREAM: u64 = 4;
 
 /// RNG stream of plan generation (the network and the protocols use others, so a plan does not
 /// shift their draws).
@@ -402,8 +482,42 @@ impl RandomFaults {
         self
     }
 
+    /// The fault kinds `seed`'s plan may draw from `candidates`: all of them (joins and leaves
+    /// only with `membership`), or with `swarm` each with probability 1/2.
+    fn kinds_among(&self, seed: u64, candidates: &[FaultKind]) -> Vec<FaultKind> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        rng.set_stream(SWARM_STREAM);
+        candidates
+            .iter()
+            .copied()
+            .filter(|k| self.membership || !matches!(k, FaultKind::Join | FaultKind::Leave))
+            .filter(|_| !self.swarm || rng.random_bool(0.5))
+            .collect()
+    }
+
+    /// The fault kinds `seed`'s random plan may draw (what a failure report prints with the
+    /// seed).
+    pub fn kinds(&self, seed: u64) -> Vec<FaultKind> {
+        self.kinds_among(seed, &FaultKind::ALL)
+    }
+
+    /// The fault kinds `seed`'s synchronous plan may draw.
+    pub fn synchronous_kinds(&self, seed: u64) -> Vec<FaultKind> {
+        self.kinds_among(seed, &FaultKind::SYNCHRONOUS)
+    }
+
     /// A plan for a cluster booting with `nodes` nodes, a pure function of `seed` and `self`.
     pub fn generate(&self, seed: u64, nodes: u32) -> Plan {
+        let kinds = self.kinds(seed);
+        let mut weighted: Vec<FaultKind> = Vec::new();
+        for &k in &kinds {
+            let weight = match k {
+                FaultKind::Crash | FaultKind::Recover => 2,
+                FaultKind::Loss | FaultKind::Duplication => 0,
+                _ => 1,
+            };
+            weighted.extend(std::iter::repeat_n(k, weight));
+        }
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         rng.set_stream(PLAN_STREAM);
         let mut times: Vec<Time> = (0..self.faults)
@@ -416,10 +530,12 @@ impl RandomFaults {
         for at_us in times {
             let node = rng.random_range(0..existing);
             let other = rng.random_range(0..existing);
-            let fault = match rng.random_range(0..if self.membership { 11 } else { 9 }) {
-                0 | 1 => Fault::Crash { node },
-                2 | 3 => Fault::Recover { node },
-                4 => {
+            // A heal is always possible, as often as any one kind.
+            let pick = rng.random_range(0..=weighted.len());
+            let fault = match weighted.get(pick) {
+                Some(FaultKind::Crash) => Fault::Crash { node },
+                Some(FaultKind::Recover) => Fault::Recover { node },
+                Some(FaultKind::Partition) => {
                     let cut = rng.random_range(0..=existing);
                     let (low, high): (Vec<u32>, Vec<u32>) = (0..existing).partition(|n| {
                         // A random split, not just by id, so either side may hold the top node.
@@ -429,34 +545,29 @@ impl RandomFaults {
                         groups: vec![low, high],
                     }
                 }
-                5 if node != other => Fault::Block {
+                Some(FaultKind::Block) if node != other => Fault::Block {
                     from: node,
                     to: other,
                     one_way: rng.random_bool(0.5),
                 },
-                5 | 6 => Fault::Heal,
-                7 if node != other && rng.random_bool(0.5) => Fault::Link {
+                Some(FaultKind::Link) if node != other => Fault::Link {
                     from: node,
                     to: other,
-                    network: self.network(&mut rng),
+                    network: self.network(&mut rng, &kinds),
                 },
-                7 => Fault::Network {
-                    network: self.network(&mut rng),
+                Some(FaultKind::Network) => Fault::Network {
+                    network: self.network(&mut rng, &kinds),
                 },
-                8 => Fault::Drift {
+                Some(FaultKind::Drift) if self.max_drift > 0.0 => Fault::Drift {
                     node,
-                    rate: if self.max_drift > 0.0 {
-                        rng.random_range(-self.max_drift..=self.max_drift)
-                    } else {
-                        0.0
-                    },
+                    rate: rng.random_range(-self.max_drift..=self.max_drift),
                 },
-                9 => {
+                Some(FaultKind::Join) => {
                     existing += 1;
                     members += 1;
                     Fault::Join
                 }
-                _ if members > 1 => {
+                Some(FaultKind::Leave) if members > 1 => {
                     members -= 1;
                     Fault::Leave { node }
                 }
@@ -468,7 +579,7 @@ impl RandomFaults {
             network: if self.faults == 0 {
                 Network::default()
             } else {
-                self.network(&mut rng)
+                self.network(&mut rng, &kinds)
             },
             faults,
         }
@@ -528,13 +639,26 @@ impl RandomFaults {
             .collect();
         times.sort_unstable();
         let drift = self.max_drift.clamp(0.0, Model::SYNCHRONOUS_DRIFT);
+        let kinds = self.synchronous_kinds(seed);
+        let mut weighted: Vec<FaultKind> = Vec::new();
+        for &k in &kinds {
+            let weight = if matches!(k, FaultKind::Crash | FaultKind::Recover) {
+                2
+            } else {
+                1
+            };
+            weighted.extend(std::iter::repeat_n(k, weight));
+        }
         let mut existing = n;
         let mut members = n;
         let mut timed = Vec::new();
         for at_us in times {
             let node = rng.random_range(0..existing);
-            let fault = match rng.random_range(0..if self.membership { 7 } else { 5 }) {
-                0 | 1 => {
+            let Some(&kind) = weighted.get(rng.random_range(0..weighted.len().max(1))) else {
+                continue;
+            };
+            let fault = match kind {
+                FaultKind::Crash => {
                     // Half the crashes hit the highest node, the usual leader: its crash starts
                     // an election.
                     let node = if rng.random_bool(0.5) {
@@ -566,17 +690,16 @@ impl RandomFaults {
                     });
                     continue;
                 }
-                2 | 3 => Fault::Recover { node },
-                4 if drift > 0.0 => Fault::Drift {
+                FaultKind::Drift if drift > 0.0 => Fault::Drift {
                     node,
                     rate: rng.random_range(-drift..=drift),
                 },
-                5 => {
+                FaultKind::Join => {
                     existing += 1;
                     members += 1;
                     Fault::Join
                 }
-                6 if members > 1 => {
+                FaultKind::Leave if members > 1 => {
                     members -= 1;
                     Fault::Leave { node }
                 }
@@ -591,14 +714,20 @@ impl RandomFaults {
         Plan { network, faults }
     }
 
-    fn network(&self, rng: &mut ChaCha8Rng) -> Network {
+    /// A random network: delays up to `max_latency_us`, loss and duplication where `kinds`
+    /// allow them.
+    fn network(&self, rng: &mut ChaCha8Rng, kinds: &[FaultKind]) -> Network {
         let max =
             rng.random_range(Network::default().min_latency_us..=self.max_latency_us.max(1_000));
+        let mut probability = |kind, max: f64| {
+            let p = rng.random_range(0.0..=max.clamp(0.0, 1.0));
+            if kinds.contains(&kind) { p } else { 0.0 }
+        };
         Network {
             min_latency_us: Network::default().min_latency_us.min(max),
             max_latency_us: max,
-            loss: rng.random_range(0.0..=self.max_loss.clamp(0.0, 1.0)),
-            duplicate: rng.random_range(0.0..=self.max_duplicate.clamp(0.0, 1.0)),
+            loss: probability(FaultKind::Loss, self.max_loss),
+            duplicate: probability(FaultKind::Duplication, self.max_duplicate),
         }
     }
 }

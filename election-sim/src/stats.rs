@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use election_core::Time;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Counters of one run.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -58,7 +58,7 @@ impl RunStats {
 }
 
 /// Distribution summary of a sample.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Percentiles {
     /// Sample size.
     pub count: usize,
@@ -71,6 +71,31 @@ pub struct Percentiles {
 }
 
 impl Percentiles {
+    /// Summarises a sample given as value → count.
+    pub fn of_counts(counts: &BTreeMap<u64, u64>) -> Self {
+        let count: u64 = counts.values().sum();
+        if count == 0 {
+            return Percentiles::default();
+        }
+        let rank = |q: f64| {
+            let r = ((q * count as f64).ceil() as u64).clamp(1, count);
+            let mut seen = 0;
+            for (&v, &c) in counts {
+                seen += c;
+                if seen >= r {
+                    return v;
+                }
+            }
+            unreachable!("the ranks add up to the count")
+        };
+        Percentiles {
+            count: count as usize,
+            median: rank(0.5),
+            p99: rank(0.99),
+            max: *counts.keys().next_back().expect("not empty"),
+        }
+    }
+
     /// Summarises `values` (sorted in place).
     pub fn of(values: &mut [u64]) -> Self {
         if values.is_empty() {
@@ -88,39 +113,68 @@ impl Percentiles {
     }
 }
 
-/// Statistics over many runs.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+/// Statistics over many runs. The distributions are kept in full (value → count), so that the
+/// summaries of disjoint sweeps merge into exactly the summary of their union.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     /// Runs summarised.
     pub runs: usize,
     /// Messages sent over all runs, by type.
-    pub sent: BTreeMap<&'static str, u64>,
+    pub sent: BTreeMap<String, u64>,
     /// Elections started over all runs.
     pub elections_started: u64,
     /// Time from calm to stable leader, microseconds, over the runs that settled.
     pub time_to_stable: Percentiles,
     /// Messages per run.
     pub messages: Percentiles,
+    /// Time to a stable leader, µs → number of runs.
+    pub time_to_stable_counts: BTreeMap<u64, u64>,
+    /// Messages per run → number of runs.
+    pub messages_counts: BTreeMap<u64, u64>,
 }
 
 impl Summary {
     /// Summarises the runs.
     pub fn of<'a>(runs: impl IntoIterator<Item = &'a RunStats>) -> Self {
         let mut s = Summary::default();
-        let mut times = Vec::new();
-        let mut messages = Vec::new();
         for r in runs {
             s.runs += 1;
             for (k, v) in &r.sent {
-                *s.sent.entry(k).or_default() += v;
+                *s.sent.entry(k.to_string()).or_default() += v;
             }
             s.elections_started += r.elections_started;
-            times.extend(r.time_to_stable);
-            messages.push(r.messages());
+            if let Some(t) = r.time_to_stable {
+                *s.time_to_stable_counts.entry(t).or_default() += 1;
+            }
+            *s.messages_counts.entry(r.messages()).or_default() += 1;
         }
-        s.time_to_stable = Percentiles::of(&mut times);
-        s.messages = Percentiles::of(&mut messages);
+        s.derive_percentiles();
         s
+    }
+
+    /// The summary of the union of disjoint sweeps.
+    pub fn merge<'a>(parts: impl IntoIterator<Item = &'a Summary>) -> Self {
+        let mut s = Summary::default();
+        for p in parts {
+            s.runs += p.runs;
+            for (k, v) in &p.sent {
+                *s.sent.entry(k.clone()).or_default() += v;
+            }
+            s.elections_started += p.elections_started;
+            for (&t, &c) in &p.time_to_stable_counts {
+                *s.time_to_stable_counts.entry(t).or_default() += c;
+            }
+            for (&m, &c) in &p.messages_counts {
+                *s.messages_counts.entry(m).or_default() += c;
+            }
+        }
+        s.derive_percentiles();
+        s
+    }
+
+    fn derive_percentiles(&mut self) {
+        self.time_to_stable = Percentiles::of_counts(&self.time_to_stable_counts);
+        self.messages = Percentiles::of_counts(&self.messages_counts);
     }
 }
 
@@ -136,5 +190,26 @@ mod tests {
         let p = Percentiles::of(&mut [7]);
         assert_eq!((p.median, p.p99, p.max), (7, 7, 7));
         assert_eq!(Percentiles::of(&mut []).count, 0);
+        let counts: BTreeMap<u64, u64> = (1..=100).map(|v| (v, 1)).collect();
+        assert_eq!(Percentiles::of_counts(&counts), p_of_1_to_100());
+    }
+
+    fn p_of_1_to_100() -> Percentiles {
+        let mut v: Vec<u64> = (1..=100).collect();
+        Percentiles::of(&mut v)
+    }
+
+    #[test]
+    fn merged_summaries_equal_the_summary_of_all_runs() {
+        let run = |t: u64, m: u64| RunStats {
+            sent: [("Halt", m)].into_iter().collect(),
+            elections_started: 1,
+            time_to_stable: Some(t),
+            ..RunStats::default()
+        };
+        let runs: Vec<RunStats> = (0..50).map(|i| run(i * 7 % 13, i % 5)).collect();
+        let (a, b) = runs.split_at(17);
+        let merged = Summary::merge([&Summary::of(a), &Summary::of(b)]);
+        assert_eq!(merged, Summary::of(&runs));
     }
 }

@@ -28,7 +28,8 @@ impl Mutation<Bully> for CrownsNode0 {
 type UsurpingBully = Mutant<Bully, CrownsNode0>;
 
 /// Invariant: whenever the usurper is still up at the end of a run, the run reports a violation
-/// (liveness: it does not follow the real leader; or stability, if it usurped after the check).
+/// (Assertion 1, when the run stays inside the synchronous model; liveness: it does not follow
+/// the real leader; or stability, if it usurped after the check).
 #[test]
 fn a_bully_that_crowns_itself_without_an_election_is_caught() {
     let mut caught = 0;
@@ -43,7 +44,10 @@ fn a_bully_that_crowns_itself_without_an_election_is_caught() {
                 assert!(
                     matches!(
                         v.invariant,
-                        Invariant::Liveness | Invariant::Stability | Invariant::Validity
+                        Invariant::Agreement
+                            | Invariant::Liveness
+                            | Invariant::Stability
+                            | Invariant::Validity
                     ),
                     "seed {seed}: {v}"
                 );

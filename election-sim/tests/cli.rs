@@ -79,3 +79,68 @@ fn synchronous_runs_stay_in_the_model() {
     assert_eq!(code, 0, "{stdout}");
     assert!(stdout.contains("left the synchronous model"), "{stdout}");
 }
+
+/// A report with its timing fields removed: what `--jobs` and `--shard` must not change.
+fn without_timing(json: &str) -> Value {
+    let mut v: Value = serde_json::from_str(json).expect("a JSON report");
+    let map = v.as_object_mut().expect("an object");
+    assert!(map.remove("wall_s").is_some() && map.remove("seeds_per_s").is_some());
+    v
+}
+
+/// `--jobs N` gives the serial verdict, and the merge of `--shard K/N` reports equals the
+/// unsharded report field for field but the timing — for a passing sweep and for a failing one
+/// (the lowest failing seed).
+#[test]
+fn parallel_and_sharded_sweeps_give_the_serial_report() {
+    let dir = std::env::temp_dir().join(format!("election-sim-shards-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for flags in [
+        &["--algorithm", "ring", "--seeds", "120"][..],
+        &[
+            "--algorithm",
+            "bully",
+            "-o",
+            "halts=any-higher",
+            "--synchronous",
+            "--seeds",
+            "2000",
+        ],
+    ] {
+        let check = |extra: &[&str]| {
+            let mut args = vec!["check", "--json"];
+            args.extend_from_slice(flags);
+            args.extend_from_slice(extra);
+            sim(&args)
+        };
+        let (serial_code, serial, _) = check(&["--jobs", "1"]);
+        let (code, parallel, _) = check(&["--jobs", "3"]);
+        assert_eq!(code, serial_code);
+        assert_eq!(
+            without_timing(&parallel),
+            without_timing(&serial),
+            "--jobs 3"
+        );
+        let mut files = Vec::new();
+        for k in 0..3 {
+            let (_, report, _) = check(&["--shard", &format!("{k}/3")]);
+            let path = dir.join(format!("shard-{k}.json"));
+            std::fs::write(&path, report).unwrap();
+            files.push(path.display().to_string());
+        }
+        let mut args = vec!["merge"];
+        args.extend(files.iter().map(String::as_str));
+        let (code, merged, stderr) = sim(&args);
+        assert_eq!(code, serial_code, "{stderr}");
+        assert_eq!(
+            without_timing(&merged),
+            without_timing(&serial),
+            "merge of 3 shards"
+        );
+        // A shard missing is refused.
+        let (code, _, stderr) = sim(&["merge", &files[0], &files[2]]);
+        assert_eq!(code, 2);
+        assert!(stderr.contains("shard"), "{stderr}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -16,6 +16,16 @@ use election_sim::{DEFAULT_TIMING, Fault, Plan, Sim, Spec, TimedFault};
 
 const SECOND: Time = 1_000 * MILLIS;
 
+#[global_allocator]
+static GLOBAL: &stats_alloc::StatsAlloc<std::alloc::System> = &stats_alloc::INSTRUMENTED_SYSTEM;
+
+/// Heap bytes allocated and not yet freed.
+fn heap_bytes() -> u64 {
+    // Reallocations are counted in these two already (growth and shrinkage).
+    let s = GLOBAL.stats();
+    s.bytes_allocated.saturating_sub(s.bytes_deallocated) as u64
+}
+
 fn rss_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").expect("Linux /proc");
     let pages: u64 = statm
@@ -85,11 +95,12 @@ fn scenario<P: Protocol>(label: &str, n: u32, restart: Option<u32>) {
         )
     };
     let before = rss_bytes();
+    let heap_before = heap_bytes();
     let started = Instant::now();
     let mut sim = Sim::<P>::new(spec, None).expect("valid spec");
     let mut t = 0;
     let mut phases = Vec::new();
-    let mut memory = 0;
+    let mut memory = Vec::new();
     let mut events_before = 0;
     for phase in 0..if restart.is_some() { 2 } else { 1 } {
         if phase == 1 {
@@ -113,9 +124,10 @@ fn scenario<P: Protocol>(label: &str, n: u32, restart: Option<u32>) {
             }
         }
         phases.push((t, sim.stats().events - events_before));
-        if phase == 0 {
-            memory = rss_bytes().saturating_sub(before) / u64::from(n);
-        }
+        memory.push((
+            rss_bytes().saturating_sub(before) / u64::from(n),
+            heap_bytes().saturating_sub(heap_before) / u64::from(n),
+        ));
     }
     let wall = started.elapsed();
     let events = sim.stats().events;
@@ -126,7 +138,7 @@ fn scenario<P: Protocol>(label: &str, n: u32, restart: Option<u32>) {
         .map(|(t, e)| format!("settled by t={:.0}s after {e} events", *t as f64 / 1e6))
         .collect();
     println!(
-        "{label}: n={n} | {} | wall {:.2}s, {events} events, {:.2} M events/s | {} messages ({}){} | RSS {memory} B/node after the first settle",
+        "{label}: n={n} | {} | wall {:.2}s, {events} events, {:.2} M events/s | {} messages ({}){} | per node after each settle (RSS, live heap): {:?} B",
         shown.join("; "),
         wall.as_secs_f64(),
         events as f64 / wall.as_secs_f64() / 1e6,
@@ -140,6 +152,7 @@ fn scenario<P: Protocol>(label: &str, n: u32, restart: Option<u32>) {
             (Some(_), Some(m)) => format!(", {m} from the crash to the last status change"),
             _ => String::new(),
         },
+        memory,
     );
 }
 

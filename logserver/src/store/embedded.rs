@@ -1,12 +1,13 @@
-//! The embedded default store: one redb file holding JSON documents, nothing to install.
+//! The embedded default store: one redb file holding JSON documents, nothing to install. Every
+//! write is one redb transaction, committed durably (fsync) before it returns.
 
 use std::path::Path;
 use std::sync::Arc;
 
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use serde::Deserialize;
 
-use super::{BoxFuture, Snapshot, Store, StoreError};
-use crate::hub::WriteBatch;
+use super::{BoxFuture, Retention, Snapshot, Store, StoreError, WriteBatch, Written};
 
 /// Node documents by address.
 const NODES: TableDefinition<&str, &[u8]> = TableDefinition::new("nodes");
@@ -14,6 +15,14 @@ const NODES: TableDefinition<&str, &[u8]> = TableDefinition::new("nodes");
 const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
 /// Blocked links by `from to`.
 const BLOCKS: TableDefinition<&str, &[u8]> = TableDefinition::new("blocks");
+/// Counters that must survive everything else: `next_seq`.
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// Documents that could not be stored, by `log SEQ` or `node ADDR`, with the reason.
+const QUARANTINE: TableDefinition<&str, &str> = TableDefinition::new("quarantine");
+
+const NEXT_SEQ: &str = "next_seq";
+/// redb's page cache; its default grows to a large share of memory.
+const CACHE_BYTES: usize = 64 << 20;
 
 /// The redb store; its calls block, so they run on tokio's blocking threads.
 pub(crate) struct EmbeddedStore {
@@ -29,12 +38,16 @@ impl EmbeddedStore {
         })?;
         let path = dir.join("logserver.redb");
         let db = tokio::task::spawn_blocking(move || -> Result<Database, StoreError> {
-            let db = Database::create(path)?;
+            let db = Database::builder()
+                .set_cache_size(CACHE_BYTES)
+                .create(path)?;
             // Create the tables so that the first read finds them.
             let tx = db.begin_write()?;
             tx.open_table(NODES)?;
             tx.open_table(LOG)?;
             tx.open_table(BLOCKS)?;
+            tx.open_table(META)?;
+            tx.open_table(QUARANTINE)?;
             tx.commit()?;
             Ok(db)
         })
@@ -60,18 +73,51 @@ fn load(db: &Database, log_tail: usize) -> Result<Snapshot, StoreError> {
         s.log_tail.push(serde_json::from_slice(v.value())?);
     }
     s.log_tail.reverse();
-    if let Some((k, _)) = log.last()? {
-        s.next_seq = k.value() + 1;
-    }
+    let after_log = log.last()?.map_or(0, |(k, _)| k.value() + 1);
+    let reserved = tx.open_table(META)?.get(NEXT_SEQ)?.map_or(0, |v| v.value());
+    s.next_seq = after_log.max(reserved);
     Ok(s)
 }
 
-fn write(db: &Database, b: &WriteBatch) -> Result<(), StoreError> {
+fn write(db: &Database, b: &WriteBatch) -> Result<Written, StoreError> {
+    let mut written = Written::default();
     let tx = db.begin_write()?;
     {
+        tx.open_table(META)?.insert(NEXT_SEQ, b.next_seq)?;
+        let mut quarantine = tx.open_table(QUARANTINE)?;
+        let mut log = tx.open_table(LOG)?;
+        let mut value = Vec::new();
+        for e in &b.log {
+            value.clear();
+            match serde_json::to_writer(&mut value, e) {
+                Ok(()) => {
+                    log.insert(e.seq, value.as_slice())?;
+                }
+                Err(why) => {
+                    let reason = format!("{why}: {e:?}");
+                    quarantine.insert(format!("log {}", e.seq).as_str(), reason.as_str())?;
+                    written.quarantined_log.push(e.seq);
+                }
+            }
+        }
         let mut nodes = tx.open_table(NODES)?;
         if b.forget {
             nodes.retain(|_, _| false)?;
+        }
+        for addr in &b.evict {
+            nodes.remove(addr.as_str())?;
+        }
+        for n in &b.nodes {
+            match serde_json::to_vec(n) {
+                Ok(v) => {
+                    nodes.insert(n.addr(), v.as_slice())?;
+                }
+                Err(why) => {
+                    let reason = format!("{why}: {n:?}");
+                    quarantine.insert(format!("node {}", n.addr()).as_str(), reason.as_str())?;
+                    written.quarantined_nodes.push(n.addr().to_string());
+                }
+            }
         }
         if let Some(links) = &b.blocks {
             let mut blocks = tx.open_table(BLOCKS)?;
@@ -81,19 +127,52 @@ fn write(db: &Database, b: &WriteBatch) -> Result<(), StoreError> {
                 blocks.insert(key.as_str(), serde_json::to_vec(l)?.as_slice())?;
             }
         }
-        for n in &b.nodes {
-            nodes.insert(n.addr.as_str(), serde_json::to_vec(n)?.as_slice())?;
-        }
-        let mut log = tx.open_table(LOG)?;
-        let mut value = Vec::new();
-        for e in &b.log {
-            value.clear();
-            serde_json::to_writer(&mut value, e.as_ref())?;
-            log.insert(e.seq, value.as_slice())?;
-        }
     }
     tx.commit()?;
-    Ok(())
+    Ok(written)
+}
+
+/// The one field pruning reads from a stored entry.
+#[derive(Deserialize)]
+struct Arrival {
+    server_time_ms: u64,
+}
+
+fn prune(db: &Database, rule: Retention) -> Result<u64, StoreError> {
+    let tx = db.begin_write()?;
+    let removed = {
+        let mut log = tx.open_table(LOG)?;
+        let Some(first) = log.first()?.map(|(k, _)| k.value()) else {
+            return Ok(0);
+        };
+        let limit = first.saturating_add(rule.max_delete);
+        // Entries arrive in seq order, so the old ones are a prefix: binary-search its end.
+        let (mut lo, mut hi) = (first, limit);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let next = log.range(mid..)?.next().transpose()?;
+            match next {
+                Some((k, v)) if k.value() < hi => {
+                    let arrival: Arrival = serde_json::from_slice(v.value())?;
+                    if arrival.server_time_ms < rule.before_ms {
+                        lo = k.value() + 1;
+                    } else {
+                        hi = mid;
+                    }
+                }
+                _ => hi = mid,
+            }
+        }
+        let cut = lo.max(rule.below_seq).min(limit);
+        if cut <= first {
+            return Ok(0);
+        }
+        let before = log.len()?;
+        log.retain_in(..cut, |_, _| false)?;
+        before - log.len()?
+    };
+    tx.commit()?;
+    Ok(removed)
 }
 
 impl Store for EmbeddedStore {
@@ -102,13 +181,18 @@ impl Store for EmbeddedStore {
         Box::pin(async move { tokio::task::spawn_blocking(move || load(&db, log_tail)).await? })
     }
 
-    fn write(&self, batch: Arc<WriteBatch>) -> BoxFuture<'_, Result<(), StoreError>> {
+    fn write(&self, batch: Arc<WriteBatch>) -> BoxFuture<'_, Result<Written, StoreError>> {
         let db = self.db.clone();
         Box::pin(async move { tokio::task::spawn_blocking(move || write(&db, &batch)).await? })
     }
 
+    fn prune(&self, rule: Retention) -> BoxFuture<'_, Result<u64, StoreError>> {
+        let db = self.db.clone();
+        Box::pin(async move { tokio::task::spawn_blocking(move || prune(&db, rule)).await? })
+    }
+
     fn close(&self) -> BoxFuture<'_, Result<(), StoreError>> {
-        // redb commits durably on every write; the file closes when the last handle drops.
+        // Every write was committed durably; the file closes when the last handle drops.
         Box::pin(async { Ok(()) })
     }
 }

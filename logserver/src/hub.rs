@@ -29,7 +29,7 @@ const FLUSH_GIVE_UP: Duration = Duration::from_secs(10);
 /// How often silent nodes are looked for.
 const EVICT_EVERY: Duration = Duration::from_secs(1);
 /// How often old log entries are pruned (also the store's health probe when idle).
-const PRUNE_EVERY: Duration = Duration::from_secs(5);
+const PRUNE_EVERY: Duration = Duration::from_secs(2);
 /// Most log entries one pruning step deletes, so it never holds up ingest for long.
 const PRUNE_MAX: u64 = 50_000;
 

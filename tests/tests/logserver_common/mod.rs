@@ -85,9 +85,34 @@ impl Http {
         (status, headers, String::from_utf8(bytes.to_vec()).unwrap())
     }
 
+    /// Sends a JSON body (`Content-Type: application/json`); returns status and body text.
     pub async fn send(&self, method: Method, path: &str, body: &str) -> (StatusCode, String) {
-        let (status, _, text) = self.send_full(method, path, body, &[]).await;
+        let json = [("content-type", "application/json")];
+        let (status, _, text) = self.send_full(method, path, body, &json).await;
         (status, text)
+    }
+
+    /// Posts a form as the status page's browser would, with its form token (field `csrf`)
+    /// read from a fresh `/status`, followed by `fields`.
+    pub async fn post_form(&self, path: &str, fields: &str) -> (StatusCode, hyper::HeaderMap) {
+        let token = self.form_token().await;
+        let body = if fields.is_empty() {
+            format!("csrf={token}")
+        } else {
+            format!("csrf={token}&{fields}")
+        };
+        let form = [("content-type", "application/x-www-form-urlencoded")];
+        let (status, headers, _) = self.send_full(Method::POST, path, &body, &form).await;
+        (status, headers)
+    }
+
+    /// The form token the status page carries.
+    pub async fn form_token(&self) -> String {
+        let (_, page) = self.send(Method::GET, "/status", "").await;
+        let (_, rest) = page
+            .split_once("name=\"csrf\" value=\"")
+            .expect("the page carries a form token");
+        rest.split('"').next().unwrap().to_string()
     }
 
     /// GET that must succeed; returns the body as JSON.
@@ -132,4 +157,32 @@ pub fn column<'a>(array: &'a serde_json::Value, field: &str) -> Vec<&'a serde_js
         .iter()
         .map(|e| &e[field])
         .collect()
+}
+
+/// `/metrics`, parsed by an independent Prometheus text-format parser.
+pub async fn metrics(http: &Http) -> prometheus_parse::Scrape {
+    let (status, headers, text) = http.send_full(Method::GET, "/metrics", "", &[]).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4"),
+        "{headers:?}"
+    );
+    prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string())))
+        .unwrap_or_else(|e| panic!("/metrics does not parse: {e}\n{text}"))
+}
+
+/// The value of the sample `name` whose labels include all of `labels`.
+pub fn sample(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
+    let found = scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)));
+    match found.map(|s| &s.value) {
+        Some(prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Gauge(v)) => *v,
+        Some(prometheus_parse::Value::Untyped(v)) => *v,
+        other => panic!("no sample {name} {labels:?}: {other:?}"),
+    }
 }

@@ -142,6 +142,8 @@ struct Inner {
     /// Set while the queue is full, so the warning is logged once per episode.
     full_warned: bool,
     failing: Option<String>,
+    /// When the store operation in progress (a write or pruning) started.
+    writing_since: Option<Instant>,
 }
 
 /// Shared state of a running logserver.
@@ -172,6 +174,7 @@ impl Hub {
                 queued_new: BTreeMap::new(),
                 full_warned: false,
                 failing: None,
+                writing_since: None,
             }),
             wake: Notify::new(),
             limits,
@@ -307,11 +310,17 @@ impl Hub {
         self.lock().blocks.clone()
     }
 
-    /// The store's health, the queue and the table size.
+    /// The store's health (failing while the last operation failed, or while a write has
+    /// taken longer than the acknowledgement timeout), the queue and the table size.
     pub fn health(&self) -> Health {
         let g = self.lock();
+        let stuck = g
+            .writing_since
+            .map(|since| since.elapsed())
+            .filter(|took| *took > self.limits.ack_timeout)
+            .map(|took| format!("a store operation has been pending for {} ms", took.as_millis()));
         Health {
-            failing: g.failing.clone(),
+            failing: g.failing.clone().or(stuck),
             queue_depth: g.queued_reports,
             nodes: g.nodes.len(),
         }
@@ -319,6 +328,10 @@ impl Hub {
 
     fn set_failing(&self, failing: Option<String>) {
         self.lock().failing = failing;
+    }
+
+    fn set_writing(&self, since: Option<Instant>) {
+        self.lock().writing_since = since;
     }
 
     /// Takes the next group of queued changes (and, if `evict`, the nodes silent for too long)
@@ -535,10 +548,12 @@ async fn commit(
     let batch = Arc::new(batch);
     let mut backoff = Duration::from_millis(100);
     let mut failing_since_stop: Option<Instant> = None;
+    hub.set_writing(Some(Instant::now()));
     loop {
         let started = Instant::now();
         match store.write(batch.clone()).await {
             Ok(written) => {
+                hub.set_writing(None);
                 hub.metrics
                     .write_seconds
                     .observe(started.elapsed().as_secs_f64());
@@ -559,6 +574,7 @@ async fn commit(
                             "store unavailable at shutdown: giving up on reports never \
                              acknowledged"
                         );
+                        hub.set_writing(None);
                         return false;
                     }
                 }
@@ -571,7 +587,10 @@ async fn commit(
 
 async fn prune(hub: &Hub, store: &dyn Store, next_seq: u64) {
     let rule = hub.retention(next_seq);
-    match store.prune(rule).await {
+    hub.set_writing(Some(Instant::now()));
+    let pruned = store.prune(rule).await;
+    hub.set_writing(None);
+    match pruned {
         Ok(removed) => {
             if removed > 0 {
                 hub.metrics.pruned.inc_by(removed);

@@ -52,7 +52,11 @@ async fn eleven_hundred_idle_connections_then_a_normal_request_is_answered() {
         .unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let fds = open_fds(pid);
-    eprintln!("{} connected in {:?}; server has {fds} descriptors", idle.len(), connecting.elapsed());
+    eprintln!(
+        "{} connected in {:?}; server has {fds} descriptors",
+        idle.len(),
+        connecting.elapsed()
+    );
     assert!(fds < FD_LIMIT as usize, "{fds} descriptors open");
 
     // A node's report gets through while the idle connections are still held open here (the
@@ -92,7 +96,10 @@ async fn eleven_hundred_idle_connections_then_a_normal_request_is_answered() {
     // Closed (perhaps with a 408, perhaps reset), not left waiting until our read timeout.
     let cut = slow.read_to_end(&mut rest);
     let timed_out = cut.as_ref().is_err_and(|e| {
-        matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)
+        matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        )
     });
     assert!(!timed_out, "the slow request was not closed: {cut:?}");
     let m = metrics(&http).await;

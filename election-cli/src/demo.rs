@@ -20,7 +20,6 @@ use election_core::{Algorithm, State};
 use election_net::{NodeArgs, NodeOptions, Supervisor};
 use logserver::{NodeView, ServeArgs, Server};
 use nix::sys::signal::Signal;
-use tokio::io::AsyncBufReadExt;
 
 /// How often demo nodes report (and so how fast a block on the page reaches them).
 const REPORT_MS: u64 = 250;
@@ -231,7 +230,7 @@ async fn watch(
     tokio::pin!(stop);
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     let mut last = String::new();
-    let mut stdin = Some(tokio::io::BufReader::new(tokio::io::stdin()).lines());
+    let mut typed = typed_lines();
     loop {
         tokio::select! {
             _ = &mut stop => return Ok(()),
@@ -240,10 +239,7 @@ async fn watch(
                 println!("node {} (pid {}) exited: {how}", exit.label, exit.pid);
                 println!("  type `restart {}` (or `r`) and Enter to start it again", exit.label);
             }
-            line = next_line(&mut stdin) => match line {
-                Some(line) => restart(nodes, command_lines, &line),
-                None => stdin = None,
-            },
+            Some(line) = typed.recv() => restart(nodes, command_lines, &line),
             _ = tick.tick() => {
                 let summary = leadership(&server.nodes());
                 if summary != last {
@@ -255,14 +251,19 @@ async fn watch(
     }
 }
 
-/// The next line typed, or `None` once stdin is closed (then never again).
-async fn next_line(
-    stdin: &mut Option<tokio::io::Lines<tokio::io::BufReader<tokio::io::Stdin>>>,
-) -> Option<String> {
-    match stdin {
-        Some(lines) => lines.next_line().await.ok().flatten(),
-        None => std::future::pending().await,
-    }
+/// The lines typed on stdin. Read on a thread of its own, not tokio's blocking pool, whose
+/// shutdown would wait for a read that may never return.
+fn typed_lines() -> tokio::sync::mpsc::Receiver<String> {
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lines() {
+            let Ok(line) = line else { break };
+            if tx.blocking_send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
 }
 
 /// Handles a typed command: `restart [ADDR]` (or `r [ADDR]`) starts the named dead node, or

@@ -318,7 +318,12 @@ impl Hub {
             .writing_since
             .map(|since| since.elapsed())
             .filter(|took| *took > self.limits.ack_timeout)
-            .map(|took| format!("a store operation has been pending for {} ms", took.as_millis()));
+            .map(|took| {
+                format!(
+                    "a store operation has been pending for {} ms",
+                    took.as_millis()
+                )
+            });
         Health {
             failing: g.failing.clone().or(stuck),
             queue_depth: g.queued_reports,

@@ -236,7 +236,6 @@ async fn count(db: &mongodb::Database, collection: &str) -> u64 {
         .unwrap()
 }
 
-
 /// Posts `batch` until it is acknowledged, as a node would; panics after `within`.
 async fn post_until_acknowledged(
     http: &Http,

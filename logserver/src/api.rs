@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use crate::http::{ApiError, AppState, json_body};
 use crate::metrics::Refusal;
-use crate::model::{LogEntry, NodeView, check_links, check_report, now_ms, parse_addr};
+use crate::model::{NodeView, check_links, check_report, now_ms, parse_addr};
 
 /// Log entries returned when the query names no limit, and the most it may ask for.
 const LOG_DEFAULT_LIMIT: usize = 1_000;
@@ -90,7 +90,7 @@ struct LogQuery {
 async fn get_log(
     State(s): State<AppState>,
     query: Result<Query<LogQuery>, QueryRejection>,
-) -> Result<Json<Vec<LogEntry>>, ApiError> {
+) -> Result<Response, ApiError> {
     let Query(q) = query.map_err(|r| ApiError::new(r.status(), r.body_text()))?;
     let node = q
         .node
@@ -103,7 +103,15 @@ async fn get_log(
             "limit: {limit} is more than {LOG_MAX_LIMIT}"
         )));
     }
-    Ok(Json(s.hub.log(node.as_deref(), q.since, limit)))
+    let body = s.hub.log_json(node.as_deref(), q.since, limit);
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response())
 }
 
 async fn get_blocks(State(s): State<AppState>) -> Json<Vec<BlockedLink>> {

@@ -281,7 +281,7 @@ impl Server {
     /// background.
     pub async fn start(args: ServeArgs) -> Result<Server, Error> {
         args.check()?;
-        let store = store::open(&args).await?;
+        let store = store::open(args.mongodb.as_deref(), &args.data_dir).await?;
         let snapshot = store.load(hub::LOG_MEMORY).await?;
         let next_seq = snapshot.next_seq;
         let addr = SocketAddr::new(args.bind, args.port);

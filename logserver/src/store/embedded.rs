@@ -1,8 +1,10 @@
 //! The embedded default store: one redb file holding JSON documents, nothing to install. Every
-//! write is one redb transaction, committed durably (fsync) before it returns.
+//! write is one redb transaction, committed durably (fsync) before it returns. After an I/O
+//! error (a full disk) redb refuses every later transaction until the file is opened again, so
+//! the store then reopens it, and the writer's retry can succeed once the disk has room.
 
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::Deserialize;
@@ -26,7 +28,24 @@ const CACHE_BYTES: usize = 64 << 20;
 
 /// The redb store; its calls block, so they run on tokio's blocking threads.
 pub(crate) struct EmbeddedStore {
-    db: Arc<Database>,
+    path: PathBuf,
+    /// `None` between a failed reopen and the next try.
+    db: Mutex<Option<Arc<Database>>>,
+}
+
+fn open_file(path: &Path) -> Result<Database, StoreError> {
+    let db = Database::builder()
+        .set_cache_size(CACHE_BYTES)
+        .create(path)?;
+    // Create the tables so that the first read finds them.
+    let tx = db.begin_write()?;
+    tx.open_table(NODES)?;
+    tx.open_table(LOG)?;
+    tx.open_table(BLOCKS)?;
+    tx.open_table(META)?;
+    tx.open_table(QUARANTINE)?;
+    tx.commit()?;
+    Ok(db)
 }
 
 impl EmbeddedStore {
@@ -37,22 +56,37 @@ impl EmbeddedStore {
             source,
         })?;
         let path = dir.join("logserver.redb");
-        let db = tokio::task::spawn_blocking(move || -> Result<Database, StoreError> {
-            let db = Database::builder()
-                .set_cache_size(CACHE_BYTES)
-                .create(path)?;
-            // Create the tables so that the first read finds them.
-            let tx = db.begin_write()?;
-            tx.open_table(NODES)?;
-            tx.open_table(LOG)?;
-            tx.open_table(BLOCKS)?;
-            tx.open_table(META)?;
-            tx.open_table(QUARANTINE)?;
-            tx.commit()?;
-            Ok(db)
+        let file = path.clone();
+        let db = tokio::task::spawn_blocking(move || open_file(&file)).await??;
+        Ok(EmbeddedStore {
+            path,
+            db: Mutex::new(Some(Arc::new(db))),
         })
-        .await??;
-        Ok(EmbeddedStore { db: Arc::new(db) })
+    }
+
+    /// Runs `op` on a blocking thread; after redb's "previous I/O error" closes the file (the
+    /// writer is the only user by then, so this drops the last handle), and the next call opens
+    /// it again.
+    async fn run<T: Send + 'static>(
+        &self,
+        op: impl FnOnce(&Database) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let slot = self.db.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let db = match slot {
+            Some(db) => db,
+            None => {
+                let path = self.path.clone();
+                let db = Arc::new(tokio::task::spawn_blocking(move || open_file(&path)).await??);
+                tracing::info!(path = %self.path.display(), "embedded store reopened");
+                *self.db.lock().unwrap_or_else(|p| p.into_inner()) = Some(db.clone());
+                db
+            }
+        };
+        let result = tokio::task::spawn_blocking(move || op(&db)).await?;
+        if let Err(StoreError::Embedded(redb::Error::PreviousIo)) = &result {
+            *self.db.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        }
+        result
     }
 }
 
@@ -177,18 +211,15 @@ fn prune(db: &Database, rule: Retention) -> Result<u64, StoreError> {
 
 impl Store for EmbeddedStore {
     fn load(&self, log_tail: usize) -> BoxFuture<'_, Result<Snapshot, StoreError>> {
-        let db = self.db.clone();
-        Box::pin(async move { tokio::task::spawn_blocking(move || load(&db, log_tail)).await? })
+        Box::pin(self.run(move |db| load(db, log_tail)))
     }
 
     fn write(&self, batch: Arc<WriteBatch>) -> BoxFuture<'_, Result<Written, StoreError>> {
-        let db = self.db.clone();
-        Box::pin(async move { tokio::task::spawn_blocking(move || write(&db, &batch)).await? })
+        Box::pin(self.run(move |db| write(db, &batch)))
     }
 
     fn prune(&self, rule: Retention) -> BoxFuture<'_, Result<u64, StoreError>> {
-        let db = self.db.clone();
-        Box::pin(async move { tokio::task::spawn_blocking(move || prune(&db, rule)).await? })
+        Box::pin(self.run(move |db| prune(db, rule)))
     }
 
     fn close(&self) -> BoxFuture<'_, Result<(), StoreError>> {

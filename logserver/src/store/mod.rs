@@ -5,13 +5,12 @@ mod embedded;
 mod mongo;
 
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
 
 use election_core::report::BlockedLink;
 
-use crate::ServeArgs;
 use crate::model::{LogEntry, NodeDoc};
 
 /// A boxed future, so the store can be chosen at run time.
@@ -137,10 +136,13 @@ pub(crate) trait Store: Send + Sync {
     fn close(&self) -> BoxFuture<'_, Result<(), StoreError>>;
 }
 
-/// Opens the store the arguments ask for.
-pub(crate) async fn open(args: &ServeArgs) -> Result<Box<dyn Store>, StoreError> {
-    Ok(match &args.mongodb {
+/// Opens MongoDB at `mongodb` if given, else the embedded store in `data_dir`.
+pub(crate) async fn open(
+    mongodb: Option<&str>,
+    data_dir: &Path,
+) -> Result<Box<dyn Store>, StoreError> {
+    Ok(match mongodb {
         Some(uri) => Box::new(mongo::MongoStore::connect(uri).await?),
-        None => Box::new(embedded::EmbeddedStore::open(&args.data_dir).await?),
+        None => Box::new(embedded::EmbeddedStore::open(data_dir).await?),
     })
 }

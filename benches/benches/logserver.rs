@@ -163,12 +163,33 @@ fn print_ingest(what: &str, (rate, latencies, retries): &(f64, Vec<Duration>, u6
     );
 }
 
+/// The store's commits so far and their mean duration, from `/metrics`.
+async fn commits(base: &str) -> (f64, f64) {
+    let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
+    let (_, text) = request(&client, Method::GET, &format!("{base}/metrics"), Bytes::new()).await;
+    let text = String::from_utf8_lossy(&text).to_string();
+    let value = |name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or(0.0)
+    };
+    let count = value("logserver_store_write_seconds_count");
+    (count, value("logserver_store_write_seconds_sum") / count.max(1.0))
+}
+
 fn ingest_embedded(rt: &Runtime) {
     let dir = data_dir("ingest");
     let server = rt.block_on(Server::start(ServeArgs::new(0, &dir))).unwrap();
-    let url = format!("http://{}/api/reports", server.local_addr());
+    let base = format!("http://{}", server.local_addr());
+    let url = format!("{base}/api/reports");
     let result = rt.block_on(ingest(&url, INGEST_TIME));
     print_ingest("ingest_embedded", &result);
+    let (count, mean) = rt.block_on(commits(&base));
+    println!(
+        "logserver/ingest_embedded: {count} group commits, {:.1} reports each, mean commit {:.1} ms",
+        (result.1.len() * CLIENT_BATCH) as f64 / count.max(1.0),
+        mean * 1e3
+    );
     rt.block_on(server.shutdown()).unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -139,15 +139,20 @@ struct Logged {
     json: Box<str>,
 }
 
+/// A log entry's JSON text (its fields are strings, integers and names: it always encodes).
+fn encode(e: &LogEntry) -> Box<str> {
+    serde_json::to_string(e)
+        .expect("a log entry encodes")
+        .into_boxed_str()
+}
+
 impl Logged {
-    fn new(e: &LogEntry) -> Logged {
+    fn new(e: &LogEntry, json: Box<str>) -> Logged {
         Logged {
             seq: e.seq,
             server_time_ms: e.server_time_ms,
             addr: e.report.addr.as_str().into(),
-            json: serde_json::to_string(e)
-                .expect("a log entry encodes")
-                .into_boxed_str(),
+            json,
         }
     }
 }
@@ -189,7 +194,11 @@ impl Hub {
                     .into_iter()
                     .map(|n| (n.addr().to_string(), n))
                     .collect(),
-                log: s.log_tail.iter().map(Logged::new).collect(),
+                log: s
+                    .log_tail
+                    .iter()
+                    .map(|e| Logged::new(e, encode(e)))
+                    .collect(),
                 blocks,
                 queue: VecDeque::new(),
                 queued_reports: 0,
@@ -423,11 +432,13 @@ impl Hub {
                                 last_seen: now,
                             },
                         );
-                        batch.log.push(LogEntry {
+                        let entry = LogEntry {
                             seq: *next_seq,
                             server_time_ms: now,
                             report,
-                        });
+                        };
+                        batch.log_json.push(encode(&entry));
+                        batch.log.push(entry);
                         *next_seq += 1;
                     }
                 }
@@ -470,14 +481,14 @@ impl Hub {
         if let Some(links) = batch.blocks {
             inner.blocks = links;
         }
-        for e in batch.log {
+        for (e, json) in batch.log.iter().zip(batch.log_json) {
             if quarantined_log.contains(&e.seq) {
                 continue;
             }
             if inner.log.len() == LOG_MEMORY {
                 inner.log.pop_front();
             }
-            inner.log.push_back(Logged::new(&e));
+            inner.log.push_back(Logged::new(e, json));
         }
         inner.failing = None;
         drop(g);
@@ -638,5 +649,202 @@ async fn prune(hub: &Hub, store: &dyn Store, next_seq: u64) {
             tracing::warn!(error = %e, "pruning the log failed; will retry");
             hub.set_failing(Some(e.to_string()));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use election_core::State;
+    use election_core::report::ReportEvent;
+    use tokio::sync::Semaphore;
+
+    use super::*;
+    use crate::store::{BoxFuture, StoreError};
+
+    /// A store whose writes wait for a permit of `gate` and fail while `fail` is set.
+    struct Fake {
+        gate: Semaphore,
+        fail: AtomicBool,
+        written: Mutex<Vec<WriteBatch>>,
+    }
+
+    struct FakeStore(Arc<Fake>);
+
+    impl Store for FakeStore {
+        fn load(&self, _: usize) -> BoxFuture<'_, Result<Snapshot, StoreError>> {
+            Box::pin(async { Ok(Snapshot::default()) })
+        }
+
+        fn write(&self, batch: Arc<WriteBatch>) -> BoxFuture<'_, Result<Written, StoreError>> {
+            Box::pin(async move {
+                self.0.gate.acquire().await.expect("open gate").forget();
+                if self.0.fail.load(Ordering::SeqCst) {
+                    return Err(StoreError::DataDir {
+                        path: "fake".into(),
+                        source: std::io::Error::other("disk on fire"),
+                    });
+                }
+                self.0
+                    .written
+                    .lock()
+                    .unwrap()
+                    .push(WriteBatch::clone(&batch));
+                Ok(Written::default())
+            })
+        }
+
+        fn prune(&self, _: Retention) -> BoxFuture<'_, Result<u64, StoreError>> {
+            Box::pin(async { Ok(0) })
+        }
+
+        fn close(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+            Box::pin(async { Ok(()) })
+        }
+    }
+
+    fn report(t: u64) -> NodeReport {
+        NodeReport {
+            addr: format!("127.0.0.1:{}", 9000 + t % 3),
+            algorithm: "bully".into(),
+            event: ReportEvent::Heartbeat,
+            state: State::Normal,
+            coordinator: None,
+            group: None,
+            incarnation: None,
+            phase: "Normal".into(),
+            node_time_us: t,
+            heartbeat_ms: 1000,
+            pid: 1,
+            drops: BTreeMap::new(),
+        }
+    }
+
+    fn hub(ack_timeout: Duration) -> (Arc<Hub>, Arc<Fake>, watch::Sender<bool>) {
+        let limits = Limits {
+            queue_limit: 1000,
+            max_nodes: 100,
+            forget_after: Duration::from_secs(600),
+            retain: Duration::from_secs(600),
+            retain_entries: 1000,
+            ack_timeout,
+        };
+        let hub = Arc::new(Hub::new(Snapshot::default(), limits));
+        let fake = Arc::new(Fake {
+            gate: Semaphore::new(0),
+            fail: AtomicBool::new(false),
+            written: Mutex::new(Vec::new()),
+        });
+        let (stop, stopped) = watch::channel(false);
+        tokio::spawn(run_writer(
+            hub.clone(),
+            Box::new(FakeStore(fake.clone())),
+            0,
+            stopped,
+        ));
+        (hub, fake, stop)
+    }
+
+    fn seqs(hub: &Hub) -> Vec<u64> {
+        let log: serde_json::Value = serde_json::from_str(&hub.log_json(None, None, 100)).unwrap();
+        log.as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["seq"].as_u64().unwrap())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn acknowledged_and_visible_only_after_the_commit_which_requests_share() {
+        let (hub, fake, _stop) = hub(Duration::from_secs(10));
+        let ingests: Vec<_> = (0..10)
+            .map(|t| {
+                let hub = hub.clone();
+                tokio::spawn(async move { hub.ingest(vec![report(t)]).await })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(
+            ingests.iter().all(|i| !i.is_finished()),
+            "acknowledged before the commit"
+        );
+        assert!(seqs(&hub).is_empty(), "visible before the commit");
+        assert!(hub.views().is_empty());
+        fake.gate.add_permits(100);
+        for i in ingests {
+            assert!(i.await.unwrap().is_ok());
+        }
+        assert_eq!(seqs(&hub), (0..10).collect::<Vec<_>>());
+        let written = fake.written.lock().unwrap();
+        assert!(
+            written.len() <= 2,
+            "{} commits for 10 requests",
+            written.len()
+        );
+        assert_eq!(
+            written.last().unwrap().next_seq,
+            10,
+            "the reservation is written"
+        );
+        assert_eq!(hub.views().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_failing_store_acknowledges_nothing_then_retries_without_reusing_seqs() {
+        let (hub, fake, _stop) = hub(Duration::from_millis(200));
+        fake.fail.store(true, Ordering::SeqCst);
+        fake.gate.add_permits(1000);
+        let refused = hub.ingest(vec![report(1)]).await.unwrap_err();
+        assert!(
+            matches!(refused, Refused::NotAcknowledged { .. }),
+            "{refused:?}"
+        );
+        assert!(hub.health().failing.is_some());
+        fake.fail.store(false, Ordering::SeqCst);
+        // The writer retries the same batch (same seq) with back-off; nothing else overtakes it.
+        hub.ingest(vec![report(2)]).await.unwrap();
+        assert_eq!(seqs(&hub), [0, 1]);
+        assert!(hub.health().failing.is_none());
+        let written = fake.written.lock().unwrap();
+        let times: Vec<u64> = written
+            .iter()
+            .flat_map(|b| b.log.iter().map(|e| e.report.node_time_us))
+            .collect();
+        assert_eq!(
+            times,
+            [1, 2],
+            "the unacknowledged report may still be written, once"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_request_that_gave_up_before_its_commit_began_is_not_written() {
+        let (hub, fake, _stop) = hub(Duration::from_millis(200));
+        let first = {
+            let hub = hub.clone();
+            tokio::spawn(async move { hub.ingest(vec![report(1)]).await })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await; // the writer holds report 1
+        assert!(
+            hub.ingest(vec![report(2)]).await.is_err(),
+            "report 2 waits too long"
+        );
+        fake.gate.add_permits(100);
+        assert!(
+            first.await.unwrap().is_err(),
+            "report 1 also waited too long"
+        );
+        hub.ingest(vec![report(3)]).await.unwrap();
+        let written = fake.written.lock().unwrap();
+        let times: Vec<u64> = written
+            .iter()
+            .flat_map(|b| b.log.iter().map(|e| e.report.node_time_us))
+            .collect();
+        assert_eq!(
+            times,
+            [1, 3],
+            "report 1 was being written; report 2 was dropped"
+        );
     }
 }

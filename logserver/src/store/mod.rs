@@ -80,6 +80,9 @@ pub(crate) struct WriteBatch {
     pub next_seq: u64,
     /// New log entries, in `seq` order.
     pub log: Vec<LogEntry>,
+    /// The JSON text of each entry of `log`, encoded once for the embedded store and the
+    /// in-memory log.
+    pub log_json: Vec<Box<str>>,
     /// Delete every node document first.
     pub forget: bool,
     /// Node documents to delete (silent for longer than `--forget-after`).

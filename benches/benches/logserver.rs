@@ -32,6 +32,8 @@ const PAGE_NODES: usize = 1_000;
 const CLIENTS: usize = 64;
 /// Reports per request in the ingest measurement (nodes send up to 256).
 const CLIENT_BATCH: usize = 100;
+/// Offered load of the paced ingest measurement, reports per second (the target).
+const OFFERED: f64 = 50_000.0;
 /// Length of one ingest measurement.
 const INGEST_TIME: Duration = Duration::from_secs(10);
 
@@ -98,8 +100,10 @@ async fn post(client: &HttpClient, url: &str, body: &Bytes) {
 }
 
 /// Throughput and latency of `CLIENTS` clients posting `CLIENT_BATCH`-report batches to `url`
-/// for `time`; each client has its own connection.
-async fn ingest(url: &str, time: Duration) -> (f64, Vec<Duration>, u64) {
+/// for `time`; each client has its own connection. With `rate`, the clients together offer that
+/// many reports per second (each posts on a fixed period, as nodes do); without, each posts its
+/// next batch as soon as the last is acknowledged (saturation).
+async fn ingest(url: &str, time: Duration, rate: Option<f64>) -> (f64, Vec<Duration>, u64) {
     let body = Bytes::from(
         serde_json::json!({
             "reports": (0..CLIENT_BATCH).map(|i| report(i % 100, i as u64)).collect::<Vec<_>>()
@@ -117,7 +121,17 @@ async fn ingest(url: &str, time: Duration) -> (f64, Vec<Duration>, u64) {
                 .build_http();
             let mut latencies = Vec::new();
             let mut retries = 0u64;
+            let mut pace = rate.map(|r| {
+                let mut tick = tokio::time::interval(Duration::from_secs_f64(
+                    (CLIENTS * CLIENT_BATCH) as f64 / r,
+                ));
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                tick
+            });
             while Instant::now() < end {
+                if let Some(tick) = &mut pace {
+                    tick.tick().await;
+                }
                 let sent = Instant::now();
                 loop {
                     match request(&client, Method::POST, &url, body.clone()).await {
@@ -182,14 +196,16 @@ fn ingest_embedded(rt: &Runtime) {
     let server = rt.block_on(Server::start(ServeArgs::new(0, &dir))).unwrap();
     let base = format!("http://{}", server.local_addr());
     let url = format!("{base}/api/reports");
-    let result = rt.block_on(ingest(&url, INGEST_TIME));
-    print_ingest("ingest_embedded", &result);
+    let result = rt.block_on(ingest(&url, INGEST_TIME, None));
+    print_ingest("ingest_embedded (saturated)", &result);
     let (count, mean) = rt.block_on(commits(&base));
     println!(
         "logserver/ingest_embedded: {count} group commits, {:.1} reports each, mean commit {:.1} ms",
         (result.1.len() * CLIENT_BATCH) as f64 / count.max(1.0),
         mean * 1e3
     );
+    let paced = rt.block_on(ingest(&url, INGEST_TIME, Some(OFFERED)));
+    print_ingest(&format!("ingest_embedded (offered {OFFERED}/s)"), &paced);
     rt.block_on(server.shutdown()).unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -247,7 +263,7 @@ fn mongodb(rt: &Runtime) {
     args.ack_timeout = Duration::from_secs(30);
     let server = rt.block_on(Server::start(args)).unwrap();
     let url = format!("http://{}/api/reports", server.local_addr());
-    let result = rt.block_on(ingest(&url, INGEST_TIME));
+    let result = rt.block_on(ingest(&url, INGEST_TIME, None));
     print_ingest(&format!("ingest_mongodb ({hosts})"), &result);
     rt.block_on(server.shutdown()).unwrap();
 }

@@ -180,7 +180,13 @@ fn print_ingest(what: &str, (rate, latencies, retries): &(f64, Vec<Duration>, u6
 /// The store's commits so far and their mean duration, from `/metrics`.
 async fn commits(base: &str) -> (f64, f64) {
     let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
-    let (_, text) = request(&client, Method::GET, &format!("{base}/metrics"), Bytes::new()).await;
+    let (_, text) = request(
+        &client,
+        Method::GET,
+        &format!("{base}/metrics"),
+        Bytes::new(),
+    )
+    .await;
     let text = String::from_utf8_lossy(&text).to_string();
     let value = |name: &str| -> f64 {
         text.lines()
@@ -188,7 +194,10 @@ async fn commits(base: &str) -> (f64, f64) {
             .unwrap_or(0.0)
     };
     let count = value("logserver_store_write_seconds_count");
-    (count, value("logserver_store_write_seconds_sum") / count.max(1.0))
+    (
+        count,
+        value("logserver_store_write_seconds_sum") / count.max(1.0),
+    )
 }
 
 fn ingest_embedded(rt: &Runtime) {

@@ -93,18 +93,28 @@ fn check_text(what: &str, text: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// An algorithm or drop-reason name: 1–64 characters of `a-z`, `0-9`, `-` and `_`. Any such
-/// algorithm name is accepted, so users' own algorithms report like the built-in ones.
-fn check_name(what: &str, name: &str) -> Result<(), String> {
+/// An algorithm name (1–64 characters of `a-z`, `0-9`, `-` and `_`; any such name is
+/// accepted, so users' own algorithms report like the built-in ones), or with `words`, a
+/// drop-reason name, which may also hold single inner spaces (`unknown sender`).
+fn check_name(what: &str, name: &str, words: bool) -> Result<(), String> {
+    let allowed = |b: u8| {
+        b.is_ascii_lowercase()
+            || b.is_ascii_digit()
+            || b == b'-'
+            || b == b'_'
+            || (words && b == b' ')
+    };
     let shaped = (1..=MAX_NAME).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        && name.bytes().all(allowed)
+        && !name.starts_with(' ')
+        && !name.ends_with(' ')
+        && !name.contains("  ");
     if shaped {
         Ok(())
     } else {
+        let space = if words { ", inner spaces" } else { "" };
         Err(format!(
-            "{what}: {name:?} is not a name (1-{MAX_NAME} characters of a-z, 0-9, '-' and '_')"
+            "{what}: {name:?} is not a name (1-{MAX_NAME} characters of a-z, 0-9, '-', '_'{space})"
         ))
     }
 }
@@ -126,7 +136,7 @@ pub(crate) fn check_report(at: usize, mut r: NodeReport) -> Result<NodeReport, S
     if let Some(c) = &r.coordinator {
         r.coordinator = Some(parse_addr(&field("coordinator"), c)?);
     }
-    check_name(&field("algorithm"), &r.algorithm)?;
+    check_name(&field("algorithm"), &r.algorithm, false)?;
     if let Some(g) = &r.group {
         check_text(&field("group"), g)?;
     }
@@ -150,7 +160,7 @@ pub(crate) fn check_report(at: usize, mut r: NodeReport) -> Result<NodeReport, S
         ));
     }
     for (reason, &count) in &r.drops {
-        check_name(&field("drops"), reason)?;
+        check_name(&field("drops"), reason, true)?;
         check_int(&field(&format!("drops.{reason}")), count)?;
     }
     Ok(r)
@@ -226,6 +236,18 @@ mod tests {
             let mut r = report();
             r.algorithm = name.to_string();
             assert!(check_report(0, r).is_ok(), "{name}");
+        }
+        let mut r = report();
+        r.drops = [
+            ("unknown sender".to_string(), 1),
+            ("bad-mac".to_string(), 2),
+        ]
+        .into();
+        assert!(check_report(0, r).is_ok(), "the nodes' own reason names");
+        for bad in [" x", "x ", "a  b", "A", ""] {
+            let mut r = report();
+            r.drops = [(bad.to_string(), 1)].into();
+            assert!(check_report(0, r).is_err(), "{bad:?}");
         }
         for name in ["", "Raft", "a b", "x/y", &"a".repeat(65)] {
             let mut r = report();

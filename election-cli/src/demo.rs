@@ -1,18 +1,32 @@
 //! `election demo`: a logserver and N node processes on loopback, with a running commentary of
 //! who leads, so a newcomer sees an election, kills the leader and watches the next one win.
+//!
+//! Nothing outlives the demo, however it ends: the nodes ask the kernel for SIGTERM when the
+//! demo dies (`PR_SET_PDEATHSIG`, set by each node at start when [`PARENT_ENV`] names its
+//! parent), and the scratch directory is a `tempfile` directory, removed on every normal exit
+//! and, after a SIGKILL, by a small watcher process that removes it when the demo's end of a
+//! pipe closes.
 
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use election_core::{Algorithm, State};
 use election_net::{NodeArgs, NodeOptions, Supervisor};
 use logserver::{NodeView, ServeArgs, Server};
+use nix::sys::signal::Signal;
 
 /// How often demo nodes report (and so how fast a block on the page reaches them).
 const REPORT_MS: u64 = 250;
+/// Set on the demo's nodes to the demo's pid: the node then dies with it.
+pub const PARENT_ENV: &str = "ELECTION_DIE_WITH_PARENT";
+/// Set on the demo's watcher to the scratch directory it removes when its stdin closes.
+const CLEANUP_ENV: &str = "ELECTION_DEMO_CLEANUP";
 
 /// Options of `election demo`.
 #[derive(clap::Args, Debug)]
@@ -41,15 +55,51 @@ pub struct DemoArgs {
     pub timeout_ms: u64,
 }
 
+/// The roles a process started by the demo may have, read from its environment before
+/// anything else: a node that must die with the demo, or the scratch-directory watcher (which
+/// does its work here and returns the exit code).
+pub fn child_role() -> Option<ExitCode> {
+    if let Some(dir) = std::env::var_os(CLEANUP_ENV) {
+        // Blocks until the demo exits, however it exits: then its end of the pipe closes.
+        let _ = std::io::stdin().read_to_end(&mut Vec::new());
+        let _ = std::fs::remove_dir_all(dir);
+        return Some(ExitCode::SUCCESS);
+    }
+    if let Some(parent) = std::env::var(PARENT_ENV)
+        .ok()
+        .and_then(|p| p.parse::<i32>().ok())
+    {
+        let armed = nix::sys::prctl::set_pdeathsig(Signal::SIGTERM).is_ok();
+        // The parent may have died before the request took effect.
+        if !armed || nix::unistd::getppid().as_raw() != parent {
+            return Some(ExitCode::FAILURE);
+        }
+    }
+    None
+}
+
+/// Starts the watcher that removes `dir` once this process has exited, by any means. Its own
+/// process group, so a Ctrl-C at the terminal leaves it to finish its job.
+fn watch_scratch(dir: &Path) -> anyhow::Result<std::process::Child> {
+    Command::new(std::env::current_exe()?)
+        .env(CLEANUP_ENV, dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .context("cannot start the scratch-directory watcher")
+}
+
 /// Runs the demo until Ctrl-C or SIGTERM, then stops every node and the logserver.
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let addrs = node_addrs(&args)?;
-    let scratch = std::env::temp_dir().join(format!("election-demo-{}", std::process::id()));
-    std::fs::create_dir_all(&scratch)
-        .with_context(|| format!("cannot create {}", scratch.display()))?;
-    let result = run_in(&args, &addrs, &scratch).await;
-    let _ = std::fs::remove_dir_all(&scratch);
-    result
+    let scratch = tempfile::Builder::new()
+        .prefix("election-demo-")
+        .tempdir()
+        .context("cannot create the demo's scratch directory")?;
+    let _watcher = watch_scratch(scratch.path())?;
+    run_in(&args, &addrs, scratch.path()).await
 }
 
 async fn run_in(args: &DemoArgs, addrs: &[SocketAddr], scratch: &Path) -> anyhow::Result<()> {
@@ -74,6 +124,7 @@ async fn run_in(args: &DemoArgs, addrs: &[SocketAddr], scratch: &Path) -> anyhow
     let options = NodeOptions {
         config: config.clone(),
         logserver: Some(logserver.to_string()),
+        report_token: None,
         heartbeat_ms: args.heartbeat_ms,
         timeout_ms: args.timeout_ms,
         report_ms: REPORT_MS,
@@ -88,6 +139,7 @@ async fn run_in(args: &DemoArgs, addrs: &[SocketAddr], scratch: &Path) -> anyhow
     if std::env::var_os("RUST_LOG").is_none() {
         nodes.env("RUST_LOG", "warn");
     }
+    nodes.env(PARENT_ENV, &std::process::id().to_string());
     let mut pids = BTreeMap::new();
     let mut command_lines = BTreeMap::new();
     for &addr in addrs {
@@ -99,7 +151,7 @@ async fn run_in(args: &DemoArgs, addrs: &[SocketAddr], scratch: &Path) -> anyhow
         };
         let pid = nodes.spawn(&addr.to_string(), &node.to_args())?;
         pids.insert(addr.to_string(), pid);
-        command_lines.insert(addr.to_string(), node.to_args().join(" "));
+        command_lines.insert(addr.to_string(), node.to_args());
     }
     print_banner(args, logserver, &pids, &config);
 
@@ -162,31 +214,32 @@ fn print_banner(
         "\nTry:\n  - kill the leader with the pid printed below (kill -9 PID) and watch the re-election\n  \
          - on the status page, tick pairs under \"Block connections\" and submit to partition the nodes\n    \
          (with invitation or async-bully each side forms its own group; reset heals it)\n  \
+         - type `restart` (or `r`) and Enter to start the dead nodes again, `restart ADDR` for one\n  \
          - press Ctrl-C here to stop everything\n"
     );
 }
 
-/// Prints who leads whenever it changes and which node died, until Ctrl-C or SIGTERM.
+/// Prints who leads whenever it changes and which node died, and restarts dead nodes when
+/// asked on stdin, until Ctrl-C or SIGTERM.
 async fn watch(
     server: &Server,
     nodes: &mut Supervisor,
-    command_lines: &BTreeMap<String, String>,
+    command_lines: &BTreeMap<String, Vec<String>>,
 ) -> anyhow::Result<()> {
-    let exe = std::env::current_exe().map_or("election".into(), |p| p.display().to_string());
     let stop = election_net::stop_signal()?;
     tokio::pin!(stop);
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     let mut last = String::new();
+    let mut typed = typed_lines();
     loop {
         tokio::select! {
             _ = &mut stop => return Ok(()),
             Some(exit) = nodes.wait_any() => {
                 let how = exit.status.map_or_else(|e| e.to_string(), |s| s.to_string());
                 println!("node {} (pid {}) exited: {how}", exit.label, exit.pid);
-                if let Some(line) = command_lines.get(&exit.label) {
-                    println!("  restart it in another terminal: {exe} {line}");
-                }
+                println!("  type `restart {}` (or `r`) and Enter to start it again", exit.label);
             }
+            Some(line) = typed.recv() => restart(nodes, command_lines, &line),
             _ = tick.tick() => {
                 let summary = leadership(&server.nodes());
                 if summary != last {
@@ -198,27 +251,98 @@ async fn watch(
     }
 }
 
+/// The lines typed on stdin. Read on a thread of its own, not tokio's blocking pool, whose
+/// shutdown would wait for a read that may never return.
+fn typed_lines() -> tokio::sync::mpsc::Receiver<String> {
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lines() {
+            let Ok(line) = line else { break };
+            if tx.blocking_send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Handles a typed command: `restart [ADDR]` (or `r [ADDR]`) starts the named dead node, or
+/// every dead node, again as a child of the demo.
+fn restart(nodes: &mut Supervisor, command_lines: &BTreeMap<String, Vec<String>>, line: &str) {
+    let mut words = line.split_whitespace();
+    match words.next() {
+        None => return,
+        Some("r" | "restart") => {}
+        Some(other) => {
+            println!(
+                "unknown command {other:?}: type `restart [ADDR]` (or `r`), or Ctrl-C to stop"
+            );
+            return;
+        }
+    }
+    let running: Vec<String> = nodes
+        .children()
+        .into_iter()
+        .map(|(label, _)| label)
+        .collect();
+    let wanted: Vec<&String> = match words.next() {
+        Some(addr) => match command_lines.get_key_value(addr) {
+            Some((label, _)) => vec![label],
+            None => {
+                println!(
+                    "no node {addr} in this demo (nodes: {})",
+                    join_keys(command_lines)
+                );
+                return;
+            }
+        },
+        None => command_lines.keys().collect(),
+    };
+    let dead: Vec<&String> = wanted
+        .into_iter()
+        .filter(|a| !running.contains(a))
+        .collect();
+    if dead.is_empty() {
+        println!("no dead node to restart");
+    }
+    for addr in dead {
+        match nodes.spawn(addr, &command_lines[addr]) {
+            Ok(pid) => println!("node {addr} restarted (pid {pid})"),
+            Err(e) => println!("cannot restart {addr}: {e}"),
+        }
+    }
+}
+
+fn join_keys(map: &BTreeMap<String, Vec<String>>) -> String {
+    map.keys()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// One line saying who leads whom among the reachable nodes.
 fn leadership(nodes: &[NodeView]) -> String {
     let live: Vec<&NodeView> = nodes.iter().filter(|n| n.reachable).collect();
     let mut leaders: Vec<String> = live
         .iter()
         .filter(|n| {
-            n.node.state == State::Normal && n.node.coordinator.as_deref() == Some(&n.node.addr)
+            n.node.report.state == State::Normal
+                && n.node.report.coordinator.as_deref() == Some(n.node.addr())
         })
         .map(|leader| {
             let followers = live
                 .iter()
                 .filter(|n| {
-                    n.node.coordinator == leader.node.coordinator && n.node.state == State::Normal
+                    n.node.report.coordinator == leader.node.report.coordinator
+                        && n.node.report.state == State::Normal
                 })
                 .count();
             format!(
                 "{} leads {followers}/{} (pid {}: kill -9 {})",
-                leader.node.addr,
+                leader.node.addr(),
                 live.len(),
-                leader.node.pid,
-                leader.node.pid
+                leader.node.report.pid,
+                leader.node.report.pid
             )
         })
         .collect();

@@ -31,6 +31,9 @@ enum Cmd {
 }
 
 fn main() -> ExitCode {
+    if let Some(code) = demo::child_role() {
+        return code;
+    }
     match run() {
         Ok(code) => code,
         Err(error) => {

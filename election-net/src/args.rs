@@ -20,6 +20,15 @@ pub struct NodeOptions {
     /// links are ever blocked).
     #[arg(long, value_name = "HOST:PORT")]
     pub logserver: Option<String>,
+    /// Secret the logserver requires with reports (its --report-token), sent as
+    /// `Authorization: Bearer TOKEN` (default: none; also read from ELECTION_REPORT_TOKEN).
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "ELECTION_REPORT_TOKEN",
+        hide_env_values = true
+    )]
+    pub report_token: Option<String>,
     /// Period of the algorithm's polls and heartbeats, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 250)]
     pub heartbeat_ms: u64,
@@ -56,6 +65,9 @@ impl NodeOptions {
         ];
         if let Some(logserver) = &self.logserver {
             args.push(format!("--logserver={logserver}"));
+        }
+        if let Some(token) = &self.report_token {
+            args.push(format!("--report-token={token}"));
         }
         for (name, value) in &self.algorithm_options {
             args.push(format!("--option={name}={value}"));

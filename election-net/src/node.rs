@@ -133,6 +133,7 @@ pub(crate) async fn run<P: Protocol>(
     let reporter = uri.map(|uri| {
         Reporter::spawn(
             uri,
+            options.report_token.clone(),
             options.report_every(),
             move || clock.now_us(),
             blocked_tx,

@@ -4,6 +4,8 @@
 //! report and counts it). The task batches them, posts `POST /api/reports`, retries failures with
 //! exponential backoff while keeping a bounded queue (oldest dropped first), sends a heartbeat
 //! when nothing else was posted for a period, and publishes the blocked links from every answer.
+//! When the logserver cannot be reached or refuses the reports, it warns once, then at most once
+//! a minute while that lasts, and says when reports get through again.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -12,7 +14,7 @@ use election_core::report::{BlockedLink, NodeReport, ReportBatch, ReportEvent, R
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::Request;
 use hyper::body::Bytes;
-use hyper::header::CONTENT_TYPE;
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -31,6 +33,8 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 /// Largest accepted answer body.
 const REPLY_LIMIT: usize = 1 << 20;
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// While reporting keeps failing, at most one warning per this period.
+const WARN_EVERY: Duration = Duration::from_secs(60);
 
 /// The node's side of the reporter.
 pub struct Reporter {
@@ -58,16 +62,19 @@ pub fn reports_uri(logserver: &str) -> Result<hyper::Uri, Error> {
 }
 
 impl Reporter {
-    /// Starts the reporting task. `now_us` reads the node's clock (for heartbeat reports);
+    /// Starts the reporting task. `token` (from `--report-token`) goes with every request as
+    /// `Authorization: Bearer TOKEN`; `now_us` reads the node's clock (for heartbeat reports);
     /// the blocked links of every answer go to `blocked`.
     pub fn spawn(
         uri: hyper::Uri,
+        token: Option<String>,
         every: Duration,
         now_us: impl Fn() -> u64 + Send + 'static,
         blocked: watch::Sender<Vec<BlockedLink>>,
     ) -> Reporter {
         let (tx, rx) = mpsc::channel(QUEUE_LIMIT);
-        let task = tokio::spawn(run(rx, uri, every, now_us, blocked));
+        let target = Target { uri, token };
+        let task = tokio::spawn(run(rx, target, every, now_us, blocked));
         Reporter {
             tx,
             task,
@@ -95,9 +102,48 @@ impl Reporter {
     }
 }
 
+/// Where reports go, and the token they carry.
+struct Target {
+    uri: hyper::Uri,
+    token: Option<String>,
+}
+
+/// Warns when reporting fails: at the first failure, then at most every [`WARN_EVERY`].
+#[derive(Default)]
+struct Complaints {
+    last: Option<Instant>,
+    failures: u64,
+}
+
+impl Complaints {
+    /// Counts a failure at `now`; returns whether it warned.
+    fn failed(&mut self, now: Instant, uri: &hyper::Uri, failure: &Failure, queued: usize) -> bool {
+        self.failures += 1;
+        if self.last.is_some_and(|at| now < at + WARN_EVERY) {
+            return false;
+        }
+        self.last = Some(now);
+        let failures = self.failures;
+        match failure {
+            Failure::Rejected(problem) => tracing::warn!(%uri, %problem, failures,
+                "the logserver refuses this node's reports (they are dropped)"),
+            Failure::Unavailable(problem) => tracing::warn!(%uri, %problem, failures, queued,
+                "cannot reach the logserver; reports are queued and retried"),
+        }
+        true
+    }
+
+    fn succeeded(&mut self, uri: &hyper::Uri) {
+        if self.last.take().is_some() {
+            tracing::info!(%uri, failures = self.failures, "reports reach the logserver again");
+        }
+        self.failures = 0;
+    }
+}
+
 async fn run(
     mut rx: mpsc::Receiver<NodeReport>,
-    uri: hyper::Uri,
+    target: Target,
     every: Duration,
     now_us: impl Fn() -> u64,
     blocked: watch::Sender<Vec<BlockedLink>>,
@@ -105,6 +151,7 @@ async fn run(
     let client: Client<HttpConnector, Full<Bytes>> =
         Client::builder(TokioExecutor::new()).build_http();
     let mut pending = Queue::default();
+    let mut complaints = Complaints::default();
     let mut last: Option<NodeReport> = None;
     let mut backoff = Duration::ZERO;
     let mut retry_at = Instant::now();
@@ -144,26 +191,29 @@ async fn run(
         let batch = ReportBatch {
             reports: pending.items.range(..n).cloned().collect(),
         };
-        match post(&client, &uri, &batch).await {
+        let uri = &target.uri;
+        match post(&client, &target, &batch).await {
             Ok(reply) => {
                 pending.items.drain(..n);
                 backoff = Duration::ZERO;
+                complaints.succeeded(uri);
                 blocked.send_if_modified(|links| {
                     let changed = *links != reply.blocked;
                     *links = reply.blocked;
                     changed
                 });
             }
-            Err(Failure::Rejected(problem)) => {
+            Err(failure @ Failure::Rejected(_)) => {
                 // The logserver will refuse these reports however often they are sent; keeping
                 // them would block every later report behind them.
                 pending.items.drain(..n);
-                tracing::warn!(%uri, %problem, reports = n, "logserver rejected reports; dropped");
+                let _ = complaints.failed(Instant::now(), uri, &failure, pending.items.len());
             }
-            Err(Failure::Unavailable(problem)) => {
+            Err(failure @ Failure::Unavailable(_)) => {
                 backoff = (backoff * 2).clamp(Duration::from_millis(100), MAX_BACKOFF);
                 retry_at = Instant::now() + backoff;
-                tracing::debug!(%uri, %problem, ?backoff, queued = pending.items.len(),
+                let _ = complaints.failed(Instant::now(), uri, &failure, pending.items.len());
+                tracing::debug!(%uri, ?failure, ?backoff, queued = pending.items.len(),
                     dropped = pending.dropped,
                     "report failed, will retry");
             }
@@ -204,13 +254,16 @@ enum Failure {
 
 async fn post(
     client: &Client<HttpConnector, Full<Bytes>>,
-    uri: &hyper::Uri,
+    target: &Target,
     batch: &ReportBatch,
 ) -> Result<ReportReply, Failure> {
     let unavailable = |e: &dyn std::fmt::Display| Failure::Unavailable(e.to_string());
     let body = serde_json::to_vec(batch).map_err(|e| Failure::Rejected(e.to_string()))?;
-    let request = Request::post(uri.clone())
-        .header(CONTENT_TYPE, "application/json")
+    let mut request = Request::post(target.uri.clone()).header(CONTENT_TYPE, "application/json");
+    if let Some(token) = &target.token {
+        request = request.header(AUTHORIZATION, format!("Bearer {token}"));
+    }
+    let request = request
         .body(Full::new(Bytes::from(body)))
         .map_err(|e| Failure::Rejected(e.to_string()))?;
     let exchange = async {
@@ -274,7 +327,13 @@ mod tests {
             .port();
         let uri = reports_uri(&format!("127.0.0.1:{port}")).unwrap();
         let (blocked_tx, mut blocked_rx) = watch::channel(Vec::new());
-        let mut reporter = Reporter::spawn(uri, Duration::from_millis(30), || 99, blocked_tx);
+        let mut reporter = Reporter::spawn(
+            uri,
+            Some("t0ken".into()),
+            Duration::from_millis(30),
+            || 99,
+            blocked_tx,
+        );
         reporter.send(report(ReportEvent::Started));
         reporter.send(report(ReportEvent::Status));
         tokio::time::sleep(Duration::from_millis(150)).await;
@@ -313,6 +372,15 @@ mod tests {
             .wait_for(|links| *links == [link.clone()])
             .await
             .unwrap();
+        assert!(
+            server
+                .auth
+                .lock()
+                .unwrap()
+                .iter()
+                .all(|a| a == "Bearer t0ken"),
+            "every request carries the report token"
+        );
 
         reporter.send(report(ReportEvent::Left));
         reporter.finish(Duration::from_secs(5)).await;
@@ -327,7 +395,7 @@ mod tests {
         *server.reject.lock().unwrap() = 1;
         let uri = reports_uri(&addr.to_string()).unwrap();
         let (blocked_tx, _blocked_rx) = watch::channel(Vec::new());
-        let mut reporter = Reporter::spawn(uri, Duration::from_millis(20), || 7, blocked_tx);
+        let mut reporter = Reporter::spawn(uri, None, Duration::from_millis(20), || 7, blocked_tx);
         reporter.send(report(ReportEvent::Started));
         server
             .wait_for("the rejection", |s| *s.reject.lock().unwrap() == 0)
@@ -346,6 +414,29 @@ mod tests {
         assert!(
             seen.iter().all(|r| r.event != ReportEvent::Started),
             "the rejected report was sent again: {seen:?}"
+        );
+    }
+
+    #[test]
+    fn failures_warn_once_then_every_minute_until_reports_get_through() {
+        let uri = reports_uri("127.0.0.1:1").unwrap();
+        let down = Failure::Unavailable("connection refused".into());
+        let refused = Failure::Rejected("HTTP 401".into());
+        let t0 = Instant::now();
+        let at = |s| t0 + Duration::from_secs(s);
+        let mut c = Complaints::default();
+        assert!(c.failed(at(0), &uri, &down, 1), "the first failure warns");
+        assert!(!c.failed(at(30), &uri, &down, 2), "quiet within the minute");
+        assert!(!c.failed(at(59), &uri, &refused, 2), "whatever the failure");
+        assert!(
+            c.failed(at(61), &uri, &refused, 2),
+            "warns again after a minute"
+        );
+        assert!(!c.failed(at(62), &uri, &down, 2));
+        c.succeeded(&uri);
+        assert!(
+            c.failed(at(63), &uri, &down, 1),
+            "a new episode warns at once"
         );
     }
 

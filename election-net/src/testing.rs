@@ -22,6 +22,8 @@ pub struct FakeLogserver {
     pub blocked: Arc<Mutex<Vec<BlockedLink>>>,
     /// How many of the next batches to refuse with 400 Bad Request, unrecorded.
     pub reject: Arc<Mutex<usize>>,
+    /// The `Authorization` header of every request (empty when absent).
+    pub auth: Arc<Mutex<Vec<String>>>,
 }
 
 impl FakeLogserver {
@@ -37,6 +39,11 @@ impl FakeLogserver {
                         let state = state.clone();
                         async move {
                             assert_eq!(req.uri().path(), "/api/reports");
+                            let auth = req
+                                .headers()
+                                .get(hyper::header::AUTHORIZATION)
+                                .map(|v| v.to_str().unwrap().to_string());
+                            state.auth.lock().unwrap().push(auth.unwrap_or_default());
                             let body = req.into_body().collect().await.unwrap().to_bytes();
                             let refuse = {
                                 let mut reject = state.reject.lock().unwrap();

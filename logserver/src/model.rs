@@ -1,41 +1,21 @@
 //! The documents the logserver keeps (the same in every store) and the checks that turn a node's
-//! report into them.
+//! report into them. The report's fields are defined once, in
+//! [`election_core::report::NodeReport`]; a log entry and a node document embed it.
 
 use std::net::SocketAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use election_core::Algorithm;
-use election_core::State;
 use election_core::report::{BlockedLink, NodeReport, ReportEvent};
 use serde::{Deserialize, Serialize};
 
 /// A node's current state: the latest report it sent, and when it arrived.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct NodeDoc {
-    /// The node's `ip:port`.
-    pub addr: String,
-    /// The algorithm it runs.
-    pub algorithm: String,
-    /// Garcia-Molina state.
-    pub state: State,
-    /// The coordinator it follows.
-    pub coordinator: Option<String>,
-    /// Group or election id.
-    pub group: Option<String>,
-    /// Incarnation number, where the algorithm has one.
-    pub incarnation: Option<u64>,
-    /// The algorithm's own sub-state name.
-    pub phase: String,
-    /// The node's process id.
-    pub pid: u32,
-    /// How often the node promised to report.
-    pub heartbeat_ms: u64,
-    /// The node's clock at its last report (µs since it started).
-    pub node_time_us: u64,
-    /// Server time of the last report, in ms since the Unix epoch.
+    /// The latest report, field for field.
+    #[serde(flatten)]
+    pub report: NodeReport,
+    /// Server time of that report, in ms since the Unix epoch.
     pub last_seen: u64,
-    /// Why the last report was sent.
-    pub last_event: ReportEvent,
 }
 
 /// Silent for more than this many heartbeat periods means unreachable.
@@ -45,9 +25,14 @@ impl NodeDoc {
     /// Whether the node reported recently enough (within three heartbeats of `now_ms`) and has
     /// not left.
     pub fn reachable(&self, now_ms: u64) -> bool {
-        self.last_event != ReportEvent::Left
+        self.report.event != ReportEvent::Left
             && now_ms.saturating_sub(self.last_seen)
-                <= self.heartbeat_ms.saturating_mul(SILENT_PERIODS)
+                <= self.report.heartbeat_ms.saturating_mul(SILENT_PERIODS)
+    }
+
+    /// The node's `ip:port`, its key.
+    pub fn addr(&self) -> &str {
+        &self.report.addr
     }
 }
 
@@ -64,68 +49,13 @@ pub struct NodeView {
 /// One entry of the activity log: a report as it arrived, numbered in arrival order.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct LogEntry {
-    /// Position in the log, from 0, never reused.
+    /// Position in the log, from 0, never reused (also across crashes).
     pub seq: u64,
     /// Server time of arrival, in ms since the Unix epoch.
     pub server_time_ms: u64,
-    /// The reporting node's `ip:port`.
-    pub node: String,
-    /// The algorithm it runs.
-    pub algorithm: String,
-    /// Why the report was sent.
-    pub event: ReportEvent,
-    /// Garcia-Molina state.
-    pub state: State,
-    /// The coordinator it follows.
-    pub coordinator: Option<String>,
-    /// Group or election id.
-    pub group: Option<String>,
-    /// Incarnation number, where the algorithm has one.
-    pub incarnation: Option<u64>,
-    /// The algorithm's own sub-state name.
-    pub phase: String,
-    /// The node's clock when it sent the report (µs since it started).
-    pub node_time_us: u64,
-    /// The node's process id.
-    pub pid: u32,
-}
-
-impl LogEntry {
-    /// The log entry for a checked report.
-    pub(crate) fn new(seq: u64, server_time_ms: u64, r: &NodeReport) -> LogEntry {
-        LogEntry {
-            seq,
-            server_time_ms,
-            node: r.addr.clone(),
-            algorithm: r.algorithm.clone(),
-            event: r.event,
-            state: r.state,
-            coordinator: r.coordinator.clone(),
-            group: r.group.clone(),
-            incarnation: r.incarnation,
-            phase: r.phase.clone(),
-            node_time_us: r.node_time_us,
-            pid: r.pid,
-        }
-    }
-
-    /// The node document this entry leaves behind.
-    pub(crate) fn node_doc(&self, heartbeat_ms: u64) -> NodeDoc {
-        NodeDoc {
-            addr: self.node.clone(),
-            algorithm: self.algorithm.clone(),
-            state: self.state,
-            coordinator: self.coordinator.clone(),
-            group: self.group.clone(),
-            incarnation: self.incarnation,
-            phase: self.phase.clone(),
-            pid: self.pid,
-            heartbeat_ms,
-            node_time_us: self.node_time_us,
-            last_seen: self.server_time_ms,
-            last_event: self.event,
-        }
-    }
+    /// The report, field for field.
+    #[serde(flatten)]
+    pub report: NodeReport,
 }
 
 /// Server time in ms since the Unix epoch.
@@ -139,6 +69,12 @@ pub(crate) fn now_ms() -> u64 {
 const MAX_TEXT: usize = 128;
 /// Longest accepted heartbeat period (one hour).
 const MAX_HEARTBEAT_MS: u64 = 3_600_000;
+/// Longest algorithm or drop-reason name.
+const MAX_NAME: usize = 64;
+/// Most drop reasons one report may carry.
+const MAX_DROP_REASONS: usize = 32;
+/// Largest integer every store can hold (BSON has signed 64-bit integers only).
+const MAX_INT: u64 = i64::MAX as u64;
 
 /// Checks an `ip:port` and returns it in canonical form, so one node has one key.
 pub(crate) fn parse_addr(what: &str, text: &str) -> Result<String, String> {
@@ -157,26 +93,75 @@ fn check_text(what: &str, text: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// An algorithm name (1–64 characters of `a-z`, `0-9`, `-` and `_`; any such name is
+/// accepted, so users' own algorithms report like the built-in ones), or with `words`, a
+/// drop-reason name, which may also hold single inner spaces (`unknown sender`).
+fn check_name(what: &str, name: &str, words: bool) -> Result<(), String> {
+    let allowed = |b: u8| {
+        b.is_ascii_lowercase()
+            || b.is_ascii_digit()
+            || b == b'-'
+            || b == b'_'
+            || (words && b == b' ')
+    };
+    let shaped = (1..=MAX_NAME).contains(&name.len())
+        && name.bytes().all(allowed)
+        && !name.starts_with(' ')
+        && !name.ends_with(' ')
+        && !name.contains("  ");
+    if shaped {
+        Ok(())
+    } else {
+        let space = if words { ", inner spaces" } else { "" };
+        Err(format!(
+            "{what}: {name:?} is not a name (1-{MAX_NAME} characters of a-z, 0-9, '-', '_'{space})"
+        ))
+    }
+}
+
+fn check_int(what: &str, value: u64) -> Result<(), String> {
+    if value > MAX_INT {
+        return Err(format!(
+            "{what}: {value} is larger than {MAX_INT}, the largest integer the stores hold"
+        ));
+    }
+    Ok(())
+}
+
 /// Checks a report and canonicalizes its addresses; the error names the offending field.
+/// Whatever passes can be written by every store.
 pub(crate) fn check_report(at: usize, mut r: NodeReport) -> Result<NodeReport, String> {
     let field = |name: &str| format!("reports[{at}].{name}");
     r.addr = parse_addr(&field("addr"), &r.addr)?;
     if let Some(c) = &r.coordinator {
         r.coordinator = Some(parse_addr(&field("coordinator"), c)?);
     }
-    r.algorithm
-        .parse::<Algorithm>()
-        .map_err(|e| format!("{}: {e}", field("algorithm")))?;
+    check_name(&field("algorithm"), &r.algorithm, false)?;
     if let Some(g) = &r.group {
         check_text(&field("group"), g)?;
     }
     check_text(&field("phase"), &r.phase)?;
+    if let Some(i) = r.incarnation {
+        check_int(&field("incarnation"), i)?;
+    }
+    check_int(&field("node_time_us"), r.node_time_us)?;
     if !(1..=MAX_HEARTBEAT_MS).contains(&r.heartbeat_ms) {
         return Err(format!(
             "{}: {} is out of range 1..={MAX_HEARTBEAT_MS}",
             field("heartbeat_ms"),
             r.heartbeat_ms
         ));
+    }
+    if r.drops.len() > MAX_DROP_REASONS {
+        return Err(format!(
+            "{}: {} reasons, at most {MAX_DROP_REASONS}",
+            field("drops"),
+            r.drops.len()
+        ));
+    }
+    for (reason, &count) in &r.drops {
+        check_name(&field("drops"), reason, true)?;
+        check_int(&field(&format!("drops.{reason}")), count)?;
     }
     Ok(r)
 }
@@ -195,4 +180,100 @@ pub(crate) fn check_links(links: Vec<BlockedLink>) -> Result<Vec<BlockedLink>, S
             Ok(BlockedLink { from, to })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use election_core::State;
+
+    use super::*;
+
+    fn report() -> NodeReport {
+        NodeReport {
+            addr: "127.0.0.1:9000".into(),
+            algorithm: "raft".into(),
+            event: ReportEvent::Status,
+            state: State::Normal,
+            coordinator: None,
+            group: None,
+            incarnation: Some(3),
+            phase: "Leader".into(),
+            node_time_us: 5,
+            heartbeat_ms: 100,
+            pid: 1,
+            drops: [("bad-mac".to_string(), 2)].into(),
+        }
+    }
+
+    #[test]
+    fn documents_keep_their_flat_shape_and_round_trip() {
+        let entry = LogEntry {
+            seq: 7,
+            server_time_ms: 9,
+            report: report(),
+        };
+        let json = serde_json::to_value(&entry).unwrap();
+        assert_eq!(json["seq"], 7);
+        assert_eq!(json["addr"], "127.0.0.1:9000");
+        assert_eq!(json["drops"]["bad-mac"], 2);
+        assert_eq!(serde_json::from_value::<LogEntry>(json).unwrap(), entry);
+        let view = NodeView {
+            node: NodeDoc {
+                report: report(),
+                last_seen: 11,
+            },
+            reachable: true,
+        };
+        let json = serde_json::to_value(&view).unwrap();
+        assert_eq!(json["last_seen"], 11);
+        assert_eq!(json["event"], "status");
+        assert_eq!(serde_json::from_value::<NodeView>(json).unwrap(), view);
+    }
+
+    #[test]
+    fn any_well_formed_algorithm_is_accepted_and_bad_names_are_named() {
+        for name in ["raft", "my_algo-2", "bully", &"a".repeat(64)] {
+            let mut r = report();
+            r.algorithm = name.to_string();
+            assert!(check_report(0, r).is_ok(), "{name}");
+        }
+        let mut r = report();
+        r.drops = [
+            ("unknown sender".to_string(), 1),
+            ("bad-mac".to_string(), 2),
+        ]
+        .into();
+        assert!(check_report(0, r).is_ok(), "the nodes' own reason names");
+        for bad in [" x", "x ", "a  b", "A", ""] {
+            let mut r = report();
+            r.drops = [(bad.to_string(), 1)].into();
+            assert!(check_report(0, r).is_err(), "{bad:?}");
+        }
+        for name in ["", "Raft", "a b", "x/y", &"a".repeat(65)] {
+            let mut r = report();
+            r.algorithm = name.to_string();
+            let err = check_report(2, r).unwrap_err();
+            assert!(err.starts_with("reports[2].algorithm: "), "{err}");
+        }
+    }
+
+    #[test]
+    fn integers_the_stores_cannot_hold_are_refused_by_field() {
+        let mut r = report();
+        r.node_time_us = u64::MAX;
+        let err = check_report(0, r).unwrap_err();
+        assert!(err.starts_with("reports[0].node_time_us: "), "{err}");
+        let mut r = report();
+        r.node_time_us = i64::MAX as u64;
+        assert!(check_report(0, r).is_ok(), "i64::MAX itself fits");
+        let mut r = report();
+        r.incarnation = Some(1 << 63);
+        assert!(check_report(0, r).unwrap_err().contains("incarnation"));
+        let mut r = report();
+        r.drops.insert("replay".into(), u64::MAX);
+        assert!(check_report(0, r).unwrap_err().contains("drops.replay"));
+        let mut r = report();
+        r.drops.insert("$where".into(), 1);
+        assert!(check_report(0, r).unwrap_err().contains("drops"));
+    }
 }

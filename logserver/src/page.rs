@@ -1,89 +1,141 @@
-//! The `/status` page: the node table (kept live by a small inline script polling `/api/nodes`)
-//! and the "Block Connections" form, which also works as a plain form without JavaScript.
+//! The `/status` page: the node table (kept live by a small script, `/status.js`, polling
+//! `/api/nodes`) and the "Block Connections" form, which also works as a plain form without
+//! JavaScript. Script and style are served by this server, so the page's Content-Security-Policy
+//! allows nothing from anywhere else and no inline code.
 
 use std::collections::BTreeSet;
 use std::fmt::Write;
 
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::http::HeaderMap;
-use axum::response::{Html, Redirect};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
 use election_core::report::BlockedLink;
 
-use crate::api::{ApiError, AppState, body};
+use crate::http::{ApiError, AppState, body};
 use crate::model::{NodeDoc, now_ms, parse_addr};
 
 /// Above this many nodes the page lists no pair checkboxes (there would be n²/2 of them);
 /// blocks are then set through `PUT /api/blocks`.
 const MAX_PAIR_NODES: usize = 40;
 
+/// The page's routes.
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/status") }))
+        .route("/status", get(status))
+        .route("/status.js", get(|| asset("text/javascript", SCRIPT)))
+        .route("/status.css", get(|| asset("text/css", STYLE)))
+        .route("/status/blocks", post(submit_blocks))
+        .route("/status/reset", post(reset_blocks))
+}
+
+async fn asset(content_type: &'static str, text: &'static str) -> Response {
+    let mut response = text.into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
 /// `GET /status`.
-pub(crate) async fn status(State(s): State<AppState>) -> Html<String> {
+async fn status(State(s): State<AppState>) -> Html<String> {
     let nodes = s.hub.nodes();
     let blocks: BTreeSet<BlockedLink> = s.hub.blocks().into_iter().collect();
-    Html(render(&nodes, &blocks, now_ms(), s.access.token_required))
+    let forms = Forms {
+        csrf: &s.access.form_token,
+        admin_token: s.access.token_required(),
+    };
+    Html(render(&nodes, &blocks, now_ms(), &forms))
+}
+
+/// The form fields every form carries.
+struct Forms<'a> {
+    /// The form token (field `csrf`).
+    csrf: &'a str,
+    /// Whether to ask for the admin token (field `token`).
+    admin_token: bool,
+}
+
+/// The fields of a form post: `pair` values, and the form and admin tokens.
+#[derive(Default)]
+struct FormPost {
+    pairs: Vec<String>,
+    csrf: Option<String>,
+    token: Option<String>,
+}
+
+impl FormPost {
+    /// Parses the body, refusing unknown fields (and `pair` where `pairs` is false).
+    fn parse(form: &[u8], pairs: bool) -> Result<FormPost, ApiError> {
+        let mut post = FormPost::default();
+        for (key, value) in form_urlencoded::parse(form) {
+            match &*key {
+                "pair" if pairs => post.pairs.push(value.into_owned()),
+                "csrf" => post.csrf = Some(value.into_owned()),
+                "token" => post.token = Some(value.into_owned()),
+                other => {
+                    let expected = if pairs {
+                        "pair, csrf or token"
+                    } else {
+                        "csrf or token"
+                    };
+                    return Err(ApiError::bad_request(format!(
+                        "unknown form field {other:?} (expected {expected})"
+                    )));
+                }
+            }
+        }
+        Ok(post)
+    }
+
+    /// The form token and the admin token (where needed) are right.
+    fn check(&self, s: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+        s.access.check_form(self.csrf.as_deref())?;
+        s.access.check_admin(headers, self.token.as_deref())
+    }
 }
 
 /// `POST /status/blocks`: the ticked pairs become two-way blocks; pairs that were blocked both
 /// ways and are no longer ticked are unblocked; one-way blocks (set through the API) stay.
-pub(crate) async fn submit_blocks(
+async fn submit_blocks(
     State(s): State<AppState>,
     headers: HeaderMap,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Redirect, ApiError> {
-    let form = body(raw)?;
+    let form = FormPost::parse(&body(raw)?, true)?;
+    form.check(&s, &headers)?;
     let mut ticked = BTreeSet::new();
-    let mut token = None;
-    for (key, value) in form_urlencoded::parse(&form) {
-        match &*key {
-            "pair" => {
-                let (a, b) = parse_pair(&value).map_err(ApiError::bad_request)?;
-                ticked.insert(BlockedLink {
-                    from: a.clone(),
-                    to: b.clone(),
-                });
-                ticked.insert(BlockedLink { from: b, to: a });
-            }
-            "token" => token = Some(value.into_owned()),
-            other => {
-                return Err(ApiError::bad_request(format!(
-                    "unknown form field {other:?} (expected pair or token)"
-                )));
-            }
-        }
+    for value in &form.pairs {
+        let (a, b) = parse_pair(value).map_err(ApiError::bad_request)?;
+        ticked.insert(BlockedLink {
+            from: a.clone(),
+            to: b.clone(),
+        });
+        ticked.insert(BlockedLink { from: b, to: a });
     }
-    s.access.check(&headers, token.as_deref())?;
     let current: BTreeSet<BlockedLink> = s.hub.blocks().into_iter().collect();
     let one_way = current
         .iter()
         .filter(|l| !current.contains(&reverse(l)))
         .cloned();
     s.hub
-        .set_blocks(ticked.into_iter().chain(one_way).collect());
+        .set_blocks(ticked.into_iter().chain(one_way).collect())
+        .await?;
     Ok(Redirect::to("/status"))
 }
 
 /// `POST /status/reset`: unblocks everything.
-pub(crate) async fn reset_blocks(
+async fn reset_blocks(
     State(s): State<AppState>,
     headers: HeaderMap,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Redirect, ApiError> {
-    let form = body(raw)?;
-    let mut token = None;
-    for (key, value) in form_urlencoded::parse(&form) {
-        match &*key {
-            "token" => token = Some(value.into_owned()),
-            other => {
-                return Err(ApiError::bad_request(format!(
-                    "unknown form field {other:?} (expected token)"
-                )));
-            }
-        }
-    }
-    s.access.check(&headers, token.as_deref())?;
-    s.hub.set_blocks(Vec::new());
+    FormPost::parse(&body(raw)?, false)?.check(&s, &headers)?;
+    s.hub.set_blocks(Vec::new()).await?;
     Ok(Redirect::to("/status"))
 }
 
@@ -146,20 +198,33 @@ fn format_ms(ms: u64) -> String {
 
 /// The status cell: the Garcia-Molina state, with the algorithm's own name when it differs.
 fn status_text(n: &NodeDoc) -> String {
-    let state = n.state.to_string();
-    if n.phase.is_empty() || n.phase == state {
+    let r = &n.report;
+    let state = r.state.to_string();
+    if r.phase.is_empty() || r.phase == state {
         state
     } else {
-        format!("{state} ({})", n.phase)
+        format!("{state} ({})", r.phase)
     }
 }
 
+/// The drops cell: `reason count` pairs, as the page's script writes them too.
+fn drops_text(n: &NodeDoc) -> String {
+    let pairs: Vec<String> = n
+        .report
+        .drops
+        .iter()
+        .map(|(reason, count)| format!("{reason} {count}"))
+        .collect();
+    pairs.join(", ")
+}
+
+/// `/status.css`.
 const STYLE: &str = "body{font-family:sans-serif;margin:1.5em}\
 table{border-collapse:collapse}th,td{border:1px solid #bbb;padding:.25em .6em;text-align:left}\
 th{background:#eee}tr.unreachable td{color:#999;background:#fafafa}\
 ul.pairs{columns:3;list-style:none;padding:0}#live{color:#666}";
 
-/// Polls `/api/nodes` each second and rebuilds the table rows with `textContent`, so node text
+/// `/status.js`: polls `/api/nodes` each second and rebuilds the table rows with `textContent`, so node text
 /// is never parsed as HTML. The columns match `render`.
 const SCRIPT: &str = r#"(function () {
   const body = document.getElementById('nodes');
@@ -172,7 +237,8 @@ const SCRIPT: &str = r#"(function () {
     if (!n.reachable) tr.className = 'unreachable';
     const status = n.phase && n.phase !== n.state ? n.state + ' (' + n.phase + ')' : n.state;
     const cells = [n.addr, n.coordinator ?? '', n.group ?? '', status, fmt(n.last_seen),
-      n.algorithm, n.incarnation ?? '', n.pid, n.reachable ? 'yes' : 'no', n.last_event];
+      n.algorithm, n.incarnation ?? '', n.pid, n.reachable ? 'yes' : 'no', n.event,
+      Object.entries(n.drops ?? {}).map(([reason, count]) => reason + ' ' + count).join(', ')];
     for (const v of cells) {
       const td = document.createElement('td');
       td.textContent = String(v);
@@ -198,51 +264,54 @@ const SCRIPT: &str = r#"(function () {
     setTimeout(poll, 1000);
   }
   setTimeout(poll, 1000);
-})();"#;
+})();
+"#;
 
 /// The whole page.
 fn render(
     nodes: &[NodeDoc],
     blocks: &BTreeSet<BlockedLink>,
     now: u64,
-    token_field: bool,
+    forms: &Forms<'_>,
 ) -> String {
     let mut h = String::with_capacity(4096 + nodes.len() * 400);
-    let addrs: Vec<&str> = nodes.iter().map(|n| n.addr.as_str()).collect();
+    let addrs: Vec<&str> = nodes.iter().map(NodeDoc::addr).collect();
     let _ = write!(
         h,
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <title>election status</title><style>{STYLE}</style></head><body>\
+         <title>election status</title><link rel=\"stylesheet\" href=\"/status.css\"></head><body>\
          <h1>Election status</h1><p><a href=\"/status\">refresh</a> · \
          <span id=\"live\">not live (JavaScript is off): use refresh</span></p>\
          <table><thead><tr><th>addr</th><th>coordinator</th><th>groupid</th><th>status</th>\
          <th>date</th><th>algorithm</th><th>incarnation</th><th>pid</th><th>reachable</th>\
-         <th>last event</th></tr></thead><tbody id=\"nodes\" data-addrs=\"{}\">",
+         <th>last event</th><th>drops</th></tr></thead><tbody id=\"nodes\" data-addrs=\"{}\">",
         escape(&addrs.join(" "))
     );
     for n in nodes {
         let reachable = n.reachable(now);
+        let r = &n.report;
         let cells = [
-            n.addr.clone(),
-            n.coordinator.clone().unwrap_or_default(),
-            n.group.clone().unwrap_or_default(),
+            r.addr.clone(),
+            r.coordinator.clone().unwrap_or_default(),
+            r.group.clone().unwrap_or_default(),
             status_text(n),
             format_ms(n.last_seen),
-            n.algorithm.clone(),
-            n.incarnation.map(|i| i.to_string()).unwrap_or_default(),
-            n.pid.to_string(),
+            r.algorithm.clone(),
+            r.incarnation.map(|i| i.to_string()).unwrap_or_default(),
+            r.pid.to_string(),
             if reachable { "yes" } else { "no" }.to_string(),
-            serde_json::to_value(n.last_event)
+            serde_json::to_value(r.event)
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_string))
                 .unwrap_or_default(),
+            drops_text(n),
         ];
         let class = if reachable {
             ""
         } else {
             " class=\"unreachable\""
         };
-        let _ = write!(h, "<tr data-addr=\"{}\"{class}>", escape(&n.addr));
+        let _ = write!(h, "<tr data-addr=\"{}\"{class}>", escape(n.addr()));
         for c in &cells {
             let _ = write!(h, "<td>{}</td>", escape(c));
         }
@@ -252,11 +321,13 @@ fn render(
         "</tbody></table><h2>Block Connections</h2><p id=\"changed\" hidden>The set of nodes \
          changed: <a href=\"/status\">refresh</a> to update the pairs below.</p>",
     );
-    let token = if token_field {
-        "<label>admin token <input type=\"password\" name=\"token\"></label> "
-    } else {
-        ""
-    };
+    let mut token = format!(
+        "<input type=\"hidden\" name=\"csrf\" value=\"{}\">",
+        escape(forms.csrf)
+    );
+    if forms.admin_token {
+        token.push_str("<label>admin token <input type=\"password\" name=\"token\"></label> ");
+    }
     let mut shown = BTreeSet::new();
     h.push_str("<form method=\"post\" action=\"/status/blocks\">");
     if nodes.len() > MAX_PAIR_NODES {
@@ -305,7 +376,7 @@ fn render(
         }
         h.push_str("</ul>");
     }
-    let _ = write!(h, "<script>{SCRIPT}</script></body></html>");
+    h.push_str("<script src=\"/status.js\"></script></body></html>");
     h
 }
 

@@ -9,7 +9,7 @@ use election_core::State;
 use election_core::report::ReportEvent;
 use hyper::{Method, StatusCode};
 use logserver::{ServeArgs, Server};
-use logserver_common::{Http, column, report, start, temp_dir};
+use logserver_common::{Http, column, metrics, report, sample, start, temp_dir};
 use serde_json::json;
 
 const A: &str = "127.0.0.1:9000";
@@ -40,7 +40,7 @@ async fn reports_become_nodes_and_an_ordered_log() {
     assert_eq!(a["incarnation"], 1);
     assert_eq!(a["pid"], 4242);
     assert_eq!(a["node_time_us"], 30, "latest report wins");
-    assert_eq!(a["last_event"], "heartbeat");
+    assert_eq!(a["event"], "heartbeat");
     assert_eq!(a["reachable"], true);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -54,7 +54,7 @@ async fn reports_become_nodes_and_an_ordered_log() {
 
     let log = http.get_json("/api/log").await;
     assert_eq!(column(&log, "seq"), [0, 1, 2]);
-    assert_eq!(column(&log, "node"), [B, A, A]);
+    assert_eq!(column(&log, "addr"), [B, A, A]);
     assert_eq!(column(&log, "node_time_us"), [10, 20, 30]);
     assert_eq!(column(&log, "event"), ["status", "status", "heartbeat"]);
     assert!(log[0]["server_time_ms"].as_u64().is_some());
@@ -186,7 +186,7 @@ async fn bad_input_gets_a_4xx_naming_the_problem_and_loses_nothing() {
     )
     .await;
     let mut bad_algo = report(B, B, 1);
-    bad_algo.algorithm = "paxos".to_string();
+    bad_algo.algorithm = "Paxos!".to_string();
     let body = json!({ "reports": [bad_algo] }).to_string();
     refused(
         &http,
@@ -194,7 +194,19 @@ async fn bad_input_gets_a_4xx_naming_the_problem_and_loses_nothing() {
         "/api/reports",
         &body,
         400,
-        "unknown algorithm",
+        "reports[0].algorithm",
+    )
+    .await;
+    let mut huge_time = report(B, B, 1);
+    huge_time.node_time_us = u64::MAX;
+    let body = json!({ "reports": [huge_time] }).to_string();
+    refused(
+        &http,
+        Method::POST,
+        "/api/reports",
+        &body,
+        400,
+        "reports[0].node_time_us",
     )
     .await;
     let mut bad_hb = report(B, B, 1);
@@ -248,11 +260,12 @@ async fn bad_input_gets_a_4xx_naming_the_problem_and_loses_nothing() {
     refused(&http, Method::GET, "/api/log?colour=1", "", 400, "colour").await;
     refused(&http, Method::GET, "/api/nope", "", 404, "no such").await;
     refused(&http, Method::POST, "/api/nodes", "", 405, "not allowed").await;
+    let token = http.form_token().await;
     refused(
         &http,
         Method::POST,
         "/status/blocks",
-        "pair=1.2.3.4:5",
+        &format!("csrf={token}&pair=1.2.3.4:5"),
         400,
         "comma",
     )
@@ -264,6 +277,15 @@ async fn bad_input_gets_a_4xx_naming_the_problem_and_loses_nothing() {
         "x=1",
         400,
         "unknown form field",
+    )
+    .await;
+    refused(
+        &http,
+        Method::POST,
+        "/status/blocks",
+        "pair=127.0.0.1:1%2C127.0.0.1:2",
+        403,
+        "form token",
     )
     .await;
 
@@ -284,7 +306,12 @@ async fn a_full_queue_refuses_with_503_instead_of_dropping() {
     let http = Http::new(&server);
     let body = json!({ "reports": [report(A, A, 1), report(B, A, 1), report(C, A, 1)] });
     let (status, headers, text) = http
-        .send_full(Method::POST, "/api/reports", &body.to_string(), &[])
+        .send_full(
+            Method::POST,
+            "/api/reports",
+            &body.to_string(),
+            &[("content-type", "application/json")],
+        )
         .await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{text}");
     assert!(text.contains("queue full"), "{text}");
@@ -433,21 +460,15 @@ async fn the_block_form_works_without_javascript() {
     http.send(Method::PUT, "/api/blocks", &links.to_string())
         .await;
 
-    let form = format!("pair={A}%2C{B}");
-    let (status, headers, _) = http
-        .send_full(
-            Method::POST,
-            "/status/blocks",
-            &form,
-            &[("content-type", "application/x-www-form-urlencoded")],
-        )
+    let (status, headers) = http
+        .post_form("/status/blocks", &format!("pair={A}%2C{B}"))
         .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(headers["location"], "/status");
     let expected = json!([{ "from": A, "to": B }, { "from": B, "to": A }, { "from": C, "to": A }]);
     assert_eq!(http.get_json("/api/blocks").await, expected);
 
-    let (status, _) = http.send(Method::POST, "/status/reset", "").await;
+    let (status, _) = http.post_form("/status/reset", "").await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(http.get_json("/api/blocks").await, json!([]));
     server.shutdown().await.unwrap();
@@ -474,21 +495,28 @@ async fn off_loopback_changes_need_the_admin_token_and_reading_stays_open() {
     .await;
     refused(&http, Method::DELETE, "/api/blocks", "", 401, "admin token").await;
     refused(&http, Method::DELETE, "/api/nodes", "", 401, "admin token").await;
+    let csrf = http.form_token().await;
     refused(
         &http,
         Method::POST,
         "/status/reset",
-        "token=wrong",
+        &format!("csrf={csrf}&token=wrong"),
         401,
         "admin token",
     )
     .await;
-    let wrong = [("authorization", "Bearer s3cre")];
+    let wrong = [
+        ("authorization", "Bearer s3cre"),
+        ("content-type", "application/json"),
+    ];
     let (status, _, _) = http
         .send_full(Method::PUT, "/api/blocks", &links, &wrong)
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let right = [("authorization", "Bearer s3cret")];
+    let right = [
+        ("authorization", "Bearer s3cret"),
+        ("content-type", "application/json"),
+    ];
     let (status, _, _) = http
         .send_full(Method::PUT, "/api/blocks", &links, &right)
         .await;
@@ -501,9 +529,7 @@ async fn off_loopback_changes_need_the_admin_token_and_reading_stays_open() {
     http.post_reports(&[report(A, A, 1)]).await;
     let page = http.send(Method::GET, "/status", "").await.1;
     assert!(page.contains("name=\"token\""));
-    let (status, _) = http
-        .send(Method::POST, "/status/reset", "token=s3cret")
-        .await;
+    let (status, _) = http.post_form("/status/reset", "token=s3cret").await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(http.get_json("/api/blocks").await, json!([]));
     server.shutdown().await.unwrap();
@@ -534,7 +560,7 @@ async fn start_reports_a_busy_port_and_a_zero_queue() {
     args.port = 0;
     args.queue_limit = 0;
     let err = Server::start(args).await.unwrap_err();
-    assert!(err.to_string().contains("--queue-limit"), "{err}");
+    assert!(err.to_string().starts_with("--queue-limit"), "{err}");
     server.shutdown().await.unwrap();
 }
 
@@ -595,5 +621,321 @@ async fn optional_report_fields_may_be_left_out() {
         "missing field",
     )
     .await;
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn any_algorithm_name_and_drop_counters_reach_the_api_the_page_and_metrics() {
+    let dir = temp_dir("drops");
+    let server = start(&dir).await;
+    let http = Http::new(&server);
+    let mut raft = report(A, A, 1);
+    raft.algorithm = "raft".to_string();
+    raft.drops = [("bad-mac".to_string(), 3), ("replay".to_string(), 1)].into();
+    let mut mine = report(B, A, 1);
+    mine.algorithm = "my_own-algo2".to_string();
+    http.post_reports(&[raft, mine]).await;
+    let mut newer = report(A, A, 2);
+    newer.algorithm = "raft".to_string();
+    newer.drops = [("bad-mac".to_string(), 5)].into();
+    http.post_reports(&[newer]).await;
+    let bad = json!({ "reports": [{ "addr": C }] }).to_string();
+    let (status, _) = http.send(Method::POST, "/api/reports", &bad).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    let nodes = http.get_json("/api/nodes").await;
+    assert_eq!(column(&nodes, "algorithm"), ["raft", "my_own-algo2"]);
+    assert_eq!(
+        nodes[0]["drops"],
+        json!({ "bad-mac": 5 }),
+        "the latest counters"
+    );
+    let page = http.send(Method::GET, "/status", "").await.1;
+    assert!(page.contains("<td>bad-mac 5</td>"), "compact drops cell");
+    assert!(page.contains("<td>my_own-algo2</td>"));
+
+    let m = metrics(&http).await;
+    let drops = "election_node_dropped_datagrams_total";
+    assert_eq!(
+        sample(&m, drops, &[("node", A), ("reason", "bad-mac")]),
+        5.0
+    );
+    assert!(
+        !m.samples
+            .iter()
+            .any(|s| s.metric == drops && s.labels.get("reason") == Some("replay")),
+        "only the latest report's counters"
+    );
+    assert_eq!(sample(&m, "logserver_reports_accepted_total", &[]), 3.0);
+    assert_eq!(
+        sample(
+            &m,
+            "logserver_reports_refused_total",
+            &[("reason", "invalid")]
+        ),
+        1.0
+    );
+    assert_eq!(sample(&m, "logserver_nodes_known", &[]), 2.0);
+    assert_eq!(sample(&m, "logserver_nodes_reachable", &[]), 2.0);
+    assert_eq!(sample(&m, "logserver_queue_depth", &[]), 0.0);
+    assert!(sample(&m, "logserver_store_write_seconds_count", &[]) >= 2.0);
+    assert_eq!(sample(&m, "logserver_store_write_failures_total", &[]), 0.0);
+
+    let health = http.get_json("/healthz").await;
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["store"], "embedded");
+    assert_eq!(health["queue_depth"], 0);
+    assert_eq!(health["nodes"], 2);
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn changes_need_this_host_this_origin_json_and_the_form_token() {
+    let dir = temp_dir("csrf");
+    let mut args = ServeArgs::new(0, &dir);
+    args.public_hosts = vec!["logs.test".to_string()];
+    let server = Server::start(args).await.unwrap();
+    let http = Http::new(&server);
+    http.post_reports(&[report(A, B, 1), report(B, B, 1)]).await;
+    let pair = format!("pair={A}%2C{B}");
+    let csrf = http.form_token().await;
+    let form = |extra: &'static [(&'static str, &'static str)]| {
+        let mut h = vec![("content-type", "application/x-www-form-urlencoded")];
+        h.extend_from_slice(extra);
+        h
+    };
+
+    // A cross-origin form post (even one that somehow knew the token) changes nothing.
+    let evil = form(&[("origin", "http://evil.example")]);
+    let body = format!("csrf={csrf}&{pair}");
+    let (status, _, text) = http
+        .send_full(Method::POST, "/status/blocks", &body, &evil)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{text}");
+    assert!(text.contains("cross-origin"), "{text}");
+    // What a forged form can actually send: no token.
+    let (status, _, text) = http
+        .send_full(Method::POST, "/status/blocks", &pair, &form(&[]))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{text}");
+    assert!(text.contains("form token"), "{text}");
+    // DNS rebinding: the attacker's name in Host.
+    let rebound = form(&[("host", "evil.example:4711")]);
+    let (status, _, text) = http
+        .send_full(Method::POST, "/status/blocks", &body, &rebound)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{text}");
+    assert!(text.contains("Host"), "{text}");
+    let foreign = [
+        ("content-type", "application/json"),
+        ("host", "evil.example"),
+    ];
+    let batch = json!({ "reports": [report(C, C, 1)] }).to_string();
+    let (status, _, _) = http
+        .send_full(Method::POST, "/api/reports", &batch, &foreign)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let links = json!([{ "from": A, "to": C }]).to_string();
+    let (status, _, _) = http
+        .send_full(Method::PUT, "/api/blocks", &links, &foreign)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // A text/plain post (which a browser may send cross-site without asking) is refused.
+    let plain = [("content-type", "text/plain")];
+    let (status, _, text) = http
+        .send_full(Method::POST, "/api/reports", &batch, &plain)
+        .await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{text}");
+    assert!(text.contains("application/json"), "{text}");
+    assert_eq!(
+        http.get_json("/api/blocks").await,
+        json!([]),
+        "no change got through"
+    );
+    assert_eq!(column(&http.get_json("/api/nodes").await, "addr"), [A, B]);
+
+    // The same requests from this site, and a --public-host name, work.
+    let same = format!("http://{}", server.local_addr());
+    let own = [
+        ("content-type", "application/x-www-form-urlencoded"),
+        ("origin", same.as_str()),
+    ];
+    let (status, _, _) = http
+        .send_full(Method::POST, "/status/blocks", &body, &own)
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        http.get_json("/api/blocks").await.as_array().unwrap().len(),
+        2
+    );
+    let named = [("content-type", "application/json"), ("host", "logs.test")];
+    let (status, _, text) = http
+        .send_full(Method::POST, "/api/reports", &batch, &named)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+
+    // Every answer carries the browser protections.
+    for path in ["/status", "/api/nodes", "/nope", "/status.js"] {
+        let (_, headers, _) = http.send_full(Method::GET, path, "", &[]).await;
+        let csp = headers["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        assert!(!csp.contains("unsafe-inline"), "{path}: {csp}");
+        assert_eq!(headers["x-frame-options"], "DENY", "{path}");
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+    }
+    let page = http.send(Method::GET, "/status", "").await.1;
+    assert!(
+        !page.contains("<script>") && !page.contains("<style>"),
+        "no inline code"
+    );
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn reports_need_the_reporter_token_when_one_is_set() {
+    let dir = temp_dir("reporter");
+    let mut args = ServeArgs::new(0, &dir);
+    args.report_token = Some("n0des".to_string());
+    let server = Server::start(args).await.unwrap();
+    let http = Http::new(&server);
+    let batch = json!({ "reports": [report(A, A, 1)] }).to_string();
+    refused(
+        &http,
+        Method::POST,
+        "/api/reports",
+        &batch,
+        401,
+        "reporter token",
+    )
+    .await;
+    let wrong = [
+        ("content-type", "application/json"),
+        ("authorization", "Bearer n0de"),
+    ];
+    let (status, _, _) = http
+        .send_full(Method::POST, "/api/reports", &batch, &wrong)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(http.get_json("/api/nodes").await, json!([]));
+    let right = [
+        ("content-type", "application/json"),
+        ("authorization", "Bearer n0des"),
+    ];
+    let (status, _, text) = http
+        .send_full(Method::POST, "/api/reports", &batch, &right)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let m = metrics(&http).await;
+    assert_eq!(
+        sample(
+            &m,
+            "logserver_reports_refused_total",
+            &[("reason", "unauthorized")]
+        ),
+        2.0
+    );
+    server.shutdown().await.unwrap();
+}
+
+async fn wait_until(what: &str, within: Duration, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = std::time::Instant::now() + within;
+    while !check().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no {what} within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_node_table_is_capped_and_silent_nodes_are_forgotten() {
+    let dir = temp_dir("evict");
+    let mut args = ServeArgs::new(0, &dir);
+    args.max_nodes = 2;
+    args.forget_after = Duration::from_secs(1);
+    let server = Server::start(args).await.unwrap();
+    let http = Http::new(&server);
+    http.post_reports(&[report(A, A, 1), report(B, A, 1)]).await;
+    let batch = json!({ "reports": [report(A, A, 2), report(C, A, 1)] }).to_string();
+    refused(
+        &http,
+        Method::POST,
+        "/api/reports",
+        &batch,
+        503,
+        "node table full",
+    )
+    .await;
+    http.post_reports(&[report(A, A, 3)]).await; // known nodes still report
+    assert_eq!(column(&http.get_json("/api/nodes").await, "addr"), [A, B]);
+
+    wait_until("eviction", Duration::from_secs(10), async || {
+        http.get_json("/api/nodes").await == json!([])
+    })
+    .await;
+    let m = metrics(&http).await;
+    assert_eq!(sample(&m, "logserver_nodes_evicted_total", &[]), 2.0);
+    assert_eq!(
+        sample(
+            &m,
+            "logserver_reports_refused_total",
+            &[("reason", "node_table_full")]
+        ),
+        2.0
+    );
+    // Room again; the log kept the forgotten nodes' history.
+    http.post_reports(&[report(C, C, 1)]).await;
+    assert_eq!(column(&http.get_json("/api/nodes").await, "addr"), [C]);
+    assert_eq!(http.get_json("/api/log").await.as_array().unwrap().len(), 4);
+    server.shutdown().await.unwrap();
+    // Eviction is durable.
+    let server = start(&dir).await;
+    let http = Http::new(&server);
+    assert_eq!(column(&http.get_json("/api/nodes").await, "addr"), [C]);
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn old_log_entries_are_pruned_and_their_numbers_never_come_back() {
+    let dir = temp_dir("retain");
+    let mut args = ServeArgs::new(0, &dir);
+    args.retain_entries = 5;
+    let server = Server::start(args).await.unwrap();
+    let http = Http::new(&server);
+    for t in 0..20 {
+        http.post_reports(&[report(A, A, t)]).await;
+    }
+    wait_until(
+        "pruning to 5 entries",
+        Duration::from_secs(10),
+        async || http.get_json("/api/log").await.as_array().unwrap().len() == 5,
+    )
+    .await;
+    assert_eq!(
+        column(&http.get_json("/api/log").await, "seq"),
+        [15, 16, 17, 18, 19]
+    );
+    let m = metrics(&http).await;
+    assert_eq!(sample(&m, "logserver_log_pruned_total", &[]), 15.0);
+    server.shutdown().await.unwrap();
+
+    // By age: everything goes.
+    let mut args = ServeArgs::new(0, &dir);
+    args.retain = Duration::from_millis(300);
+    let server = Server::start(args).await.unwrap();
+    let http = Http::new(&server);
+    wait_until("pruning by age", Duration::from_secs(10), async || {
+        http.get_json("/api/log").await == json!([])
+    })
+    .await;
+    server.shutdown().await.unwrap();
+
+    // The store is empty, yet numbering goes on: seqs are reserved, not derived from the log.
+    let server = start(&dir).await;
+    let http = Http::new(&server);
+    assert_eq!(http.get_json("/api/log").await, json!([]));
+    http.post_reports(&[report(B, B, 1)]).await;
+    assert_eq!(column(&http.get_json("/api/log").await, "seq"), [20]);
     server.shutdown().await.unwrap();
 }

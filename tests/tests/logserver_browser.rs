@@ -268,8 +268,13 @@ async fn the_status_page_blocks_pairs_and_updates_live_in_chromium() {
     change.phase = "Election".to_string();
     change.coordinator = None;
     change.group = None;
+    change.drops = [("bad-mac".to_string(), 2), ("blocked".to_string(), 17)].into();
     api.post_reports(&[change]).await;
     browser.wait_text(&row(NODES[1], 4), "Election").await;
+    // The script writes the drop counters like the server-rendered page.
+    browser
+        .wait_text(&row(NODES[1], 11), "bad-mac 2, blocked 17")
+        .await;
     assert_eq!(browser.text(&row(NODES[1], 2)).await, "");
     assert_eq!(browser.run("return window.stillHere").await, json!(42));
 

@@ -103,7 +103,7 @@ async fn what_the_logserver_writes_is_ordinary_mongodb_documents() {
     assert_eq!(a.get_str("state").unwrap(), "Normal");
     assert_eq!(a.get_str("coordinator").unwrap(), C);
     assert_eq!(a.get_str("algorithm").unwrap(), "bully");
-    assert_eq!(a.get_str("last_event").unwrap(), "status");
+    assert_eq!(a.get_str("event").unwrap(), "status");
     assert_eq!(
         a.get("node_time_us"),
         Some(&Bson::Int64(4)),
@@ -114,7 +114,7 @@ async fn what_the_logserver_writes_is_ordinary_mongodb_documents() {
     let log = docs(&db, "log", doc! {"seq": 1}).await;
     let seqs: Vec<i64> = log.iter().map(|d| d.get_i64("seq").unwrap()).collect();
     assert_eq!(seqs, [0, 1, 2, 3]);
-    let nodes_in_log: Vec<&str> = log.iter().map(|d| d.get_str("node").unwrap()).collect();
+    let nodes_in_log: Vec<&str> = log.iter().map(|d| d.get_str("addr").unwrap()).collect();
     assert_eq!(nodes_in_log, [A, B, C, A]);
     assert_eq!(log[3].get_str("event").unwrap(), "status");
     assert!(log[3].get_i64("server_time_ms").is_ok());
@@ -127,7 +127,13 @@ async fn what_the_logserver_writes_is_ordinary_mongodb_documents() {
         indexes.iter().any(|i| i.contains("server_time_ms")),
         "{indexes:?}"
     );
-    assert!(indexes.iter().any(|i| i.contains("node")), "{indexes:?}");
+    assert!(indexes.iter().any(|i| i.contains("addr")), "{indexes:?}");
+    let meta = docs(&db, "meta", doc! {}).await;
+    assert_eq!(
+        meta[0].get_i64("value").unwrap(),
+        4,
+        "the next seq is reserved"
+    );
 
     let blocks = docs(&db, "blocks", doc! {"from": 1}).await;
     let pairs: Vec<(&str, &str)> = blocks
@@ -230,77 +236,152 @@ async fn count(db: &mongodb::Database, collection: &str) -> u64 {
         .unwrap()
 }
 
-async fn wait_for_log(db: &mongodb::Database, n: u64, within: Duration) {
+/// Posts `batch` until it is acknowledged, as a node would; panics after `within`.
+async fn post_until_acknowledged(
+    http: &Http,
+    batch: &[election_core::report::NodeReport],
+    within: Duration,
+) {
+    let body = json!({ "reports": batch }).to_string();
     let deadline = Instant::now() + within;
     loop {
-        let have = count(db, "log").await;
-        if have == n {
-            return;
+        let (status, text) = http.send(Method::POST, "/api/reports", &body).await;
+        match status {
+            StatusCode::OK => return,
+            StatusCode::SERVICE_UNAVAILABLE => {}
+            other => panic!("unexpected {other}: {text}"),
         }
-        assert!(have < n, "more log documents ({have}) than reports ({n})");
         assert!(
             Instant::now() < deadline,
-            "only {have} of {n} log documents arrived"
+            "not acknowledged within {within:?}: {text}"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
 #[tokio::test]
-async fn a_mongodb_stop_and_start_loses_nothing() {
+async fn a_mongodb_outage_acknowledges_nothing_and_loses_nothing_acknowledged() {
     let Some(exe) = env("SECANTUSD") else { return };
     let mut mongo = Secantus::new(exe);
     mongo.start().await;
     let uri = mongo.uri("outage");
     let mut args = mongo_args(&uri);
-    args.queue_limit = 120;
+    args.ack_timeout = Duration::from_secs(1);
     let server = Server::start(args).await.unwrap();
     let http = Http::new(&server);
     let addrs = [A, B, C];
-    let mut sent = 0u64;
     let batch = |first: u64| -> Vec<_> {
         (first..first + 10)
             .map(|t| report(addrs[(t % 3) as usize], C, t))
             .collect()
     };
-    for _ in 0..5 {
-        http.post_reports(&batch(sent)).await;
-        sent += 10;
+    let mut acked = Vec::new();
+    for i in 0..5 {
+        http.post_reports(&batch(i * 10)).await;
+        acked.extend(i * 10..i * 10 + 10);
     }
     let db = database(&uri).await;
-    wait_for_log(&db, sent, Duration::from_secs(30)).await;
+    assert_eq!(count(&db, "log").await, 50, "acknowledged means written");
 
     mongo.stop();
-    // Reports keep being accepted while MongoDB is away, until the bounded queue is full.
-    let refused = loop {
-        let body = json!({ "reports": batch(sent) }).to_string();
-        let (status, text) = http.send(Method::POST, "/api/reports", &body).await;
-        match status {
-            StatusCode::OK => sent += 10,
-            StatusCode::SERVICE_UNAVAILABLE => break text,
-            other => panic!("unexpected {other}: {text}"),
+    // While MongoDB is away nothing is acknowledged: 503, and /healthz says why.
+    let body = json!({ "reports": batch(50) }).to_string();
+    let (status, text) = http.send(Method::POST, "/api/reports", &body).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{text}");
+    assert!(text.contains("not acknowledged"), "{text}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, text) = http.send(Method::GET, "/healthz", "").await;
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            assert!(text.contains("failing"), "{text}");
+            break;
         }
-        assert!(sent <= 50 + 120, "the queue limit was not enforced");
-    };
-    assert_eq!(sent, 50 + 120, "queue limit 120 while MongoDB is down");
-    assert!(refused.contains("queue full"), "{refused}");
+        assert!(Instant::now() < deadline, "/healthz still says {text}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     assert_eq!(column(&http.get_json("/api/nodes").await, "addr").len(), 3);
-    tokio::time::sleep(Duration::from_secs(3)).await; // several failed writes
 
     mongo.start().await;
+    // Nodes retry what was not acknowledged; it gets through once MongoDB is back.
+    post_until_acknowledged(&http, &batch(50), Duration::from_secs(60)).await;
+    acked.extend(50..60);
+    post_until_acknowledged(&http, &batch(60), Duration::from_secs(10)).await;
+    acked.extend(60..70);
+    assert_eq!(http.get_json("/healthz").await["status"], "ok");
+    server.shutdown().await.unwrap();
+
     let db = database(&uri).await;
-    wait_for_log(&db, sent, Duration::from_secs(60)).await;
     let log = docs(&db, "log", doc! {"seq": 1}).await;
     let seqs: Vec<i64> = log.iter().map(|d| d.get_i64("seq").unwrap()).collect();
-    assert_eq!(seqs, (0..sent as i64).collect::<Vec<_>>());
+    let mut unique = seqs.clone();
+    unique.dedup();
+    assert_eq!(unique, seqs, "seqs are unique and in order");
+    let stored: std::collections::BTreeSet<u64> = log
+        .iter()
+        .map(|d| d.get_i64("node_time_us").unwrap() as u64)
+        .collect();
+    let lost: Vec<&u64> = acked.iter().filter(|t| !stored.contains(t)).collect();
+    assert!(lost.is_empty(), "acknowledged reports lost: {lost:?}");
     // The node documents carry the newest report of each node.
-    let last = sent - 1;
     let newest = docs(&db, "nodes", doc! {"node_time_us": -1}).await;
-    assert_eq!(newest[0].get_i64("node_time_us").unwrap(), last as i64);
-    // Accepting again now that the queue drained.
-    http.post_reports(&batch(sent)).await;
+    assert_eq!(newest[0].get_i64("node_time_us").unwrap(), 69);
+}
+
+#[tokio::test]
+async fn a_poison_report_is_refused_and_a_refused_document_is_quarantined_not_retried() {
+    let Some(base) = env("MONGODB_URI") else {
+        return;
+    };
+    let uri = with_db(&base, &unique_db("poison"));
+    let server = Server::start(mongo_args(&uri)).await.unwrap();
+    let http = Http::new(&server);
+    // Valid for the API's types, not for BSON: refused up front, naming the field.
+    let mut poison = report(A, A, 1);
+    poison.node_time_us = u64::MAX;
+    let body = json!({ "reports": [poison] }).to_string();
+    let (status, text) = http.send(Method::POST, "/api/reports", &body).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
+    assert!(text.contains("reports[0].node_time_us"), "{text}");
+
+    // A document MongoDB itself refuses (here: an operator's unique index) is set aside.
+    let db = database(&uri).await;
+    db.collection::<Document>("log")
+        .create_index(
+            mongodb::IndexModel::builder()
+                .keys(doc! {"node_time_us": 1})
+                .options(
+                    mongodb::options::IndexOptions::builder()
+                        .unique(true)
+                        .build(),
+                )
+                .build(),
+        )
+        .await
+        .unwrap();
+    http.post_reports(&[report(A, A, 7)]).await;
+    http.post_reports(&[report(B, A, 7)]).await; // refused by MongoDB, quarantined
+    http.post_reports(&[report(C, A, 8)]).await; // the writer is not stuck behind it
+    let log = docs(&db, "log", doc! {"seq": 1}).await;
+    let addrs: Vec<&str> = log.iter().map(|d| d.get_str("addr").unwrap()).collect();
+    assert_eq!(addrs, [A, C]);
+    let quarantine = docs(&db, "quarantine", doc! {}).await;
+    assert_eq!(quarantine.len(), 1, "{quarantine:?}");
+    assert_eq!(quarantine[0].get_str("kind").unwrap(), "log");
+    assert!(quarantine[0].get_str("json").unwrap().contains(B));
+    assert!(quarantine[0].get_str("reason").unwrap().contains("11000"));
+    let m = logserver_common::metrics(&http).await;
+    assert_eq!(
+        logserver_common::sample(&m, "logserver_quarantined_total", &[("kind", "log")]),
+        1.0
+    );
+    assert_eq!(http.get_json("/healthz").await["status"], "ok");
+    assert_eq!(
+        column(&http.get_json("/api/log").await, "addr"),
+        [A, C],
+        "the log shows what the store holds"
+    );
     server.shutdown().await.unwrap();
-    assert_eq!(count(&db, "log").await, sent + 10);
+    db.drop().await.unwrap();
 }
 
 #[test]

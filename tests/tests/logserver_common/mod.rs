@@ -3,7 +3,7 @@
 
 #![allow(dead_code)] // each test file uses a different subset
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use election_core::State;
@@ -68,26 +68,75 @@ impl Http {
         body: &str,
         headers: &[(&str, &str)],
     ) -> (StatusCode, hyper::HeaderMap, String) {
+        self.try_send(method, path, body, headers)
+            .await
+            .unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    /// Like [`Http::send_full`], but a failed or slow (over 5 s) exchange is an error, not a
+    /// panic, for tests that expect the server to be away at times.
+    pub async fn try_send(
+        &self,
+        method: Method,
+        path: &str,
+        body: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<(StatusCode, hyper::HeaderMap, String), String> {
         let mut req = Request::builder()
             .method(method)
             .uri(format!("{}{path}", self.base));
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
-        let res = self
-            .client
-            .request(req.body(Full::new(Bytes::from(body.to_string()))).unwrap())
+        let exchange = async {
+            let res = self
+                .client
+                .request(req.body(Full::new(Bytes::from(body.to_string()))).unwrap())
+                .await
+                .map_err(|e| e.to_string())?;
+            let status = res.status();
+            let headers = res.headers().clone();
+            let bytes = res
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| e.to_string())?
+                .to_bytes();
+            Ok((status, headers, String::from_utf8(bytes.to_vec()).unwrap()))
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(5), exchange)
             .await
-            .unwrap();
-        let status = res.status();
-        let headers = res.headers().clone();
-        let bytes = res.into_body().collect().await.unwrap().to_bytes();
-        (status, headers, String::from_utf8(bytes.to_vec()).unwrap())
+            .map_err(|_| "timed out".to_string())?
     }
 
+    /// Sends a JSON body (`Content-Type: application/json`); returns status and body text.
     pub async fn send(&self, method: Method, path: &str, body: &str) -> (StatusCode, String) {
-        let (status, _, text) = self.send_full(method, path, body, &[]).await;
+        let json = [("content-type", "application/json")];
+        let (status, _, text) = self.send_full(method, path, body, &json).await;
         (status, text)
+    }
+
+    /// Posts a form as the status page's browser would, with its form token (field `csrf`)
+    /// read from a fresh `/status`, followed by `fields`.
+    pub async fn post_form(&self, path: &str, fields: &str) -> (StatusCode, hyper::HeaderMap) {
+        let token = self.form_token().await;
+        let body = if fields.is_empty() {
+            format!("csrf={token}")
+        } else {
+            format!("csrf={token}&{fields}")
+        };
+        let form = [("content-type", "application/x-www-form-urlencoded")];
+        let (status, headers, _) = self.send_full(Method::POST, path, &body, &form).await;
+        (status, headers)
+    }
+
+    /// The form token the status page carries.
+    pub async fn form_token(&self) -> String {
+        let (_, page) = self.send(Method::GET, "/status", "").await;
+        let (_, rest) = page
+            .split_once("name=\"csrf\" value=\"")
+            .expect("the page carries a form token");
+        rest.split('"').next().unwrap().to_string()
     }
 
     /// GET that must succeed; returns the body as JSON.
@@ -132,4 +181,134 @@ pub fn column<'a>(array: &'a serde_json::Value, field: &str) -> Vec<&'a serde_js
         .iter()
         .map(|e| &e[field])
         .collect()
+}
+
+/// `/metrics`, parsed by an independent Prometheus text-format parser.
+pub async fn metrics(http: &Http) -> prometheus_parse::Scrape {
+    let (status, headers, text) = http.send_full(Method::GET, "/metrics", "", &[]).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4"),
+        "{headers:?}"
+    );
+    prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string())))
+        .unwrap_or_else(|e| panic!("/metrics does not parse: {e}\n{text}"))
+}
+
+/// The value of the sample `name` whose labels include all of `labels`.
+pub fn sample(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
+    let found = scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)));
+    match found.map(|s| &s.value) {
+        Some(prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Gauge(v)) => *v,
+        Some(prometheus_parse::Value::Untyped(v)) => *v,
+        other => panic!("no sample {name} {labels:?}: {other:?}"),
+    }
+}
+
+/// A free TCP port on loopback (bound, then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// An `election logserver` process, SIGKILLed if dropped while running.
+pub struct LogserverProcess {
+    child: std::process::Child,
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+}
+
+impl LogserverProcess {
+    /// Starts `election logserver --port PORT --data-dir DIR EXTRA…` and waits until it listens.
+    /// With `fd_limit`, the process runs under `ulimit -n` of that many file descriptors.
+    pub async fn start(dir: &Path, port: u16, extra: &[&str], fd_limit: Option<u32>) -> Self {
+        let bin = election_tests::election_bin();
+        let mut args: Vec<String> = vec!["logserver".into(), "--port".into(), port.to_string()];
+        args.push("--data-dir".into());
+        args.push(dir.join("data").display().to_string());
+        args.extend(extra.iter().map(|a| a.to_string()));
+        let mut command = match fd_limit {
+            Some(n) => {
+                let mut c = std::process::Command::new("bash");
+                c.arg("-c")
+                    .arg(format!("ulimit -n {n} && exec \"$0\" \"$@\""))
+                    .arg(&bin)
+                    .args(&args);
+                c
+            }
+            None => {
+                let mut c = std::process::Command::new(&bin);
+                c.args(&args);
+                c
+            }
+        };
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("logserver.log"))
+            .unwrap();
+        let child = command
+            .env("RUST_LOG", "info")
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+        let server = LogserverProcess { child, port };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the logserver did not start; see {}",
+                dir.join("logserver.log").display()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        server
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends `signal` and waits for the exit; panics after `within`.
+    pub async fn stop(
+        mut self,
+        signal: nix::sys::signal::Signal,
+        within: std::time::Duration,
+    ) -> std::process::ExitStatus {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        nix::sys::signal::kill(pid, signal).unwrap();
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the logserver ignored {signal} for {within:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+}
+
+impl Drop for LogserverProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

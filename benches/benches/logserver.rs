@@ -49,6 +49,7 @@ fn report(node: usize, t: u64) -> NodeReport {
         coordinator: Some(leader.clone()),
         group: Some(format!("{leader}#{t}")),
         incarnation: Some(3),
+        term: None,
         phase: "Norm".to_string(),
         node_time_us: t,
         heartbeat_ms: 60_000,

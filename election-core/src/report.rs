@@ -39,6 +39,9 @@ pub struct NodeReport {
     pub group: Option<String>,
     /// Incarnation number, where the algorithm has one.
     pub incarnation: Option<u64>,
+    /// The election epoch (Raft's term), where the algorithm has one; may be left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub term: Option<u64>,
     /// The algorithm's own sub-state name.
     pub phase: String,
     /// Microseconds since the node process started (its monotonic clock).

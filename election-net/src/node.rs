@@ -540,6 +540,7 @@ impl<P: Protocol> Shell<P> {
                 format!("{origin}#{}", g.counter)
             }),
             incarnation: status.incarnation,
+            term: status.term,
             phase: status.phase.to_string(),
             node_time_us: self.clock.now_us(),
             heartbeat_ms: self.report_ms,

@@ -308,6 +308,7 @@ mod tests {
             coordinator: Some("127.0.0.1:9000".into()),
             group: None,
             incarnation: None,
+            term: None,
             phase: "Normal".into(),
             node_time_us: 1,
             heartbeat_ms: 50,

@@ -713,6 +713,7 @@ mod tests {
             coordinator: None,
             group: None,
             incarnation: None,
+            term: None,
             phase: "Normal".into(),
             node_time_us: t,
             heartbeat_ms: 1000,

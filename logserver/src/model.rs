@@ -141,6 +141,9 @@ pub(crate) fn check_report(at: usize, mut r: NodeReport) -> Result<NodeReport, S
         check_text(&field("group"), g)?;
     }
     check_text(&field("phase"), &r.phase)?;
+    if let Some(t) = r.term {
+        check_int(&field("term"), t)?;
+    }
     if let Some(i) = r.incarnation {
         check_int(&field("incarnation"), i)?;
     }
@@ -197,6 +200,7 @@ mod tests {
             coordinator: None,
             group: None,
             incarnation: Some(3),
+            term: None,
             phase: "Leader".into(),
             node_time_us: 5,
             heartbeat_ms: 100,

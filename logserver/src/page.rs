@@ -236,7 +236,8 @@ const SCRIPT: &str = r#"(function () {
     tr.dataset.addr = n.addr;
     if (!n.reachable) tr.className = 'unreachable';
     const status = n.phase && n.phase !== n.state ? n.state + ' (' + n.phase + ')' : n.state;
-    const cells = [n.addr, n.coordinator ?? '', n.group ?? '', status, fmt(n.last_seen),
+    const group = n.group ?? (n.term != null ? 'term ' + n.term : '');
+    const cells = [n.addr, n.coordinator ?? '', group, status, fmt(n.last_seen),
       n.algorithm, n.incarnation ?? '', n.pid, n.reachable ? 'yes' : 'no', n.event,
       Object.entries(n.drops ?? {}).map(([reason, count]) => reason + ' ' + count).join(', ')];
     for (const v of cells) {
@@ -293,7 +294,10 @@ fn render(
         let cells = [
             r.addr.clone(),
             r.coordinator.clone().unwrap_or_default(),
-            r.group.clone().unwrap_or_default(),
+            r.group
+                .clone()
+                .or_else(|| r.term.map(|t| format!("term {t}")))
+                .unwrap_or_default(),
             status_text(n),
             format_ms(n.last_seen),
             r.algorithm.clone(),

@@ -51,6 +51,7 @@ fn report(node: u16, t: u64, every_ms: u64) -> NodeReport {
         coordinator: Some(leader.clone()),
         group: Some(format!("{leader}#3")),
         incarnation: None,
+        term: None,
         phase: "Normal".to_string(),
         node_time_us: t,
         heartbeat_ms: every_ms,

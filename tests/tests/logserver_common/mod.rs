@@ -165,6 +165,7 @@ pub fn report(addr: &str, coordinator: &str, node_time_us: u64) -> NodeReport {
         coordinator: Some(coordinator.to_string()),
         group: Some(format!("{coordinator}#1")),
         incarnation: Some(1),
+        term: None,
         phase: "Normal".to_string(),
         node_time_us,
         heartbeat_ms: 1_000,

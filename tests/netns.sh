@@ -3,12 +3,17 @@
 # own IP in 10.77.0.0/24, each running `election run` with the same server_config. Checks that
 # every host starts only its own lines, that the five nodes elect one leader across hosts, and
 # that after the leader's host dies (SIGKILL of everything in it) the others elect the next one.
+# The cluster is keyed (one `election keygen` key shared by every host, as a deployment would
+# copy it), and a node without the key refuses to start on these non-loopback addresses.
 #
-# Usage: tests/netns.sh path/to/election [algorithm]   (root and iproute2 needed; exit 77 = skipped)
+# Usage: tests/netns.sh path/to/election [algorithm] [udp|tcp]
+#        (root and iproute2 needed; exit 77 = skipped)
 set -euo pipefail
 
-BIN=${1:?usage: netns.sh path/to/election [algorithm]}
+BIN=${1:?usage: netns.sh path/to/election [algorithm] [udp|tcp]}
 ALG=${2:-bully}
+TRANSPORT_FLAG=""
+[[ ${3:-udp} == udp ]] || TRANSPORT_FLAG="--transport=${3}"
 if [[ $EUID -ne 0 ]]; then echo "SKIPPED: the network namespace test needs root"; exit 77; fi
 if ! command -v ip >/dev/null; then echo "SKIPPED: iproute2 ('ip') is not installed"; exit 77; fi
 
@@ -61,9 +66,20 @@ cat > "$WORK/server_config" <<CONFIG
 CONFIG
 ADDRS=(10.77.0.1:9000 10.77.0.1:9001 10.77.0.2:9000 10.77.0.2:9001 10.77.0.3:9000)
 
+"$BIN" keygen "$WORK/cluster.key" >/dev/null || fail "election keygen failed"
+
+# Secure by default: without a key, a node on a non-loopback address does not start.
+if ip netns exec "${TAG}h1" "$BIN" node "$ALG" 10.77.0.1:9000 --config "$WORK/server_config" \
+    >"$WORK/keyless.log" 2>&1; then
+    fail "a keyless node started on 10.77.0.1"
+fi
+grep -q "no --key-file is given" "$WORK/keyless.log" || fail "keyless refusal: $(cat "$WORK/keyless.log")"
+echo "ok: a keyless node refuses to start off loopback"
+
 for i in 1 2 3; do
     ip netns exec "${TAG}h$i" "$BIN" run "$ALG" --config "$WORK/server_config" \
         --heartbeat-ms 50 --timeout-ms 300 --state-dir "$WORK/state-h$i" \
+        --key-file "$WORK/cluster.key" $TRANSPORT_FLAG \
         >"$WORK/h$i.log" 2>&1 &
     PIDS+=($!)
 done

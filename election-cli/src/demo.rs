@@ -121,7 +121,16 @@ async fn run_in(args: &DemoArgs, addrs: &[SocketAddr], scratch: &Path) -> anyhow
         })?;
     let logserver = server.local_addr();
 
+    // The demo's nodes sign every datagram with a key of their own, made afresh each run.
+    let key = scratch.join("cluster.key");
+    election_net::keys::generate(&key)
+        .with_context(|| format!("cannot make the demo's key {}", key.display()))?;
     let options = NodeOptions {
+        key_files: vec![key],
+        insecure: false,
+        max_members: 1024,
+        announce_ms: 1000,
+        transport: election_net::TransportKind::Udp,
         config: config.clone(),
         logserver: Some(logserver.to_string()),
         report_token: None,

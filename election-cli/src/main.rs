@@ -23,11 +23,37 @@ enum Cmd {
     Node(election_net::NodeArgs),
     /// Start every node of the config file whose IP belongs to this host, and supervise them.
     Run(election_net::RunArgs),
+    /// Write a new random cluster key to a new file (mode 0600) for the nodes' --key-file.
+    Keygen(KeygenArgs),
     /// Run the logserver: the central activity log, the live /status page and the JSON API.
     Logserver(logserver::ServeArgs),
     /// Simulate a cluster deterministically: run one seed, check many, replay a trace.
     #[command(subcommand)]
     Sim(election_sim::cli::SimCommand),
+}
+
+/// Options of `election keygen`.
+#[derive(clap::Args, Debug)]
+struct KeygenArgs {
+    /// The key file to create (it must not exist yet).
+    path: std::path::PathBuf,
+    /// Print the result as JSON ({"path":…,"key_id":…}) (default: off, a sentence).
+    #[arg(long)]
+    json: bool,
+}
+
+fn keygen(args: &KeygenArgs) -> anyhow::Result<ExitCode> {
+    let id = election_net::keys::generate(&args.path)?;
+    if args.json {
+        let out = serde_json::json!({ "path": args.path, "key_id": format!("{id:08x}") });
+        println!("{out}");
+    } else {
+        println!(
+            "wrote key {id:08x} to {}; copy it (mode 0600) to every node and pass --key-file",
+            args.path.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn main() -> ExitCode {
@@ -78,6 +104,7 @@ fn run() -> anyhow::Result<ExitCode> {
         Cmd::Run(args) => block_on(Threads::Many, election_net::run_processes(args)),
         Cmd::Logserver(args) => block_on(Threads::Many, logserver::serve(args)),
         Cmd::Sim(cmd) => Ok(election_sim::cli::run(cmd)),
+        Cmd::Keygen(args) => keygen(&args),
     }
 }
 

@@ -39,6 +39,7 @@ pub mod cluster_config;
 pub mod detector;
 pub mod harness;
 pub mod invitation;
+pub mod membership;
 pub mod protocol;
 pub mod raft;
 pub mod report;

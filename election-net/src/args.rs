@@ -9,6 +9,8 @@ use clap::{Args, Parser};
 use election_core::{Algorithm, ClusterConfig, MILLIS, Timing};
 
 use crate::Error;
+use crate::keys::Keyring;
+use crate::transport::TransportKind;
 
 /// Options shared by a single node and the process runner (which passes them on to every node).
 #[derive(Args, Clone, Debug, PartialEq, Eq)]
@@ -50,6 +52,26 @@ pub struct NodeOptions {
     /// incarnation). Default: an `election-state` directory under the system temp dir.
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
+    /// A cluster key file (from `election keygen`); repeat it to hold several keys while
+    /// rotating. Every datagram is signed with the first key and any key verifies. SIGHUP
+    /// re-reads the files. Default: none, which only --insecure or an all-loopback cluster
+    /// allows.
+    #[arg(long = "key-file", value_name = "FILE")]
+    pub key_files: Vec<PathBuf>,
+    /// Run without a key although the cluster has non-loopback addresses: anyone on the network
+    /// can then forge, replay and join (default: off, such a node refuses to start).
+    #[arg(long)]
+    pub insecure: bool,
+    /// The largest membership table; joins beyond it are refused (default: 1024).
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    pub max_members: usize,
+    /// How often a node re-announces its member table to one random member, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    pub announce_ms: u64,
+    /// How envelopes travel: udp (datagrams; loss and reordering possible) or tcp (one
+    /// length-framed connection per peer and direction: reliable and FIFO) (default: udp).
+    #[arg(long, value_enum, default_value_t = TransportKind::Udp)]
+    pub transport: TransportKind,
 }
 
 impl NodeOptions {
@@ -76,7 +98,25 @@ impl NodeOptions {
             args.push("--state-dir".to_string());
             args.push(dir.display().to_string());
         }
+        for file in &self.key_files {
+            args.push("--key-file".to_string());
+            args.push(file.display().to_string());
+        }
+        if self.insecure {
+            args.push("--insecure".to_string());
+        }
+        args.push(format!("--max-members={}", self.max_members));
+        args.push(format!("--announce-ms={}", self.announce_ms));
+        args.push(format!("--transport={}", self.transport));
         args
+    }
+
+    /// The keyring of `--key-file`; `None` without one.
+    pub fn keyring(&self) -> Result<Option<Keyring>, Error> {
+        if self.key_files.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(Keyring::load(&self.key_files)?))
     }
 
     /// Reads and parses `--config`, naming the file in any error.
@@ -98,6 +138,8 @@ impl NodeOptions {
             ("--heartbeat-ms", self.heartbeat_ms),
             ("--timeout-ms", self.timeout_ms),
             ("--report-ms", self.report_ms),
+            ("--announce-ms", self.announce_ms),
+            ("--max-members", self.max_members as u64),
         ] {
             if value == 0 {
                 return Err(Error::Flag {
@@ -197,10 +239,16 @@ mod tests {
             "20",
             "--state-dir",
             "/tmp/x",
+            "--key-file=/k1",
+            "--key-file=/k2",
+            "--insecure",
+            "--max-members=7",
+            "--transport=tcp",
         ])
         .unwrap();
         assert_eq!(args.options.heartbeat_ms, 20);
         assert_eq!(args.options.timeout_ms, 1000);
+        assert_eq!(args.options.key_files.len(), 2);
         let again = NodeArgs::try_parse_from(args.to_args()).unwrap();
         assert_eq!(again, args);
     }

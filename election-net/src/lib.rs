@@ -1,21 +1,25 @@
 //! Real election nodes: the election-core state machines over UDP.
 //!
 //! - [`run_node`] runs one node of a built-in algorithm (`election node`), [`run_node_with`] one
-//!   of any [`election_core::Protocol`] (a user's own, see [`for_protocol`]): one UDP socket, a
-//!   versioned envelope
-//!   ([`wire`]), timers on tokio time, membership joins and graceful leaves, and a reporter that
-//!   sends status changes and heartbeats to the logserver and learns the blocked links from its
+//!   of any [`election_core::Protocol`] (a user's own, see [`for_protocol`]): a UDP socket or TCP
+//!   connections ([`transport`]), an authenticated, replay-proof envelope ([`wire`], [`keys`],
+//!   [`replay`]), timers on tokio time, the membership layer of `election_core::membership`
+//!   (joins, announcements, graceful leaves), and a reporter that sends status changes,
+//!   heartbeats and drop counters to the logserver and learns the blocked links from its
 //!   answers.
 //! - [`run_processes`] is the process runner (`election run`): it starts every node of the
 //!   config file that lives on this host, using a [`Supervisor`].
 
 mod args;
+pub mod keys;
 mod node;
+pub mod replay;
 mod reporter;
 mod runner;
 #[cfg(test)]
 mod testing;
 mod timers;
+pub mod transport;
 pub mod wire;
 
 use std::io;
@@ -25,6 +29,7 @@ use std::path::PathBuf;
 pub use args::{NodeArgs, NodeOptions, RunArgs};
 pub use node::{run_node, run_node_with};
 pub use runner::{Exit, Supervisor, local_nodes, run_processes};
+pub use transport::TransportKind;
 
 /// Adapts the `node` command line ([`NodeArgs`]'s clap command) to protocol `P` for a user's own
 /// binary, which then runs the parsed arguments with [`run_node_with`]: the `ALGORITHM`
@@ -88,21 +93,35 @@ pub enum Error {
         /// The config file.
         path: PathBuf,
     },
-    /// The UDP socket cannot be opened.
-    #[error("cannot bind UDP socket to {addr}: {source}")]
+    /// The node's socket cannot be opened.
+    #[error("cannot bind to {addr}: {source}")]
     Bind {
         /// The node's address.
         addr: SocketAddr,
         /// Why.
         source: io::Error,
     },
-    /// The member named by `--join` did not answer.
-    #[error("--join {member}: no welcome after {tries} join requests")]
-    JoinTimeout {
+    /// The join through `--join` failed.
+    #[error("--join {member}: {source}")]
+    Join {
         /// The member asked.
         member: SocketAddr,
-        /// Requests sent.
-        tries: u32,
+        /// Why.
+        source: election_core::membership::JoinError,
+    },
+    /// The member table cannot be built.
+    #[error("{0}")]
+    Members(#[from] election_core::membership::ViewError),
+    /// A key file cannot be used.
+    #[error(transparent)]
+    Key(#[from] keys::KeyError),
+    /// No key, and the cluster is not all on loopback.
+    #[error(
+        "{addr} is not a loopback address and no --key-file is given: make a key with `election keygen FILE`, copy it to every node and pass --key-file FILE (or accept forged and replayed datagrams with --insecure)"
+    )]
+    Insecure {
+        /// The first non-loopback address of the cluster.
+        addr: SocketAddr,
     },
     /// The persisted state cannot be read or written.
     #[error("state file {path}: {source}")]

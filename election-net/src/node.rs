@@ -1,5 +1,5 @@
-//! One real node: a [`Protocol`] driven by a UDP socket, tokio timers, membership traffic and
-//! signals, reporting to the logserver.
+//! One real node: a [`Protocol`] driven by a transport (UDP or TCP), tokio timers, the
+//! membership layer and signals, reporting to the logserver.
 
 use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
@@ -7,23 +7,29 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use election_core::membership::{Effect, Joining, View, ViewConfig};
 use election_core::report::{BlockedLink, NodeReport, ReportEvent};
 use election_core::{
-    Algorithm, Command, ConfigOf, Context, Input, InputOf, Members, Membership, Node, NodeId,
-    OutOf, Protocol, Status, validated,
+    Algorithm, Command, ConfigOf, Context, Input, InputOf, Membership, Node, NodeId, OutOf,
+    Protocol, Status, validated,
 };
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use tokio::net::UdpSocket;
+use serde::{Serialize, de::DeserializeOwned};
+use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
-use tokio::time::Instant;
+use tokio::time::{Instant, MissedTickBehavior};
 
+use crate::keys::Keyring;
+use crate::replay::ReplayGuard;
 use crate::reporter::{Reporter, reports_uri};
 use crate::timers::Timers;
-use crate::wire::{self, Body, Control, DropReason, Header, MAX_DATAGRAM};
+use crate::transport::{Incoming, Source, Transport};
+use crate::wire::{self, Body, Control, DropReason, Header, MAX_DATAGRAM, Stamp};
 use crate::{Error, NodeArgs};
 
-/// Join requests sent before `--join` gives up (one per `--timeout-ms`).
+/// Join requests sent before `--join` gives up (one per `--timeout-ms`, each to the next member
+/// to ask).
 const JOIN_TRIES: u32 = 10;
 /// Time the reporter gets to deliver the last reports when the node leaves.
 const FINAL_REPORT_GRACE: Duration = Duration::from_secs(1);
@@ -42,10 +48,11 @@ pub async fn run_node(args: NodeArgs) -> Result<(), Error> {
     election_core::with_protocol!(algorithm, P => run_node_with::<P>(args).await)
 }
 
-/// Runs one node of protocol `P` — a built-in one or your own — over UDP until SIGINT or SIGTERM,
+/// Runs one node of protocol `P` — a built-in one or your own — until SIGINT or SIGTERM,
 /// exactly as `election node` does: `args` gives the address, `server_config` or `--join`, the
-/// timing and `-o NAME=VALUE` options (parsed into `P::Options`), the logserver to report to
-/// (status page, blocked links) and the state directory. `args.algorithm` must be `P::NAME`.
+/// timing and `-o NAME=VALUE` options (parsed into `P::Options`), the keys, the transport, the
+/// logserver to report to (status page, blocked links) and the state directory.
+/// `args.algorithm` must be `P::NAME`.
 pub async fn run_node_with<P: Protocol>(args: NodeArgs) -> Result<(), Error> {
     if args.algorithm != P::NAME {
         return Err(Error::Flag {
@@ -84,51 +91,65 @@ pub(crate) async fn run<P: Protocol>(
     let options = &args.options;
     let me = args.addr;
     let protocol = P::new(&config);
-    let (socket, sender) = bind(me)?;
     let uri = options.logserver.as_deref().map(reports_uri).transpose()?;
-    let state_file = state_file(options.state_dir.as_deref(), P::NAME, me);
-    let persisted = match std::fs::read(&state_file) {
-        Ok(bytes) => Some(bytes),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(source) => {
-            return Err(Error::State {
-                path: state_file,
-                source,
-            });
-        }
+    let keys = options.keyring()?;
+    let lines = match args.join {
+        Some(_) => None,
+        None => Some(options.cluster()?),
     };
-    let peers = match args.join {
-        Some(member) => {
-            let header = Header {
-                cluster: &options.cluster_id,
-                algorithm: P::NAME,
-                from: me,
-                to: member,
-            };
+    let cluster_addrs: Vec<SocketAddr> = match &lines {
+        Some(config) => config.addrs().to_vec(),
+        None => vec![me, args.join.unwrap_or(me)],
+    };
+    check_secure(&cluster_addrs, keys.is_some(), options.insecure)?;
+    let dir = options.state_dir.as_deref();
+    let assigned_file = state_file(dir, "assigned", me);
+    let incarnation_file = state_file(dir, "incarnation", me);
+    let state_file = state_file(dir, P::NAME, me);
+    let persisted = read_state(&state_file)?;
+    let assigned = read_state(&assigned_file)?
+        .and_then(|b| String::from_utf8(b).ok()?.trim().parse().ok())
+        .map(NodeId);
+    let incarnation = next_incarnation(&incarnation_file)?;
+    let view_config = ViewConfig {
+        max_members: options.max_members,
+        authenticated: keys.is_some(),
+    };
+    let transport = Transport::bind(
+        options.transport,
+        me,
+        options.max_members.saturating_add(16),
+    )?;
+    let mut link = Link {
+        cluster: options.cluster_id.clone(),
+        algorithm: P::NAME,
+        me,
+        keys,
+        stamp: Stamp {
+            incarnation,
+            sequence: 0,
+        },
+        guard: ReplayGuard::new(options.max_members.saturating_mul(2).saturating_add(16)),
+        buf: Vec::with_capacity(MAX_DATAGRAM),
+        transport,
+        drops: Drops::default(),
+    };
+    let view = match (args.join, &lines) {
+        (Some(member), _) => {
             let wait = Duration::from_millis(options.timeout_ms);
-            join::<P>(&socket, &header, wait).await?
+            join::<P>(&mut link, member, view_config, wait, clock).await?
         }
-        None => {
-            let config = options.cluster()?;
+        (None, Some(config)) => {
             if config.id_of(me).is_none() {
                 return Err(Error::NotInConfig {
                     addr: me,
                     path: options.config.clone(),
                 });
             }
-            Peers::new(
-                config
-                    .addrs()
-                    .iter()
-                    .enumerate()
-                    .map(|(i, a)| (NodeId(i as u32), *a)),
-            )
+            View::from_config(config.addrs(), &me, assigned, view_config)?
         }
+        (None, None) => unreachable!("a node without --join reads its config"),
     };
-    let id = peers.id_of(me).ok_or(Error::NotInConfig {
-        addr: me,
-        path: options.config.clone(),
-    })?;
     let (blocked_tx, mut blocked_rx) = watch::channel(Vec::new());
     let reporter = uri.map(|uri| {
         Reporter::spawn(
@@ -147,65 +168,129 @@ pub(crate) async fn run<P: Protocol>(
     let mut shell = Shell::<P> {
         node: Node::new(protocol),
         out: OutOf::<P>::new(),
-        id,
-        me,
-        peers,
-        socket,
-        sender,
+        view,
+        effects: Vec::new(),
+        link,
         timers: Timers::new(),
         rng: ChaCha8Rng::seed_from_u64(seed),
         clock,
-        cluster: options.cluster_id.clone(),
         blocked_to: HashSet::new(),
         blocked_from: HashSet::new(),
-        drops: Drops::default(),
         reporter,
         report_ms: options.report_ms,
+        reported_drops: 0,
         state_file,
-        buf: Vec::with_capacity(MAX_DATAGRAM),
+        failed_persist: None,
+        assigned_file,
+        key_files: options.key_files.clone(),
     };
-    tracing::info!(%me, %id, algorithm = P::NAME, members = shell.peers.addrs.len(), "node starting");
+    tracing::info!(%me, id = %shell.view.id(), algorithm = P::NAME,
+        members = shell.view.members().len(), incarnation,
+        keys = ?shell.link.keys.as_ref().map(Keyring::ids), "node starting");
     shell.report(ReportEvent::Started, Status::down());
     shell.input(Input::Start { persisted });
-    shell.broadcast(&Body::Control(Control::Joined { id, addr: me }));
+    if args.join.is_none() {
+        shell.view.hello(&mut shell.effects);
+        shell.carry_effects();
+    }
 
     let mut datagram = vec![0u8; MAX_DATAGRAM + 1];
+    let mut announce = tokio::time::interval(Duration::from_millis(options.announce_ms));
+    announce.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut drops_tick = tokio::time::interval(options.report_every());
+    drops_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut hangup = signal(SignalKind::hangup()).map_err(|source| Error::Io {
+        what: "cannot install signal handler",
+        source,
+    })?;
     tokio::pin!(stop);
     loop {
         let next_timer = shell.timers.next_deadline();
         tokio::select! {
             () = &mut stop => break,
-            received = shell.socket.recv_from(&mut datagram) => match received {
-                Ok((len, _)) if len > MAX_DATAGRAM => shell.dropped(DropReason::Malformed, None),
-                Ok((len, _)) => shell.on_datagram(&datagram[..len]),
+            received = shell.link.transport.recv(&mut datagram) => match received {
+                Ok(Incoming::Envelope { len, source }) => {
+                    shell.on_datagram(&datagram[..len], source);
+                }
+                Ok(Incoming::Dropped { reason, source }) => shell.dropped(reason, source.addr()),
                 // ICMP errors from peers that are gone surface here; they are not fatal.
-                Err(e) => tracing::debug!(error = %e, "UDP receive failed"),
+                Err(e) => tracing::debug!(error = %e, "receive failed"),
             },
             () = sleep_until(next_timer) => {
                 while let Some(timer) = shell.timers.pop_due(Instant::now()) {
                     shell.input(Input::Timer(timer));
                 }
             }
+            _ = announce.tick() => {
+                shell.view.on_tick(&mut shell.rng, &mut shell.effects);
+                shell.carry_effects();
+            }
+            _ = drops_tick.tick() => shell.report_new_drops(),
+            Some(()) = hangup.recv() => shell.reload_keys(),
             Ok(()) = blocked_rx.changed() => {
                 let links = blocked_rx.borrow_and_update().clone();
                 shell.set_blocked(&links);
             }
+        }
+        if let Some(error) = shell.failed_persist.take() {
+            // A crash, as far as the others can tell: no leave, nothing more sent.
+            return Err(error);
         }
     }
     shell.leave().await;
     Ok(())
 }
 
-/// Binds the node's socket: a tokio handle to receive, and a non-blocking std handle of the same
-/// socket to send from the synchronous command loop. (tokio's `try_send_to` reports `WouldBlock`
-/// until the socket was first polled for writing, which would drop the boot messages.)
-fn bind(me: SocketAddr) -> Result<(UdpSocket, std::net::UdpSocket), Error> {
-    let bind_error = |source| Error::Bind { addr: me, source };
-    let std_socket = std::net::UdpSocket::bind(me).map_err(bind_error)?;
-    std_socket.set_nonblocking(true).map_err(bind_error)?;
-    let sender = std_socket.try_clone().map_err(bind_error)?;
-    let socket = UdpSocket::from_std(std_socket).map_err(bind_error)?;
-    Ok((socket, sender))
+/// Refuses a keyless node on a cluster that is not all on loopback, unless `--insecure`; warns
+/// whenever a node runs without a key.
+fn check_secure(addrs: &[SocketAddr], keyed: bool, insecure: bool) -> Result<(), Error> {
+    if keyed {
+        return Ok(());
+    }
+    match addrs.iter().find(|a| !a.ip().is_loopback()) {
+        Some(addr) if !insecure => Err(Error::Insecure { addr: *addr }),
+        Some(_) => {
+            tracing::warn!(
+                "--insecure: no cluster key; anyone on the network can forge, replay and join"
+            );
+            Ok(())
+        }
+        None => {
+            tracing::warn!(
+                "no --key-file: datagrams are not authenticated (tolerated on loopback only)"
+            );
+            Ok(())
+        }
+    }
+}
+
+fn read_state(path: &Path) -> Result<Option<Vec<u8>>, Error> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(Error::State {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// This run's incarnation: above the last one stored in `path` and at least the wall clock in
+/// microseconds, so it grows across restarts even when the state dir is lost (and across a
+/// clock stepped back while it is kept). Stored before the node sends anything.
+fn next_incarnation(path: &Path) -> Result<u64, Error> {
+    let last: u64 = read_state(path)?
+        .and_then(|b| String::from_utf8(b).ok()?.trim().parse().ok())
+        .unwrap_or(0);
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64);
+    let incarnation = now.max(last.saturating_add(1));
+    write_atomically(path, incarnation.to_string().as_bytes()).map_err(|source| Error::State {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(incarnation)
 }
 
 async fn sleep_until(deadline: Option<Instant>) {
@@ -215,41 +300,50 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
-/// Asks `header.to` to let this node in until a welcome arrives; returns the member table.
+/// Asks `member` (and the admitters it names) to let this node in until a welcome arrives.
 async fn join<P: Protocol>(
-    socket: &UdpSocket,
-    header: &Header<'_>,
+    link: &mut Link,
+    member: SocketAddr,
+    config: ViewConfig,
     wait: Duration,
-) -> Result<Peers, Error> {
-    let mut buf = Vec::new();
+    clock: Clock,
+) -> Result<View<SocketAddr>, Error> {
+    let failed = |source| Error::Join { member, source };
+    let mut joining = Joining::new(link.me, member, JOIN_TRIES, config);
     let mut datagram = vec![0u8; MAX_DATAGRAM + 1];
-    let expect = Header {
-        to: header.from,
-        ..header.clone()
-    };
-    for _ in 0..JOIN_TRIES {
-        if wire::encode::<P::Msg>(header, &Body::Control(Control::Join), &mut buf).is_ok() {
-            if let Err(e) = socket.send_to(&buf, header.to).await {
-                tracing::debug!(error = %e, "join request not sent");
-            }
-        }
+    loop {
+        let (to, request) = joining.request().map_err(failed)?;
+        link.send::<P::Msg>(to, &Body::Control(request));
         let deadline = Instant::now() + wait;
         while let Ok(received) =
-            tokio::time::timeout_at(deadline, socket.recv_from(&mut datagram)).await
+            tokio::time::timeout_at(deadline, link.transport.recv(&mut datagram)).await
         {
-            let Ok((len, _)) = received else { continue };
-            if let Ok((_, Body::Control(Control::Welcome { members }))) =
-                wire::decode::<P::Msg>(&datagram[..len.min(MAX_DATAGRAM)], &expect)
-            {
-                tracing::info!(member = %header.to, members = members.len(), "joined");
-                return Ok(Peers::new(members));
+            let Ok(Incoming::Envelope { len, source }) = received else {
+                continue;
+            };
+            let keep = |a: &SocketAddr| joining.asked(a);
+            let (from, reply) =
+                match link.accept::<P::Msg>(&datagram[..len], source, clock.now_us(), keep) {
+                    Ok((from, Body::Control(reply))) => (from, reply),
+                    Ok(_) => continue,
+                    Err(reason) => {
+                        link.drops.count(reason.name(), Some(source.addr()));
+                        continue;
+                    }
+                };
+            // A refusal that names admitters: ask the next one at once.
+            let redirect = matches!(reply, Control::Refused { .. });
+            match joining.on_reply(&from, reply) {
+                Some(Ok(view)) => {
+                    tracing::info!(%from, id = %view.id(), members = view.members().len(), "joined");
+                    return Ok(view);
+                }
+                Some(Err(e)) => return Err(failed(e)),
+                None if redirect => break,
+                None => {}
             }
         }
     }
-    Err(Error::JoinTimeout {
-        member: header.to,
-        tries: JOIN_TRIES,
-    })
 }
 
 /// The node's clock: monotonic microseconds since the node started.
@@ -262,104 +356,138 @@ impl Clock {
     }
 }
 
-/// The membership table with every member's address. Ids are never reused: a joiner gets one more
-/// than the highest id this node has ever seen.
-#[derive(Debug)]
-struct Peers {
-    members: Members,
-    addrs: BTreeMap<NodeId, SocketAddr>,
-    highest_seen: Option<NodeId>,
-}
-
-impl Peers {
-    fn new(list: impl IntoIterator<Item = (NodeId, SocketAddr)>) -> Self {
-        let mut peers = Peers {
-            members: Members::default(),
-            addrs: BTreeMap::new(),
-            highest_seen: None,
-        };
-        for (id, addr) in list {
-            peers.insert(id, addr);
-        }
-        peers
-    }
-
-    /// Adds a member; false if the id or the address is already taken.
-    fn insert(&mut self, id: NodeId, addr: SocketAddr) -> bool {
-        if self.addrs.contains_key(&id) || self.id_of(addr).is_some() {
-            return false;
-        }
-        self.addrs.insert(id, addr);
-        self.members.insert(id);
-        self.highest_seen = self.highest_seen.max(Some(id));
-        true
-    }
-
-    fn remove(&mut self, id: NodeId) -> bool {
-        self.members.remove(id);
-        self.addrs.remove(&id).is_some()
-    }
-
-    fn id_of(&self, addr: SocketAddr) -> Option<NodeId> {
-        self.addrs
-            .iter()
-            .find(|(_, a)| **a == addr)
-            .map(|(id, _)| *id)
-    }
-
-    fn next_id(&self) -> NodeId {
-        NodeId(self.highest_seen.map_or(0, |id| id.0 + 1))
-    }
-}
-
-/// Dropped-datagram counters, with a debug log at most once a second.
+/// Dropped-datagram counters by reason name, with a debug log at most once a second.
 #[derive(Default)]
 struct Drops {
-    counts: BTreeMap<DropReason, u64>,
+    counts: BTreeMap<&'static str, u64>,
+    total: u64,
     last_log: Option<Instant>,
     unlogged: u64,
+}
+
+impl Drops {
+    fn count(&mut self, reason: &'static str, from: Option<SocketAddr>) {
+        *self.counts.entry(reason).or_default() += 1;
+        self.total += 1;
+        let now = Instant::now();
+        if self
+            .last_log
+            .is_some_and(|at| now.duration_since(at) < Duration::from_secs(1))
+        {
+            self.unlogged += 1;
+            return;
+        }
+        tracing::debug!(%reason, ?from, not_logged_before = self.unlogged, "datagram dropped");
+        self.last_log = Some(now);
+        self.unlogged = 0;
+    }
+}
+
+/// The envelope on both directions: signs and numbers what is sent, verifies, checks and
+/// de-duplicates what arrives.
+struct Link {
+    cluster: String,
+    algorithm: &'static str,
+    me: SocketAddr,
+    keys: Option<Keyring>,
+    /// The stamp of the last datagram sent.
+    stamp: Stamp,
+    guard: ReplayGuard,
+    buf: Vec<u8>,
+    transport: Transport,
+    drops: Drops,
+}
+
+impl Link {
+    fn send<M: Serialize>(&mut self, to: SocketAddr, body: &Body<M>) {
+        let header = Header {
+            cluster: &self.cluster,
+            algorithm: self.algorithm,
+            from: self.me,
+            to,
+        };
+        self.stamp.sequence += 1;
+        let key = self.keys.as_ref().map(Keyring::primary);
+        if let Err(e) = wire::encode(&header, self.stamp, body, key, &mut self.buf) {
+            tracing::warn!(%to, error = %e, "message not sent");
+            return;
+        }
+        // A full socket buffer or queue loses the envelope, as the network might; the
+        // protocols cope.
+        self.transport.send(to, &self.buf);
+    }
+
+    /// Verifies a datagram that arrived from `source`, checks that it came from the sender its
+    /// header names and was not seen before (`keep`: senders whose replay windows must not be
+    /// evicted), and parses it.
+    fn accept<M: DeserializeOwned>(
+        &mut self,
+        datagram: &[u8],
+        source: Source,
+        now: u64,
+        keep: impl Fn(&SocketAddr) -> bool,
+    ) -> Result<(SocketAddr, Body<M>), DropReason> {
+        let expect = Header {
+            cluster: &self.cluster,
+            algorithm: self.algorithm,
+            from: self.me,
+            to: self.me,
+        };
+        let opened = wire::open(datagram, &expect, self.keys.as_ref())?;
+        if !source.matches(opened.from) {
+            return Err(DropReason::WrongSource);
+        }
+        self.guard
+            .check(opened.from, opened.stamp, now, keep)
+            .map_err(|_| DropReason::Replay)?;
+        Ok((opened.from, opened.body()?))
+    }
 }
 
 struct Shell<P: Protocol> {
     node: Node<P>,
     out: OutOf<P>,
-    id: NodeId,
-    me: SocketAddr,
-    peers: Peers,
-    socket: UdpSocket,
-    /// The same socket for sending without waiting (see [`bind`]).
-    sender: std::net::UdpSocket,
+    view: View<SocketAddr>,
+    effects: Vec<Effect<SocketAddr>>,
+    link: Link,
     timers: Timers<P::Timer>,
     rng: ChaCha8Rng,
     clock: Clock,
-    cluster: String,
     /// Peers this node must not send to.
     blocked_to: HashSet<SocketAddr>,
     /// Peers whose datagrams this node drops.
     blocked_from: HashSet<SocketAddr>,
-    drops: Drops,
     reporter: Option<Reporter>,
     report_ms: u64,
+    /// The drop total last reported (and logged).
+    reported_drops: u64,
     state_file: PathBuf,
-    buf: Vec<u8>,
+    /// A `Persist` that could not be written: the node stops rather than act on state it could
+    /// not save (a Raft vote sent without its term on disk could be cast twice after a crash).
+    failed_persist: Option<Error>,
+    assigned_file: PathBuf,
+    key_files: Vec<PathBuf>,
 }
 
 impl<P: Protocol> Shell<P> {
     /// Feeds one input to the protocol and carries out its commands in order.
     fn input(&mut self, input: InputOf<P>) {
         let mut cx = Context {
-            id: self.id,
+            id: self.view.id(),
             now: self.clock.now_us(),
-            members: &self.peers.members,
+            members: self.view.members(),
             rng: &mut self.rng,
         };
         let changed = self.node.handle(&mut cx, input, &mut self.out);
         let mut out = std::mem::take(&mut self.out);
         for command in out.drain() {
+            if self.failed_persist.is_some() {
+                break;
+            }
             self.execute(command);
         }
         self.out = out;
-        if let Some(status) = changed {
+        if let Some(status) = changed.filter(|_| self.failed_persist.is_none()) {
             tracing::info!(state = %status.state, phase = status.phase,
                 coordinator = ?status.coordinator.and_then(|c| self.name(c)),
                 group = ?status.group.map(|g| g.to_string()), "status");
@@ -369,22 +497,68 @@ impl<P: Protocol> Shell<P> {
 
     fn execute(&mut self, command: Command<P::Msg, P::Timer>) {
         match command {
-            Command::Send { to, msg } => match self.peers.addrs.get(&to) {
+            Command::Send { to, msg } => match self.view.addr_of(to) {
                 Some(&addr) => self.send(addr, &Body::Protocol(msg)),
                 None => tracing::debug!(%to, "send to a node that is not a member"),
             },
-            Command::Broadcast { msg } => self.broadcast(&Body::Protocol(msg)),
+            Command::Broadcast { msg } => {
+                let others: Vec<SocketAddr> = self.view.others().copied().collect();
+                let body = Body::Protocol(msg);
+                for to in others {
+                    self.send(to, &body);
+                }
+            }
             Command::SetTimer { timer, after } => {
                 self.timers
                     .set(timer, Instant::now() + Duration::from_micros(after));
             }
             Command::CancelTimer(timer) => self.timers.cancel(&timer),
             Command::Persist(bytes) => {
-                if let Err(e) = write_atomically(&self.state_file, &bytes) {
-                    tracing::error!(path = %self.state_file.display(), error = %e,
-                        "cannot persist state; a restart may reuse old numbers");
+                if let Err(source) = write_atomically(&self.state_file, &bytes) {
+                    tracing::error!(path = %self.state_file.display(), error = %source,
+                        "cannot persist state; stopping before acting on it");
+                    self.failed_persist = Some(Error::State {
+                        path: self.state_file.clone(),
+                        source,
+                    });
                 }
             }
+        }
+    }
+
+    /// Carries out the membership layer's effects, in order.
+    fn carry_effects(&mut self) {
+        let mut effects = std::mem::take(&mut self.effects);
+        for effect in effects.drain(..) {
+            match effect {
+                Effect::Send { to, msg } => self.send(to, &Body::Control(msg)),
+                Effect::Change(change) => {
+                    match change {
+                        Membership::Joined(id) => {
+                            tracing::info!(%id, addr = ?self.view.addr_of(id), "member joined")
+                        }
+                        Membership::Left(id) => tracing::info!(%id, "member left"),
+                    }
+                    if let Membership::Left(_) = change {
+                        let view = &self.view;
+                        self.link.transport.retain(|a| view.id_of(a).is_some());
+                    }
+                    self.input(Input::Membership(change));
+                }
+                Effect::PersistAssigned(id) => {
+                    // The id must be durable before the welcome that hands it out leaves.
+                    if let Err(e) =
+                        write_atomically(&self.assigned_file, id.0.to_string().as_bytes())
+                    {
+                        tracing::error!(path = %self.assigned_file.display(), error = %e,
+                            "cannot persist the assigned id; a restart may assign it again");
+                    }
+                }
+                Effect::Rejected { from, why } => self.link.drops.count(why.name(), Some(from)),
+            }
+        }
+        if self.effects.is_empty() {
+            self.effects = effects;
         }
     }
 
@@ -392,127 +566,67 @@ impl<P: Protocol> Shell<P> {
         if self.blocked_to.contains(&to) {
             return;
         }
-        let header = Header {
-            cluster: &self.cluster,
-            algorithm: P::NAME,
-            from: self.me,
-            to,
-        };
-        if let Err(e) = wire::encode(&header, body, &mut self.buf) {
-            tracing::warn!(%to, error = %e, "message not sent");
-            return;
-        }
-        // A full socket buffer loses the datagram, as the network might; the protocols cope.
-        if let Err(e) = self.sender.send_to(&self.buf, to) {
-            tracing::debug!(%to, error = %e, "UDP send failed");
-        }
+        self.link.send(to, body);
     }
 
-    fn broadcast(&mut self, body: &Body<P::Msg>) {
-        let others: Vec<SocketAddr> = self
-            .peers
-            .addrs
-            .values()
-            .copied()
-            .filter(|a| *a != self.me)
-            .collect();
-        for to in others {
-            self.send(to, body);
-        }
-    }
-
-    fn on_datagram(&mut self, datagram: &[u8]) {
-        let expect = Header {
-            cluster: &self.cluster,
-            algorithm: P::NAME,
-            from: self.me,
-            to: self.me,
-        };
-        let (from, body) = match wire::decode::<P::Msg>(datagram, &expect) {
-            Ok(decoded) => decoded,
-            Err(reason) => return self.dropped(reason, None),
+    fn on_datagram(&mut self, datagram: &[u8], source: Source) {
+        let view = &self.view;
+        let accepted = self
+            .link
+            .accept::<P::Msg>(datagram, source, self.clock.now_us(), |a| {
+                view.id_of(a).is_some()
+            });
+        let (from, body) = match accepted {
+            Ok(accepted) => accepted,
+            Err(reason) => return self.dropped(reason, source.addr()),
         };
         if self.blocked_from.contains(&from) {
-            return self.dropped(DropReason::Blocked, Some(from));
+            return self.dropped(DropReason::Blocked, from);
         }
-        let sender = self.peers.id_of(from);
-        match (body, sender) {
-            (Body::Protocol(msg), Some(id)) => self.input(Input::Message { from: id, msg }),
-            (Body::Control(Control::Join), _) => self.welcome(from),
-            // A member announces a joiner, or a node announces itself as it boots.
-            (Body::Control(Control::Joined { id, addr }), _)
-                if sender.is_some() || from == addr =>
-            {
-                if self.peers.insert(id, addr) {
-                    tracing::info!(%addr, %id, "member joined");
-                    self.input(Input::Membership(Membership::Joined(id)));
-                }
+        match body {
+            Body::Protocol(msg) => match self.view.id_of(&from) {
+                Some(id) => self.input(Input::Message { from: id, msg }),
+                None => self.dropped(DropReason::UnknownSender, from),
+            },
+            Body::Control(control) => {
+                self.view.on_control(&from, control, &mut self.effects);
+                self.carry_effects();
             }
-            (Body::Control(Control::Left), Some(id)) => {
-                if self.peers.remove(id) {
-                    tracing::info!(addr = %from, %id, "member left");
-                    self.input(Input::Membership(Membership::Left(id)));
-                }
-            }
-            (Body::Control(Control::Welcome { .. }), Some(_)) => {} // a late duplicate
-            _ => self.dropped(DropReason::UnknownSender, Some(from)),
         }
     }
 
-    /// Admits `joiner`: it gets the next id (or its old one), the members learn it, and it gets
-    /// the member table.
-    fn welcome(&mut self, joiner: SocketAddr) {
-        let known = self.peers.id_of(joiner);
-        let id = known.unwrap_or_else(|| self.peers.next_id());
-        if known.is_none() {
-            self.peers.insert(id, joiner);
-            tracing::info!(addr = %joiner, %id, "admitting joiner");
-        }
-        let members = self.peers.addrs.iter().map(|(i, a)| (*i, *a)).collect();
-        self.send(joiner, &Body::Control(Control::Welcome { members }));
-        if known.is_none() {
-            let announce = Body::Control(Control::Joined { id, addr: joiner });
-            let others: Vec<SocketAddr> = self
-                .peers
-                .addrs
-                .values()
-                .copied()
-                .filter(|a| *a != self.me && *a != joiner)
-                .collect();
-            for to in others {
-                self.send(to, &announce);
-            }
-            self.input(Input::Membership(Membership::Joined(id)));
-        }
+    fn dropped(&mut self, reason: DropReason, from: SocketAddr) {
+        self.link.drops.count(reason.name(), Some(from));
     }
 
-    fn dropped(&mut self, reason: DropReason, from: Option<SocketAddr>) {
-        *self.drops.counts.entry(reason).or_default() += 1;
-        let now = Instant::now();
-        if self
-            .drops
-            .last_log
-            .is_some_and(|at| now.duration_since(at) < Duration::from_secs(1))
-        {
-            self.drops.unlogged += 1;
-            return;
+    /// Re-reads the key files (SIGHUP); a file that does not load leaves the old keyring.
+    fn reload_keys(&mut self) {
+        if self.key_files.is_empty() {
+            return tracing::warn!("SIGHUP: no --key-file to re-read");
         }
-        tracing::debug!(%reason, ?from, not_logged_before = self.drops.unlogged, "datagram dropped");
-        self.drops.last_log = Some(now);
-        self.drops.unlogged = 0;
+        match Keyring::load(&self.key_files) {
+            Ok(ring) => {
+                tracing::info!(keys = ?ring.ids(), "SIGHUP: keyring reloaded");
+                self.link.keys = Some(ring);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "SIGHUP: keyring not reloaded, the old one stays")
+            }
+        }
     }
 
     fn set_blocked(&mut self, links: &[BlockedLink]) {
         self.blocked_to.clear();
         self.blocked_from.clear();
+        let me = self.link.me;
         for link in links {
             let (Ok(from), Ok(to)) = (link.from.parse(), link.to.parse()) else {
                 continue;
             };
-            if from == self.me {
+            if from == me {
                 self.blocked_to.insert(to);
             }
-            if to == self.me {
+            if to == me {
                 self.blocked_from.insert(from);
             }
         }
@@ -522,7 +636,21 @@ impl<P: Protocol> Shell<P> {
     /// A member's address; `None` for a node that is no longer a member (a coordinator that just
     /// left), whose address this node has forgotten.
     fn name(&self, id: NodeId) -> Option<String> {
-        self.peers.addrs.get(&id).map(|a| a.to_string())
+        self.view.addr_of(id).map(|a| a.to_string())
+    }
+
+    /// Reports the drop counters when they changed since the last report (the reporter's own
+    /// heartbeats repeat the last report).
+    fn report_new_drops(&mut self) {
+        if self.link.drops.total != self.reported_drops {
+            let summary: Vec<String> = (self.link.drops.counts.iter())
+                .map(|(reason, n)| format!("{reason}:{n}"))
+                .collect();
+            tracing::info!(drops = %summary.join(","), "dropped datagrams");
+            let status = *self.node.status();
+            self.reported_drops = self.link.drops.total;
+            self.report(ReportEvent::Heartbeat, status);
+        }
     }
 
     fn report(&mut self, event: ReportEvent, status: Status) {
@@ -530,7 +658,7 @@ impl<P: Protocol> Shell<P> {
             return;
         }
         let report = NodeReport {
-            addr: self.me.to_string(),
+            addr: self.link.me.to_string(),
             algorithm: P::NAME.to_string(),
             event,
             state: status.state,
@@ -546,6 +674,7 @@ impl<P: Protocol> Shell<P> {
             heartbeat_ms: self.report_ms,
             pid: std::process::id(),
             drops: self
+                .link
                 .drops
                 .counts
                 .iter()
@@ -559,22 +688,27 @@ impl<P: Protocol> Shell<P> {
 
     /// Tells every member this node is leaving, reports it, and waits briefly for the report.
     async fn leave(mut self) {
-        self.broadcast(&Body::Control(Control::Left));
+        self.view.leave(&mut self.effects);
+        self.carry_effects();
         self.report(ReportEvent::Left, Status::down());
-        tracing::info!(dropped = ?self.drops.counts, "node leaving");
-        if let Some(reporter) = self.reporter.take() {
-            reporter.finish(FINAL_REPORT_GRACE).await;
-        }
+        tracing::info!(dropped = ?self.link.drops.counts, "node leaving");
+        let reporter = self.reporter.take();
+        tokio::join!(self.link.transport.flush(FINAL_REPORT_GRACE), async {
+            if let Some(reporter) = reporter {
+                reporter.finish(FINAL_REPORT_GRACE).await;
+            }
+        });
     }
 }
 
-/// `<dir>/<algorithm>-<ip>_<port>.state`; the default dir is `election-state` in the temp dir.
-fn state_file(dir: Option<&Path>, algorithm: &str, addr: SocketAddr) -> PathBuf {
+/// `<dir>/<name>-<ip>_<port>.state` (`name`: the algorithm for its persisted state,
+/// `incarnation`, `assigned`); the default dir is `election-state` in the temp dir.
+fn state_file(dir: Option<&Path>, name: &str, addr: SocketAddr) -> PathBuf {
     let dir = dir.map_or_else(
         || std::env::temp_dir().join("election-state"),
         Path::to_path_buf,
     );
-    let name: String = format!("{algorithm}-{addr}")
+    let name: String = format!("{name}-{addr}")
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
@@ -587,14 +721,24 @@ fn state_file(dir: Option<&Path>, algorithm: &str, addr: SocketAddr) -> PathBuf 
     dir.join(format!("{name}.state"))
 }
 
-/// Writes via a temporary file and a rename, so a crash mid-write leaves the old state intact.
+/// Writes via a temporary file, an fsync and a rename (then an fsync of the directory), so a
+/// crash or power loss leaves either the old state or the new one, and a state the protocol was
+/// told is persisted really is on disk.
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
+    use std::io::Write;
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    if let Some(dir) = dir {
         std::fs::create_dir_all(dir)?;
     }
     let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
+    let mut file = std::fs::File::create(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = dir {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

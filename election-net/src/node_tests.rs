@@ -154,6 +154,8 @@ async fn nodes_elect_survive_garbage_obey_blocks_join_and_leave() {
     let config = dir.join("server_config");
     let lines: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
     std::fs::write(&config, lines.join("\n")).unwrap();
+    let key = dir.join("cluster.key");
+    crate::keys::generate(&key).unwrap();
     let flags = vec![
         format!("--config={}", config.display()),
         format!("--logserver={logserver}"),
@@ -161,6 +163,7 @@ async fn nodes_elect_survive_garbage_obey_blocks_join_and_leave() {
         "--timeout-ms=150".to_string(),
         "--report-ms=30".to_string(),
         format!("--state-dir={}", dir.display()),
+        format!("--key-file={}", key.display()),
     ];
     let nodes: Vec<Running> = addrs.iter().map(|a| start(*a, &flags)).collect();
     let all_follow = |leader: SocketAddr, among: Vec<SocketAddr>| {
@@ -173,42 +176,54 @@ async fn nodes_elect_survive_garbage_obey_blocks_join_and_leave() {
     assert_eq!(started.pid, std::process::id());
     assert_eq!(started.algorithm, "max");
 
-    // Garbage, a foreign cluster and an unknown sender: all dropped, node 0 keeps its leader.
+    // Garbage, an unsigned datagram "from" the leader, one signed with another key, and the
+    // leader's own genuine datagram sent again from another port: all dropped and counted, node 0
+    // keeps its leader.
     let junk = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    let stranger = junk.local_addr().unwrap();
-    let mut foreign = Vec::new();
-    let header = |cluster, from| Header {
-        cluster,
+    let mut forged = Vec::new();
+    let header = Header {
+        cluster: "election",
         algorithm: "max",
-        from,
+        from: addrs[2],
         to: addrs[0],
     };
+    let stamp = Stamp {
+        incarnation: u64::MAX,
+        sequence: 1,
+    };
+    let wrong = crate::keys::Key::new(0x1234, &[7; 32]);
+    let right = Keyring::load(std::slice::from_ref(&key)).unwrap();
     for i in 0..200u32 {
         junk.send_to(&i.to_le_bytes().repeat(i as usize % 40), addrs[0])
             .unwrap();
-        wire::encode(
-            &header("other", addrs[2]),
-            &Body::Protocol(MaxMsg::Alive),
-            &mut foreign,
-        )
-        .unwrap();
-        junk.send_to(&foreign, addrs[0]).unwrap();
-        wire::encode(
-            &header("election", stranger),
-            &Body::Protocol(MaxMsg::Alive),
-            &mut foreign,
-        )
-        .unwrap();
-        junk.send_to(&foreign, addrs[0]).unwrap();
+        let body = Body::Control(Control::Left);
+        wire::encode::<MaxMsg>(&header, stamp, &body, None, &mut forged).unwrap();
+        junk.send_to(&forged, addrs[0]).unwrap();
+        wire::encode::<MaxMsg>(&header, stamp, &body, Some(&wrong), &mut forged).unwrap();
+        junk.send_to(&forged, addrs[0]).unwrap();
+        // Signed right, but not from the leader's socket.
+        wire::encode::<MaxMsg>(&header, stamp, &body, Some(right.primary()), &mut forged).unwrap();
+        junk.send_to(&forged, addrs[0]).unwrap();
+        if i % 20 == 0 {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
     }
     let mut big = b"ELEC".to_vec();
     big.resize(MAX_DATAGRAM + 100, b'x');
     junk.send_to(&big, addrs[0]).unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let counted = |s: &FakeLogserver| {
+        s.latest(addrs[0]).is_some_and(|r| {
+            ["malformed", "unsigned", "unknown-key", "wrong-source"]
+                .iter()
+                // A few may be lost on a full socket buffer, as UDP may.
+                .all(|k| r.drops.get(*k).copied().unwrap_or(0) >= 150)
+        })
+    };
+    server.wait_for("drops counted by reason", counted).await;
     assert!(!nodes[0].task.is_finished(), "node 0 died of garbage");
     assert!(
         follows(&server, addrs[0], addrs[2]),
-        "the stranger's Alive must not count"
+        "the forged leaves must not count"
     );
 
     // Cut n2 off both ways: the others fall back to n1; healing restores n2.
@@ -311,6 +326,35 @@ async fn startup_errors_name_the_culprit() {
 }
 
 #[test]
+fn keyless_nodes_start_only_on_loopback_or_when_insecure() {
+    let lo: SocketAddr = "127.0.0.1:9000".parse().unwrap();
+    let v6: SocketAddr = "[::1]:9000".parse().unwrap();
+    let lan: SocketAddr = "10.0.0.1:9000".parse().unwrap();
+    assert!(check_secure(&[lo, v6], false, false).is_ok());
+    let err = check_secure(&[lo, lan], false, false)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("10.0.0.1:9000") && err.contains("--key-file"),
+        "{err}"
+    );
+    assert!(check_secure(&[lo, lan], false, true).is_ok());
+    assert!(check_secure(&[lan], true, false).is_ok());
+}
+
+#[test]
+fn the_incarnation_grows_across_restarts_even_with_a_clock_set_back() {
+    let dir = std::env::temp_dir().join(format!("election-net-inc-{}", std::process::id()));
+    let path = dir.join("incarnation");
+    let first = next_incarnation(&path).unwrap();
+    assert!(next_incarnation(&path).unwrap() > first);
+    // A stored incarnation far in the future (a clock that was ahead): still grows.
+    write_atomically(&path, (u64::MAX / 2).to_string().as_bytes()).unwrap();
+    assert_eq!(next_incarnation(&path).unwrap(), u64::MAX / 2 + 1);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn options_are_checked_against_the_algorithm() {
     let args = |extra: &[&str]| {
         let mut argv = vec!["node", "bully", "127.0.0.1:9000"];
@@ -364,9 +408,10 @@ async fn boot_messages_are_sent() {
             let Ok((len, _)) = peer.recv_from(&mut buf) else {
                 return false;
             };
-            if let Ok((_, Body::Control(Control::Joined { id, .. }))) =
-                wire::decode::<MaxMsg>(&buf[..len], &expect)
-            {
+            let Ok(opened) = wire::open(&buf[..len], &expect, None) else {
+                continue;
+            };
+            if let Ok(Body::Control(Control::Hello { id })) = opened.body::<MaxMsg>() {
                 return id == NodeId(0);
             }
         }
@@ -377,5 +422,81 @@ async fn boot_messages_are_sent() {
     assert!(announced, "the boot announcement never arrived");
     node.stop.send(()).unwrap();
     node.task.await.unwrap().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Over TCP: two keyed nodes elect; a connection that sends an unsigned envelope has it counted,
+/// and one that announces a frame longer than the limit is counted and closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tcp_nodes_elect_and_count_bad_frames() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (server, logserver) = FakeLogserver::start().await;
+    let addrs: Vec<SocketAddr> = (0..2).map(|_| free_udp_addr()).collect();
+    let dir = std::env::temp_dir().join(format!("election-net-tcp-{}", addrs[0].port()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("server_config");
+    std::fs::write(&config, format!("{}\n{}\n", addrs[0], addrs[1])).unwrap();
+    let key = dir.join("cluster.key");
+    crate::keys::generate(&key).unwrap();
+    let flags = vec![
+        format!("--config={}", config.display()),
+        format!("--logserver={logserver}"),
+        "--heartbeat-ms=20".to_string(),
+        "--timeout-ms=150".to_string(),
+        "--report-ms=30".to_string(),
+        format!("--state-dir={}", dir.display()),
+        format!("--key-file={}", key.display()),
+        "--transport=tcp".to_string(),
+    ];
+    let nodes: Vec<Running> = addrs.iter().map(|a| start(*a, &flags)).collect();
+    server
+        .wait_for("n1 leads over tcp", |s| {
+            addrs.iter().all(|n| follows(s, *n, addrs[1]))
+        })
+        .await;
+
+    let header = Header {
+        cluster: "election",
+        algorithm: "max",
+        from: addrs[1],
+        to: addrs[0],
+    };
+    let stamp = Stamp {
+        incarnation: u64::MAX,
+        sequence: 1,
+    };
+    let mut envelope = Vec::new();
+    wire::encode::<MaxMsg>(
+        &header,
+        stamp,
+        &Body::Control(Control::Left),
+        None,
+        &mut envelope,
+    )
+    .unwrap();
+    let mut conn = tokio::net::TcpStream::connect(addrs[0]).await.unwrap();
+    let mut frame = (envelope.len() as u32).to_be_bytes().to_vec();
+    frame.extend_from_slice(&envelope);
+    conn.write_all(&frame).await.unwrap();
+    conn.write_all(&10_000_000u32.to_be_bytes()).await.unwrap();
+    // The node closes the connection after the bad length.
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(10), conn.read_to_end(&mut rest)).await;
+    assert!(matches!(closed, Ok(Ok(0))), "{closed:?}");
+    server
+        .wait_for("unsigned and oversized counted", |s| {
+            s.latest(addrs[0]).is_some_and(|r| {
+                r.drops.get("unsigned") == Some(&1) && r.drops.get("oversized") == Some(&1)
+            })
+        })
+        .await;
+    assert!(
+        follows(&server, addrs[0], addrs[1]),
+        "the forged leave must not count"
+    );
+    for node in nodes {
+        node.stop.send(()).unwrap();
+        node.task.await.unwrap().unwrap();
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -181,6 +181,8 @@ pub fn local_nodes(config: &ClusterConfig) -> Vec<SocketAddr> {
 pub async fn run_processes(args: RunArgs) -> Result<(), Error> {
     let config = args.options.cluster()?;
     args.options.timing()?;
+    // A bad key file is reported once, before any child starts.
+    args.options.keyring()?;
     let local = local_nodes(&config);
     if local.is_empty() {
         return Err(Error::NoLocalNodes {

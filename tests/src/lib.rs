@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use election_core::State;
 use election_core::report::BlockedLink;
+pub use election_net::TransportKind;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::{Method, Request};
@@ -45,12 +46,50 @@ pub fn election_bin() -> PathBuf {
     }
 }
 
-/// `n` distinct free UDP ports on 127.0.0.1 (all bound at once, then released).
+/// `n` distinct ports on 127.0.0.1 free for UDP and TCP alike (all bound at once, then
+/// released).
 pub fn free_udp_addrs(n: usize) -> Vec<SocketAddr> {
-    let sockets: Vec<std::net::UdpSocket> = (0..n)
-        .map(|_| std::net::UdpSocket::bind("127.0.0.1:0").expect("bind a free UDP port"))
-        .collect();
-    sockets.iter().map(|s| s.local_addr().unwrap()).collect()
+    let mut sockets = Vec::new();
+    while sockets.len() < n {
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind a free UDP port");
+        let addr = udp.local_addr().unwrap();
+        // Keep it only if the same TCP port is free too (either transport may use it).
+        if let Ok(tcp) = std::net::TcpListener::bind(addr) {
+            sockets.push((udp, tcp));
+        }
+    }
+    sockets
+        .iter()
+        .map(|(s, _)| s.local_addr().unwrap())
+        .collect()
+}
+
+/// Defines each test once per transport, in modules `udp` and `tcp`: `name => body;` where
+/// `body` is a function of the [`TransportKind`] returning a future.
+#[macro_export]
+macro_rules! on_both_transports {
+    ($($name:ident => $body:expr;)*) => {
+        mod udp {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    ($body)(election_net::TransportKind::Udp).await;
+                }
+            )*
+        }
+        mod tcp {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    ($body)(election_net::TransportKind::Tcp).await;
+                }
+            )*
+        }
+    };
 }
 
 /// A fresh directory under the system temp dir, removed on drop.
@@ -218,6 +257,30 @@ pub fn highest_wins(algorithm: election_core::Algorithm) -> bool {
     })
 }
 
+/// Whether a test cluster signs its datagrams.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Security {
+    /// A fresh key (`election keygen`) in the cluster's temp dir, passed with `--key-file`.
+    Keyed,
+    /// No key (loopback tolerates it with a warning).
+    Keyless,
+}
+
+/// Writes a new key to `path` with `election keygen`; panics with its output if that fails.
+pub fn keygen(path: &Path) {
+    let out = Command::new(election_bin())
+        .arg("keygen")
+        .arg(path)
+        .output()
+        .expect("run election keygen");
+    assert!(
+        out.status.success(),
+        "election keygen {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// A set of `election node` processes of one cluster, killed when dropped.
 pub struct Cluster {
     /// The algorithm name.
@@ -226,14 +289,36 @@ pub struct Cluster {
     pub addrs: Vec<SocketAddr>,
     /// Flags given to every node (timing, logserver, config, state dir).
     pub flags: Vec<String>,
+    /// The cluster's key file (`None` for a keyless cluster).
+    pub key: Option<PathBuf>,
+    /// How its nodes talk.
+    pub transport: TransportKind,
     children: BTreeMap<SocketAddr, Child>,
     dir: TempDir,
 }
 
 impl Cluster {
     /// Writes a config of `n` free loopback addresses and starts every node with
-    /// `--logserver logserver` plus `extra` flags.
-    pub fn start(algorithm: &str, n: usize, logserver: SocketAddr, extra: &[String]) -> Cluster {
+    /// `--logserver logserver`, a fresh cluster key, `--transport transport`, plus `extra` flags.
+    pub fn start(
+        algorithm: &str,
+        n: usize,
+        logserver: SocketAddr,
+        extra: &[String],
+        transport: TransportKind,
+    ) -> Cluster {
+        Cluster::start_with(algorithm, n, logserver, extra, transport, Security::Keyed)
+    }
+
+    /// [`Cluster::start`] with or without a key.
+    pub fn start_with(
+        algorithm: &str,
+        n: usize,
+        logserver: SocketAddr,
+        extra: &[String],
+        transport: TransportKind,
+        security: Security,
+    ) -> Cluster {
         let dir = TempDir::new(algorithm);
         let addrs = free_udp_addrs(n);
         let config = dir.path().join("server_config");
@@ -243,12 +328,21 @@ impl Cluster {
             format!("--config={}", config.display()),
             format!("--logserver={logserver}"),
             format!("--state-dir={}", dir.path().join("state").display()),
+            format!("--transport={transport}"),
         ];
+        let key = (security == Security::Keyed).then(|| {
+            let key = dir.path().join("cluster.key");
+            keygen(&key);
+            flags.push(format!("--key-file={}", key.display()));
+            key
+        });
         flags.extend_from_slice(extra);
         let mut cluster = Cluster {
             algorithm: algorithm.to_string(),
             addrs: addrs.clone(),
             flags,
+            key,
+            transport,
             children: BTreeMap::new(),
             dir,
         };
@@ -282,6 +376,49 @@ impl Cluster {
             let _ = old.wait();
         }
         pid
+    }
+
+    /// Starts a node with `args` after `node ALGORITHM ADDR` and none of the cluster's flags (an
+    /// outsider), its output to a log file; returns the child for the caller to wait on.
+    pub fn spawn_outsider(&self, addr: SocketAddr, args: &[String]) -> Child {
+        let log = std::fs::File::create(self.log_path(addr)).unwrap();
+        Command::new(election_bin())
+            .args(["node", &self.algorithm, &addr.to_string()])
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", election_bin().display()))
+    }
+
+    /// The cluster's temp dir.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Everything the node at `addr` logged.
+    pub fn log(&self, addr: SocketAddr) -> String {
+        std::fs::read_to_string(self.log_path(addr)).unwrap_or_default()
+    }
+
+    /// The node's latest drop counters by reason, from its log (a node logs them, as it reports
+    /// them, whenever they changed within a report period).
+    pub fn drops(&self, addr: SocketAddr) -> BTreeMap<String, u64> {
+        let log = self.log(addr);
+        let Some(line) = log.lines().rev().find(|l| l.contains("dropped datagrams")) else {
+            return BTreeMap::new();
+        };
+        let field = line.split("drops=").nth(1).unwrap_or("");
+        let field = field.split_whitespace().next().unwrap_or("");
+        field
+            .split(',')
+            .filter_map(|pair| {
+                let (reason, n) = pair.split_once(':')?;
+                Some((reason.to_string(), n.parse().ok()?))
+            })
+            .collect()
     }
 
     fn log_path(&self, addr: SocketAddr) -> PathBuf {

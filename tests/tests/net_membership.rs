@@ -1,4 +1,4 @@
-//! Membership with real processes: a crashed higher node that restarts takes over (Bully, not
+//! Membership with real processes, over UDP and over TCP: a crashed higher node that restarts takes over (Bully, not
 //! when sticky); a sixth node joins with --join; a graceful leave of the leader starts an
 //! election at once.
 
@@ -7,18 +7,19 @@ use std::time::Duration;
 
 use election_core::Algorithm;
 use election_tests::{
-    Cluster, FAST, Logserver, REPORT_SLACK, Speed, agreed_leader, free_udp_addrs, highest_wins,
+    Cluster, FAST, Logserver, REPORT_SLACK, Speed, TransportKind, agreed_leader, free_udp_addrs,
+    highest_wins,
 };
 
 const STARTUP: Duration = Duration::from_secs(30);
 
-async fn restart_highest(sticky: bool) {
+async fn restart_highest(sticky: bool, transport: TransportKind) {
     let logserver = Logserver::start().await;
     let mut flags = FAST.flags();
     if sticky {
         flags.push("--option=sticky=true".to_string());
     }
-    let mut cluster = Cluster::start("bully", 5, logserver.addr(), &flags);
+    let mut cluster = Cluster::start("bully", 5, logserver.addr(), &flags, transport);
     let addrs = cluster.addrs.clone();
     let bound = FAST.bound(Algorithm::Bully, 5) + REPORT_SLACK;
     let (first, _) = cluster.wait_for_leader(&logserver, &addrs, STARTUP).await;
@@ -56,16 +57,6 @@ async fn restart_highest(sticky: bool) {
     logserver.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bully_restarted_higher_node_takes_over() {
-    restart_highest(false).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sticky_bully_keeps_its_leader_when_a_higher_node_returns() {
-    restart_highest(true).await;
-}
-
 /// Slow failure detection, so an election that starts at once is told apart from one started
 /// by a timeout.
 const SLOW: Speed = Speed {
@@ -73,9 +64,15 @@ const SLOW: Speed = Speed {
     timeout_ms: 1500,
 };
 
-async fn join_then_leader_leaves(algorithm: Algorithm) {
+async fn join_then_leader_leaves(algorithm: Algorithm, transport: TransportKind) {
     let logserver = Logserver::start().await;
-    let mut cluster = Cluster::start(algorithm.name(), 5, logserver.addr(), &SLOW.flags());
+    let mut cluster = Cluster::start(
+        algorithm.name(),
+        5,
+        logserver.addr(),
+        &SLOW.flags(),
+        transport,
+    );
     let mut addrs = cluster.addrs.clone();
     let bound = SLOW.bound(algorithm, 6) + REPORT_SLACK;
     cluster.wait_for_leader(&logserver, &addrs, STARTUP).await;
@@ -115,32 +112,11 @@ async fn join_then_leader_leaves(algorithm: Algorithm) {
     logserver.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bully_join_and_leave() {
-    join_then_leader_leaves(Algorithm::Bully).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn invitation_join_and_leave() {
-    join_then_leader_leaves(Algorithm::Invitation).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn async_bully_join_and_leave() {
-    join_then_leader_leaves(Algorithm::AsyncBully).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ring_join_and_leave() {
-    join_then_leader_leaves(Algorithm::Ring).await;
-}
-
 /// The asynchronous Bully persists its incarnation in --state-dir: a restarted node comes back
 /// with a larger one.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn async_bully_restart_takes_a_new_incarnation() {
+async fn restart_takes_a_new_incarnation(transport: TransportKind) {
     let logserver = Logserver::start().await;
-    let mut cluster = Cluster::start("async-bully", 3, logserver.addr(), &FAST.flags());
+    let mut cluster = Cluster::start("async-bully", 3, logserver.addr(), &FAST.flags(), transport);
     let addrs = cluster.addrs.clone();
     let bound = FAST.bound(Algorithm::AsyncBully, 3) + REPORT_SLACK;
     cluster.wait_for_leader(&logserver, &addrs, STARTUP).await;
@@ -172,4 +148,61 @@ async fn async_bully_restart_takes_a_new_incarnation() {
     );
     cluster.wait_for_leader(&logserver, &addrs, bound).await;
     logserver.shutdown().await;
+}
+
+/// Two nodes join at the same instant through different members: they get different ids, both
+/// above every member's, and every table agrees (each node logs every member it learns).
+async fn race_two_joins(transport: TransportKind) {
+    let logserver = Logserver::start().await;
+    let mut cluster = Cluster::start("bully", 5, logserver.addr(), &FAST.flags(), transport);
+    let mut addrs = cluster.addrs.clone();
+    cluster.wait_for_leader(&logserver, &addrs, STARTUP).await;
+    let joiners = free_udp_addrs(2);
+    cluster.spawn(joiners[0], &[format!("--join={}", addrs[0])]);
+    cluster.spawn(joiners[1], &[format!("--join={}", addrs[3])]);
+    addrs.extend(&joiners);
+    let bound = FAST.bound(Algorithm::Bully, 7) + REPORT_SLACK;
+    let (leader, _) = cluster
+        .wait_for_leader(&logserver, &addrs, bound + STARTUP)
+        .await;
+    assert!(joiners.contains(&leader), "a joiner outranks every member");
+    // Every (id, address) any node learned or was given.
+    let mut owner = std::collections::BTreeMap::new();
+    for addr in &addrs {
+        for line in cluster.log(*addr).lines() {
+            let field = |name: &str| {
+                let rest = line.split(&format!(" {name}=")).nth(1)?;
+                Some(rest.split_whitespace().next()?.to_string())
+            };
+            let learned = if line.contains("member joined") {
+                field("id").zip(field("addr").map(|a| a.replace("Some(", "").replace(')', "")))
+            } else if line.contains(" joined ") {
+                field("id").map(|id| (id, addr.to_string()))
+            } else {
+                None
+            };
+            if let Some((id, at)) = learned {
+                let held = owner.entry(id.clone()).or_insert_with(|| at.clone());
+                assert_eq!(*held, at, "id {id} given to {held} and {at}");
+            }
+        }
+    }
+    let ids: Vec<&String> = owner
+        .iter()
+        .filter(|(_, a)| joiners.iter().any(|j| j.to_string() == **a))
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(ids.len(), 2, "both joiners' ids were seen: {owner:?}");
+    logserver.shutdown().await;
+}
+
+election_tests::on_both_transports! {
+    racing_joins_get_distinct_ids => race_two_joins;
+    bully_restarted_higher_node_takes_over => |t| restart_highest(false, t);
+    sticky_bully_keeps_its_leader_when_a_higher_node_returns => |t| restart_highest(true, t);
+    bully_join_and_leave => |t| join_then_leader_leaves(Algorithm::Bully, t);
+    invitation_join_and_leave => |t| join_then_leader_leaves(Algorithm::Invitation, t);
+    async_bully_join_and_leave => |t| join_then_leader_leaves(Algorithm::AsyncBully, t);
+    ring_join_and_leave => |t| join_then_leader_leaves(Algorithm::Ring, t);
+    async_bully_restart_takes_a_new_incarnation => restart_takes_a_new_incarnation;
 }

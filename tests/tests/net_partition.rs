@@ -1,16 +1,22 @@
-//! Blocked links partition real nodes: Invitation and the asynchronous Bully form one group on
+//! Blocked links partition real nodes (over UDP and over TCP): Invitation and the asynchronous Bully form one group on
 //! each side of {0,1} | {2,3,4}, and merge into one after the links are unblocked.
 
 use std::time::Duration;
 
 use election_core::Algorithm;
-use election_tests::{Cluster, FAST, Logserver, REPORT_SLACK, agreed_leader, cut};
+use election_tests::{Cluster, FAST, Logserver, REPORT_SLACK, TransportKind, agreed_leader, cut};
 
 const STARTUP: Duration = Duration::from_secs(30);
 
-async fn split_and_heal(algorithm: Algorithm) {
+async fn split_and_heal(algorithm: Algorithm, transport: TransportKind) {
     let logserver = Logserver::start().await;
-    let cluster = Cluster::start(algorithm.name(), 5, logserver.addr(), &FAST.flags());
+    let cluster = Cluster::start(
+        algorithm.name(),
+        5,
+        logserver.addr(),
+        &FAST.flags(),
+        transport,
+    );
     let addrs = cluster.addrs.clone();
     let (low, high) = addrs.split_at(2);
     cluster.wait_for_leader(&logserver, &addrs, STARTUP).await;
@@ -31,12 +37,7 @@ async fn split_and_heal(algorithm: Algorithm) {
     logserver.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn invitation_splits_and_merges() {
-    split_and_heal(Algorithm::Invitation).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn async_bully_splits_and_merges() {
-    split_and_heal(Algorithm::AsyncBully).await;
+election_tests::on_both_transports! {
+    invitation_splits_and_merges => |t| split_and_heal(Algorithm::Invitation, t);
+    async_bully_splits_and_merges => |t| split_and_heal(Algorithm::AsyncBully, t);
 }

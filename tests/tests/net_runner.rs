@@ -5,7 +5,9 @@ use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use election_tests::{FAST, Logserver, TempDir, agreed_leader, election_bin, free_udp_addrs};
+use election_tests::{
+    FAST, Logserver, TempDir, agreed_leader, election_bin, free_udp_addrs, keygen,
+};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use tokio::time::Instant;
@@ -23,6 +25,9 @@ async fn runner_starts_local_lines_only_and_stops_them() {
         format!("{}\n{remote}\n{}\n{}\n", local[0], local[1], local[2]),
     )
     .unwrap();
+    // The config is not all loopback: nodes refuse to start without a key.
+    let key = dir.path().join("cluster.key");
+    keygen(&key);
     let out_path = dir.path().join("runner.out");
     let out = std::fs::File::create(&out_path).unwrap();
     let mut runner = Command::new(election_bin())
@@ -30,6 +35,7 @@ async fn runner_starts_local_lines_only_and_stops_them() {
         .arg(&config)
         .arg(format!("--logserver={}", logserver.addr()))
         .arg(format!("--state-dir={}", dir.path().display()))
+        .arg(format!("--key-file={}", key.display()))
         .args(FAST.flags())
         .stdout(out.try_clone().unwrap())
         .stderr(out)

@@ -3,7 +3,9 @@
 //!
 //! ```text
 //! cargo build --release -p election --bin election -p election-benches --bin failover
-//! target/release/failover
+//! target/release/failover                  # keyed nodes over UDP, as deployed
+//! target/release/failover --keyless        # the same without a key: the security overhead
+//! target/release/failover --transport tcp
 //! ```
 //!
 //! Failover time runs from the SIGKILL until every survivor's latest report on the logserver
@@ -14,7 +16,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use election_core::Algorithm;
-use election_tests::{Cluster, Logserver, Speed};
+use election_tests::{Cluster, Logserver, Security, Speed, TransportKind};
 use tokio::time::Instant;
 
 /// Failover time, memory and idle CPU of real `election node` processes on loopback.
@@ -38,6 +40,13 @@ struct Args {
     /// How long to watch an idle cluster for CPU use, in seconds.
     #[arg(long, default_value_t = 5)]
     idle_secs: u64,
+    /// Run the nodes without a cluster key, to measure what the MAC and replay checks cost
+    /// (default: off, the nodes are keyed as deployed).
+    #[arg(long)]
+    keyless: bool,
+    /// The nodes' transport: udp or tcp (default: udp).
+    #[arg(long, value_enum, default_value_t = TransportKind::Udp)]
+    transport: TransportKind,
 }
 
 /// Clock ticks per second of the utime/stime fields of /proc/<pid>/stat (USER_HZ, 100 on Linux).
@@ -56,16 +65,29 @@ async fn main() {
         heartbeat_ms: args.heartbeat_ms,
         timeout_ms: args.timeout_ms,
     };
+    let setup = Setup {
+        security: if args.keyless {
+            Security::Keyless
+        } else {
+            Security::Keyed
+        },
+        transport: args.transport,
+    };
     println!(
-        "Failover, {} nodes, heartbeat {} ms, timeout {} ms, {} trials:\n",
-        args.nodes, fast.heartbeat_ms, fast.timeout_ms, args.trials
+        "Failover, {} nodes, heartbeat {} ms, timeout {} ms, {} trials, {:?} over {}:\n",
+        args.nodes,
+        fast.heartbeat_ms,
+        fast.timeout_ms,
+        args.trials,
+        setup.security,
+        setup.transport
     );
     println!("| algorithm | median | max | min | liveness bound |");
     println!("|---|---|---|---|---|");
     for &algorithm in &algorithms {
         let mut times = Vec::new();
         for _ in 0..args.trials {
-            times.push(failover_once(algorithm, fast, args.nodes).await);
+            times.push(failover_once(algorithm, fast, args.nodes, setup).await);
         }
         times.sort();
         let n = times.len();
@@ -92,7 +114,7 @@ async fn main() {
     println!("|---|---|---|---|---|");
     for &algorithm in &algorithms {
         for speed in [default, fast] {
-            let r = idle_resources(algorithm, speed, args.nodes, args.idle_secs).await;
+            let r = idle_resources(algorithm, speed, args.nodes, args.idle_secs, setup).await;
             println!(
                 "| {algorithm} | {} / {} ms | {:.1} MiB | {:.2} % | {:.2} % |",
                 speed.heartbeat_ms,
@@ -109,10 +131,36 @@ fn ms(d: Duration) -> String {
     format!("{:.0} ms", d.as_secs_f64() * 1000.0)
 }
 
+/// Keys and transport of the measured nodes.
+#[derive(Clone, Copy)]
+struct Setup {
+    security: Security,
+    transport: TransportKind,
+}
+
+impl Setup {
+    fn cluster(
+        self,
+        algorithm: Algorithm,
+        n: usize,
+        logserver: &Logserver,
+        speed: Speed,
+    ) -> Cluster {
+        Cluster::start_with(
+            algorithm.name(),
+            n,
+            logserver.addr(),
+            &speed.flags(),
+            self.transport,
+            self.security,
+        )
+    }
+}
+
 /// Starts a cluster, lets it settle, SIGKILLs the leader and times the survivors' agreement.
-async fn failover_once(algorithm: Algorithm, speed: Speed, n: usize) -> Duration {
+async fn failover_once(algorithm: Algorithm, speed: Speed, n: usize, setup: Setup) -> Duration {
     let logserver = Logserver::start().await;
-    let mut cluster = Cluster::start(algorithm.name(), n, logserver.addr(), &speed.flags());
+    let mut cluster = setup.cluster(algorithm, n, &logserver, speed);
     let addrs = cluster.addrs.clone();
     cluster.wait_for_leader(&logserver, &addrs, STARTUP).await;
     // A leader that is still agreed after a few heartbeats is a settled one.
@@ -137,9 +185,15 @@ struct Resources {
 }
 
 /// VmRSS and CPU share of every node of a settled, idle cluster.
-async fn idle_resources(algorithm: Algorithm, speed: Speed, n: usize, secs: u64) -> Resources {
+async fn idle_resources(
+    algorithm: Algorithm,
+    speed: Speed,
+    n: usize,
+    secs: u64,
+    setup: Setup,
+) -> Resources {
     let logserver = Logserver::start().await;
-    let cluster = Cluster::start(algorithm.name(), n, logserver.addr(), &speed.flags());
+    let cluster = setup.cluster(algorithm, n, &logserver, speed);
     let addrs = cluster.addrs.clone();
     cluster.wait_for_leader(&logserver, &addrs, STARTUP).await;
     tokio::time::sleep(Duration::from_secs(1)).await;

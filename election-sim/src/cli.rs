@@ -13,7 +13,6 @@ use clap::builder::TypedValueParser;
 use election_core::{Algorithm, ConfigOf, MILLIS, Protocol, Time, Timing};
 use serde::Serialize;
 
-use crate::check::Violation;
 use crate::plan::{Fault, Plan, RandomFaults, TimedFault};
 use crate::sim::{Outcome, Sim, SimError};
 use crate::stats::RunStats;
@@ -30,6 +29,9 @@ pub enum SimCommand {
     Check(CheckArgs),
     /// Re-run a trace from its header and compare the trace hashes. Exits 1 on a mismatch.
     Replay(ReplayArgs),
+    /// Draw an existing trace: write its results folder (spacetime.html, shiviz.log,
+    /// summary.json, the trace) next to it or into --out.
+    Render(RenderArgs),
     /// Print the message-complexity table (n = 4 … 1,024) of every algorithm next to theory.
     Complexity(ComplexityArgs),
     /// List the built-in algorithms: name, what each guarantees and under which model, options.
@@ -37,11 +39,14 @@ pub enum SimCommand {
     /// Combine the `check --shard K/N --json` reports of a sweep's shards into the report of the
     /// whole sweep (printed as JSON). Exits 1 if a shard failed.
     Merge(MergeArgs),
+    /// Run every algorithm under the same plan and seeds and write a comparison report
+    /// (report.html, runs.csv, data.json) into --out. Exits 1 if a run broke an invariant.
+    Compare(crate::compare::CompareArgs),
 }
 
 /// The registry's algorithms as a `--algorithm` value: clap lists them with their help and
 /// suggests the nearest on a typo.
-fn builtin_algorithm() -> impl TypedValueParser<Value = String> {
+pub(crate) fn builtin_algorithm() -> impl TypedValueParser<Value = String> {
     clap::builder::EnumValueParser::<Algorithm>::new().map(|a| a.name().to_string())
 }
 
@@ -234,8 +239,12 @@ pub struct RunArgs {
     #[arg(long)]
     pub plan: Option<PathBuf>,
     /// Write a JSON Lines trace of every event here.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "out")]
     pub trace: Option<PathBuf>,
+    /// Write the results folder here: trace.jsonl, summary.json, spacetime.html (open it in a
+    /// browser) and shiviz.log.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
     /// Print the outcome as JSON.
     #[arg(long)]
     pub json: bool,
@@ -262,9 +271,13 @@ pub struct CheckArgs {
     #[arg(long)]
     pub jobs: Option<usize>,
     /// Print the report as JSON: the summary, or the lowest failing seed with its violation,
-    /// its fault kinds and the command that reproduces it.
+    /// its fault kinds, the command that reproduces it and its results folder.
     #[arg(long)]
     pub json: bool,
+    /// Where the lowest failing seed's results folder goes: DIR/ALGORITHM-seed-SEED, with its
+    /// trace, summary and pictures.
+    #[arg(long, value_name = "DIR", default_value = "sim-failures")]
+    pub out: PathBuf,
 }
 
 /// Arguments of `merge`.
@@ -278,8 +291,18 @@ pub struct MergeArgs {
 /// Arguments of `replay`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ReplayArgs {
-    /// A trace written by `run --trace`.
+    /// A trace written by `run --trace` (or `trace.jsonl` of a results folder).
     pub trace: PathBuf,
+}
+
+/// Arguments of `render`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RenderArgs {
+    /// A trace written by `run --trace` (or `trace.jsonl` of a results folder).
+    pub trace: PathBuf,
+    /// The results folder to write (default: the trace's own folder).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 /// Arguments of `algorithms`.
@@ -328,17 +351,23 @@ pub fn run(cmd: SimCommand) -> ExitCode {
     let algorithm = match &cmd {
         SimCommand::Run(a) => Some(a.cluster.algorithm.clone()),
         SimCommand::Check(a) => Some(a.cluster.algorithm.clone()),
-        SimCommand::Replay(a) => match read_trace(&a.trace) {
-            Ok((spec, _)) => Some(spec.algorithm),
-            Err(message) => return fail(message),
-        },
-        SimCommand::Complexity(_) | SimCommand::Algorithms(_) | SimCommand::Merge(_) => None,
+        SimCommand::Replay(ReplayArgs { trace }) | SimCommand::Render(RenderArgs { trace, .. }) => {
+            match read_trace(trace) {
+                Ok((spec, _)) => Some(spec.algorithm),
+                Err(message) => return fail(message),
+            }
+        }
+        SimCommand::Complexity(_)
+        | SimCommand::Algorithms(_)
+        | SimCommand::Merge(_)
+        | SimCommand::Compare(_) => None,
     };
     let result = match algorithm {
         None => match cmd {
             SimCommand::Complexity(args) => complexity(&args),
             SimCommand::Algorithms(args) => algorithms(&args),
             SimCommand::Merge(args) => merge(&args),
+            SimCommand::Compare(args) => crate::compare::compare(&args),
             _ => unreachable!("every other command names its algorithm"),
         },
         Some(name) => match name.parse::<Algorithm>() {
@@ -349,7 +378,7 @@ pub fn run(cmd: SimCommand) -> ExitCode {
     finish(result)
 }
 
-/// Executes a `sim` subcommand (`run`, `check`, `replay`; `complexity` covers the built-in
+/// Executes a `sim` subcommand (`run`, `check`, `replay`, `render`; `complexity` covers the built-in
 /// algorithms only) with protocol `P`, for a user's own binary. The command's algorithm name
 /// must be `P::NAME`.
 pub fn run_for<P: Protocol>(cmd: SimCommand) -> ExitCode {
@@ -364,9 +393,11 @@ pub fn run_for<P: Protocol>(cmd: SimCommand) -> ExitCode {
         SimCommand::Run(args) => named(&args.cluster.algorithm).and_then(|()| run_one::<P>(&args)),
         SimCommand::Check(args) => named(&args.cluster.algorithm).and_then(|()| check::<P>(&args)),
         SimCommand::Replay(args) => replay::<P>(&args),
+        SimCommand::Render(args) => render::<P>(&args),
         SimCommand::Complexity(args) => complexity(&args),
         SimCommand::Algorithms(args) => algorithms(&args),
         SimCommand::Merge(args) => merge(&args),
+        SimCommand::Compare(args) => crate::compare::compare(&args),
     };
     finish(result)
 }
@@ -424,16 +455,6 @@ fn finish(result: Result<ExitCode, String>) -> ExitCode {
     }
 }
 
-#[derive(Serialize)]
-struct RunReport<'a> {
-    algorithm: &'a str,
-    nodes: u32,
-    seed: u64,
-    stats: &'a RunStats,
-    violation: &'a Option<Violation>,
-    trace_hash: Option<String>,
-}
-
 fn run_one<P: Protocol>(args: &RunArgs) -> Result<ExitCode, String> {
     let c = &args.cluster;
     c.validate()?;
@@ -443,41 +464,41 @@ fn run_one<P: Protocol>(args: &RunArgs) -> Result<ExitCode, String> {
         None => c.plan::<P>(&config, args.seed),
     };
     let spec = c.spec(args.seed, plan);
-    let trace = match &args.trace {
-        Some(path) => {
+    let out = match (&args.out, &args.trace) {
+        (Some(dir), _) => crate::folder::write_run::<P>(dir, spec.clone())?,
+        (None, Some(path)) => {
             let file = std::fs::File::create(path)
                 .map_err(|e| format!("cannot create trace file {}: {e}", path.display()))?;
-            Some(TraceSink::new(Box::new(BufWriter::new(file))))
+            let sink = TraceSink::new(Box::new(BufWriter::new(file)));
+            simulate_with::<P>(spec.clone(), Some(sink)).map_err(|e| e.to_string())?
         }
+        (None, None) => simulate_with::<P>(spec.clone(), None).map_err(|e| e.to_string())?,
+    };
+    let hash = match out.trace {
+        Some(_) => Some(crate::folder::trace_hash(&out)?),
         None => None,
     };
-    let out = simulate_with::<P>(spec, trace).map_err(|e| e.to_string())?;
-    let trace_hash = match out.trace {
-        Some(Ok(h)) => Some(format!("{h:016x}")),
-        Some(Err(e)) => return Err(format!("writing the trace failed: {e}")),
-        None => None,
-    };
+    let report = crate::folder::RunReport::new(&spec, &out, hash);
     if args.json {
-        let report = RunReport {
-            algorithm: P::NAME,
-            nodes: c.nodes,
-            seed: args.seed,
-            stats: &out.stats,
-            violation: &out.violation,
-            trace_hash,
-        };
         println!(
             "{}",
             serde_json::to_string_pretty(&report).expect("report serializes")
         );
     } else {
         print_stats(&out.stats);
-        if let Some(h) = trace_hash {
+        if let Some(h) = &report.trace_hash {
             println!("trace hash      {h}");
         }
         match &out.violation {
             Some(v) => println!("VIOLATION       {v}"),
             None => println!("ok              all invariants held"),
+        }
+        if let Some(dir) = &args.out {
+            println!(
+                "results         {} (open {})",
+                dir.display(),
+                dir.join(crate::folder::SPACETIME).display()
+            );
         }
     }
     Ok(if out.violation.is_some() {
@@ -562,12 +583,19 @@ fn check<P: Protocol>(args: &CheckArgs) -> Result<ExitCode, String> {
             .map(|k| k.name().to_string())
             .collect(),
             reproduce: format!("election sim run {} --seed {seed}", c.flags()),
+            folder: None,
         },
     )?;
     let ran = range.len();
     let (summary, failure) = match verdict {
         Ok(summary) => (Some(summary), None),
-        Err(failure) => (None, Some(failure)),
+        Err(mut failure) => {
+            let dir = args.out.join(format!("{}-seed-{}", P::NAME, failure.seed));
+            let seed = failure.seed;
+            crate::folder::write_run::<P>(&dir, c.spec(seed, c.plan::<P>(&config, seed)))?;
+            failure.folder = Some(dir);
+            (None, Some(failure))
+        }
     };
     let report = crate::sweep::Report {
         algorithm: P::NAME.to_string(),
@@ -616,7 +644,13 @@ fn print_report(report: &crate::sweep::Report, json: bool) {
             f.fault_kinds.join(", ")
         );
         eprintln!("reproduce: {}", f.reproduce);
-        eprintln!("trace it:  {} --trace seed-{}.jsonl", f.reproduce, f.seed);
+        if let Some(dir) = &f.folder {
+            eprintln!(
+                "results:   {} (open {})",
+                dir.display(),
+                dir.join(crate::folder::SPACETIME).display()
+            );
+        }
         return;
     }
     let Some(summary) = &report.summary else {
@@ -674,6 +708,13 @@ fn merge(args: &MergeArgs) -> Result<ExitCode, String> {
     } else {
         ExitCode::from(1)
     })
+}
+
+fn render<P: Protocol>(args: &RenderArgs) -> Result<ExitCode, String> {
+    for path in crate::folder::render::<P>(&args.trace, args.out.as_deref())? {
+        println!("wrote {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn replay<P: Protocol>(args: &ReplayArgs) -> Result<ExitCode, String> {

@@ -7,10 +7,13 @@
 //!   liveness after the network calms).
 //! - [`trace`] writes JSON Lines traces whose hash `replay` reproduces.
 //! - [`stats`] counts messages, elections and time to a stable leader.
-//! - [`cli`] is the `election sim …` command line.
+//! - [`folder`] writes results folders: the trace, its summary and its pictures.
+//! - [`cli`] is the `election sim …` command line; [`compare`] its comparison report.
 
 pub mod check;
 pub mod cli;
+pub mod compare;
+pub mod folder;
 pub mod plan;
 mod queue;
 pub mod sim;

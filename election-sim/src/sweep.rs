@@ -105,6 +105,9 @@ pub struct Failure {
     pub fault_kinds: Vec<String>,
     /// The command that reproduces it.
     pub reproduce: String,
+    /// Its results folder (trace, summary, pictures), once written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub folder: Option<std::path::PathBuf>,
 }
 
 /// What a sweep found: the summary of the seeds it ran, or the lowest failing seed.

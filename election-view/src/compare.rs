@@ -33,6 +33,56 @@ pub struct AlgorithmRuns {
     pub runs: Vec<SeedRow>,
 }
 
+/// What the report's summary table says of one algorithm's runs.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AlgorithmSummary {
+    /// Runs (seeds).
+    pub runs: usize,
+    /// Runs that ended with a stable leader.
+    pub settled: usize,
+    /// Time to a stable leader over the settled runs: median, p90, max.
+    pub stable_us: Option<[Time; 3]>,
+    /// Median time without an agreed leader.
+    pub unavailable_median_us: Option<Time>,
+    /// Time without an agreed leader over all runs' time, in percent.
+    pub unavailable_percent: f64,
+    /// Mean messages per run.
+    pub messages_mean: f64,
+    /// Mean elections started per run.
+    pub elections_mean: f64,
+    /// Mean leader changes per run.
+    pub leader_changes_mean: f64,
+    /// Runs that broke an invariant.
+    pub violations: usize,
+}
+
+impl AlgorithmRuns {
+    /// The summary of these runs.
+    pub fn summary(&self) -> AlgorithmSummary {
+        let times = sorted(self.runs.iter().filter_map(|r| r.time_to_stable_us));
+        let unavailable = sorted(self.runs.iter().map(|r| r.unavailable_us));
+        let total: u64 = self.runs.iter().map(|r| r.duration_us).sum();
+        let down: u64 = self.runs.iter().map(|r| r.unavailable_us).sum();
+        AlgorithmSummary {
+            runs: self.runs.len(),
+            settled: times.len(),
+            stable_us: times
+                .last()
+                .map(|&max| [pct(&times, 0.5).unwrap(), pct(&times, 0.9).unwrap(), max]),
+            unavailable_median_us: pct(&unavailable, 0.5),
+            unavailable_percent: if total == 0 {
+                0.0
+            } else {
+                100.0 * down as f64 / total as f64
+            },
+            messages_mean: mean(self.runs.iter().map(SeedRow::total_messages)),
+            elections_mean: mean(self.runs.iter().map(|r| r.elections_started)),
+            leader_changes_mean: mean(self.runs.iter().map(|r| r.leader_changes)),
+            violations: self.runs.iter().filter(|r| r.violation.is_some()).count(),
+        }
+    }
+}
+
 /// One run (one seed) of one algorithm.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct SeedRow {
@@ -200,7 +250,8 @@ fn mean(v: impl IntoIterator<Item = u64>) -> f64 {
 }
 
 /// A duration for the report: µs below 1 ms, ms with one decimal below 10 s, s above.
-fn short(us: u64) -> String {
+/// A duration in µs as people read it: `740 µs`, `212.4 ms`, `12.50 s`.
+pub fn human_time(us: u64) -> String {
     if us < 1_000 {
         format!("{us} µs")
     } else if us < 10_000_000 {
@@ -322,7 +373,7 @@ fn cdf_chart(data: &CompareData) -> String {
             escape(&a.algorithm),
             times.len(),
             a.runs.len(),
-            pct(&times, 0.5).map_or("—".into(), short),
+            pct(&times, 0.5).map_or("—".into(), human_time),
         );
         if unsettled > 0 {
             let _ = write!(
@@ -386,11 +437,11 @@ fn box_chart(data: &CompareData) -> String {
             r##"<g class="box" data-algorithm="{}"><title>{}: min {}, quartiles {} / {} / {}, max {}</title><line x1="{:.1}" x2="{:.1}" y1="{yc:.1}" y2="{yc:.1}" stroke="{color}" stroke-width="1.5"/><rect x="{:.1}" y="{:.1}" width="{:.1}" height="16" fill="{color}" fill-opacity="0.25" stroke="{color}" stroke-width="1.5"/><line x1="{:.1}" x2="{:.1}" y1="{:.1}" y2="{:.1}" stroke="{color}" stroke-width="3"/></g>"##,
             escape(&a.algorithm),
             escape(&a.algorithm),
-            short(lo),
-            short(q1),
-            short(med),
-            short(q3),
-            short(hi),
+            human_time(lo),
+            human_time(q1),
+            human_time(med),
+            human_time(q3),
+            human_time(hi),
             x(lo),
             x(hi),
             x(q1),
@@ -406,7 +457,7 @@ fn box_chart(data: &CompareData) -> String {
             r##"<text class="value" x="{:.1}" y="{:.1}">{}</text>"##,
             x(hi) + 6.0,
             yc + 4.0,
-            short(med)
+            human_time(med)
         );
     }
     out.push_str("</svg>");
@@ -575,36 +626,32 @@ fn summary_table(data: &CompareData) -> String {
     );
     for (i, a) in data.algorithms.iter().enumerate() {
         let color = ALGORITHM_COLOR[i % ALGORITHM_COLOR.len()];
-        let times = sorted(a.runs.iter().filter_map(|r| r.time_to_stable_us));
-        let unavailable = sorted(a.runs.iter().map(|r| r.unavailable_us));
-        let share = {
-            let total: u64 = a.runs.iter().map(|r| r.duration_us).sum();
-            let down: u64 = a.runs.iter().map(|r| r.unavailable_us).sum();
-            if total == 0 {
-                0.0
-            } else {
-                100.0 * down as f64 / total as f64
-            }
-        };
-        let violations = a.runs.iter().filter(|r| r.violation.is_some()).count();
-        let d = |v: Option<u64>| v.map_or("—".to_string(), short);
+        let s = a.summary();
+        let d = |v: Option<u64>| v.map_or("—".to_string(), human_time);
+        let stable = |i: usize| d(s.stable_us.map(|t| t[i]));
         let _ = write!(
             out,
             "<tr data-algorithm=\"{}\"><td><span class=\"alg\" style=\"background:{color}\"></span>{}</td>\
-             <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{share:.1} %</td>\
-             <td>{:.1}</td><td>{:.1}</td><td>{:.2}</td><td{}>{violations}</td></tr>",
+             <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1} %</td>\
+             <td>{:.1}</td><td>{:.1}</td><td>{:.2}</td><td{}>{}</td></tr>",
             escape(&a.algorithm),
             escape(&a.algorithm),
-            a.runs.len(),
-            times.len(),
-            d(pct(&times, 0.5)),
-            d(pct(&times, 0.9)),
-            d(times.last().copied()),
-            d(pct(&unavailable, 0.5)),
-            mean(a.runs.iter().map(SeedRow::total_messages)),
-            mean(a.runs.iter().map(|r| r.elections_started)),
-            mean(a.runs.iter().map(|r| r.leader_changes)),
-            if violations > 0 { " class=\"bad\"" } else { "" },
+            s.runs,
+            s.settled,
+            stable(0),
+            stable(1),
+            stable(2),
+            d(s.unavailable_median_us),
+            s.unavailable_percent,
+            s.messages_mean,
+            s.elections_mean,
+            s.leader_changes_mean,
+            if s.violations > 0 {
+                " class=\"bad\""
+            } else {
+                ""
+            },
+            s.violations,
         );
     }
     out.push_str("</tbody></table>");
@@ -626,9 +673,10 @@ fn seeds_table(data: &CompareData) -> String {
                  <td>{}</td><td{}>{}</td></tr>",
                 escape(&a.algorithm),
                 r.seed,
-                r.time_to_stable_us.map_or("did not settle".into(), short),
-                short(r.unavailable_us),
-                short(r.duration_us),
+                r.time_to_stable_us
+                    .map_or("did not settle".into(), human_time),
+                human_time(r.unavailable_us),
+                human_time(r.duration_us),
                 r.total_messages(),
                 r.elections_started,
                 r.leader_changes,

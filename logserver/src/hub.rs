@@ -19,6 +19,7 @@ use tokio::time::Instant;
 use crate::metrics::{Metrics, Refusal};
 use crate::model::{LogEntry, NodeDoc, NodeView, now_ms};
 use crate::store::{Retention, Snapshot, Store, WriteBatch, Written};
+use crate::timeline::BlockChange;
 
 /// Log entries kept in memory (and loaded at start) to answer `GET /api/log`.
 pub(crate) const LOG_MEMORY: usize = 100_000;
@@ -171,7 +172,15 @@ struct Inner {
     failing: Option<String>,
     /// When the store operation in progress (a write or pruning) started.
     writing_since: Option<Instant>,
+    /// Recent changes of `blocks`, oldest first, at most `BLOCK_HISTORY` (for the pictures;
+    /// not stored: a restart starts it again from the stored blocks).
+    block_history: VecDeque<BlockChange>,
+    /// The blocks in force before the oldest change of `block_history`.
+    blocks_before_history: Vec<BlockedLink>,
 }
+
+/// Block changes remembered for `/timeline` and the recent events.
+const BLOCK_HISTORY: usize = 256;
 
 /// Shared state of a running logserver.
 pub(crate) struct Hub {
@@ -187,6 +196,7 @@ impl Hub {
         let mut blocks = s.blocks;
         blocks.sort();
         blocks.dedup();
+        let before = blocks.clone();
         Hub {
             inner: Mutex::new(Inner {
                 nodes: s
@@ -206,6 +216,8 @@ impl Hub {
                 full_warned: false,
                 failing: None,
                 writing_since: None,
+                block_history: VecDeque::new(),
+                blocks_before_history: before,
             }),
             wake: Notify::new(),
             limits,
@@ -344,6 +356,45 @@ impl Hub {
         out
     }
 
+    /// Committed log entries that arrived at `from_ms` or later (and have `seq > since` if
+    /// given), the last `limit` of them, in log order.
+    pub fn entries_from(&self, from_ms: u64, since: Option<u64>, limit: usize) -> Vec<LogEntry> {
+        let g = self.lock();
+        let start = since.map_or(0, |s| g.log.partition_point(|e| e.seq <= s));
+        let kept: Vec<&Logged> = g
+            .log
+            .iter()
+            .skip(start)
+            .filter(|e| e.server_time_ms >= from_ms)
+            .collect();
+        kept[kept.len().saturating_sub(limit)..]
+            .iter()
+            .map(|e| serde_json::from_str(&e.json).expect("the log holds entries it encoded"))
+            .collect()
+    }
+
+    /// The block changes since `from_ms`, after the set in force at `from_ms` (dated then).
+    pub fn block_changes(&self, from_ms: u64) -> Vec<BlockChange> {
+        let g = self.lock();
+        let before = g
+            .block_history
+            .iter()
+            .rev()
+            .find(|c| c.at_ms < from_ms)
+            .map_or_else(|| g.blocks_before_history.clone(), |c| c.links.clone());
+        let mut out = vec![BlockChange {
+            at_ms: from_ms,
+            links: before,
+        }];
+        out.extend(
+            g.block_history
+                .iter()
+                .filter(|c| c.at_ms >= from_ms)
+                .cloned(),
+        );
+        out
+    }
+
     /// The blocked links, sorted.
     pub fn blocks(&self) -> Vec<BlockedLink> {
         self.lock().blocks.clone()
@@ -479,6 +530,15 @@ impl Hub {
             }
         }
         if let Some(links) = batch.blocks {
+            if inner.block_history.len() == BLOCK_HISTORY {
+                if let Some(oldest) = inner.block_history.pop_front() {
+                    inner.blocks_before_history = oldest.links;
+                }
+            }
+            inner.block_history.push_back(BlockChange {
+                at_ms: now_ms(),
+                links: links.clone(),
+            });
             inner.blocks = links;
         }
         for (e, json) in batch.log.iter().zip(batch.log_json) {

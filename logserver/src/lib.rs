@@ -20,6 +20,7 @@ mod metrics;
 mod model;
 mod page;
 mod store;
+mod timeline;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -252,6 +253,7 @@ fn router(state: AppState, body_timeout: Duration) -> Router {
     Router::new()
         .merge(api::routes())
         .merge(page::routes())
+        .merge(timeline::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such page or endpoint") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -269,7 +271,11 @@ fn router(state: AppState, body_timeout: Duration) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
         ))
-        .layer(header(header::CONTENT_SECURITY_POLICY, CSP))
+        // A page may bring its own, stricter-fitting policy (/timeline's inline hashes).
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP),
+        ))
         .layer(header(header::X_FRAME_OPTIONS, "DENY"))
         .layer(header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         // Not `no-referrer`: with it Chromium sends `Origin: null` on the page's own form posts.

@@ -19,7 +19,7 @@ pub struct NodeDoc {
 }
 
 /// Silent for more than this many heartbeat periods means unreachable.
-const SILENT_PERIODS: u64 = 3;
+pub(crate) const SILENT_PERIODS: u64 = 3;
 
 impl NodeDoc {
     /// Whether the node reported recently enough (within three heartbeats of `now_ms`) and has

@@ -48,6 +48,19 @@ pub fn skipped(why: &str) {
     let _ = writeln!(std::io::stderr(), "\n*** SKIPPED: {why} ***\n");
 }
 
+/// Keeps a screenshot: in `target/view-screenshots/NAME` always, and in `docs/NAME` (the ones
+/// the README shows) when `ELECTION_UPDATE_DOCS` is set.
+pub fn save_screenshot(png: &[u8], name: &str) {
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{name} is not a PNG");
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = root.join("target/view-screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(name), png).unwrap();
+    if std::env::var_os("ELECTION_UPDATE_DOCS").is_some() {
+        std::fs::write(root.join("docs").join(name), png).unwrap();
+    }
+}
+
 /// A chromedriver process and one browser session; the process is killed when dropped.
 pub struct Browser {
     driver: Child,

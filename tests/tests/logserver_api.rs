@@ -121,6 +121,30 @@ async fn refused(http: &Http, method: Method, path: &str, body: &str, code: u16,
     );
 }
 
+/// A refused form answers an HTML page (for the browser that posted it) naming the problem.
+async fn refused_form(http: &Http, path: &str, body: &str, code: u16, needle: &str) {
+    let form = [("content-type", "application/x-www-form-urlencoded")];
+    let (status, headers, text) = http.send_full(Method::POST, path, body, &form).await;
+    assert_eq!(status.as_u16(), code, "{path} {body:.80}: {text}");
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html"),
+        "{path}: {text}"
+    );
+    let message = text
+        .split("<p id=\"error\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</p>").next())
+        .unwrap_or_else(|| panic!("no error paragraph: {text}"));
+    assert!(
+        message.contains(needle),
+        "{message:?} should mention {needle:?}"
+    );
+    assert!(text.contains("<a href=\"/status\">"), "a way back: {text}");
+}
+
 #[tokio::test]
 async fn bad_input_gets_a_4xx_naming_the_problem_and_loses_nothing() {
     let dir = temp_dir("bad");
@@ -261,33 +285,60 @@ async fn bad_input_gets_a_4xx_naming_the_problem_and_loses_nothing() {
     refused(&http, Method::GET, "/api/nope", "", 404, "no such").await;
     refused(&http, Method::POST, "/api/nodes", "", 405, "not allowed").await;
     let token = http.form_token().await;
-    refused(
+    refused_form(
         &http,
-        Method::POST,
         "/status/blocks",
         &format!("csrf={token}&pair=1.2.3.4:5"),
         400,
         "comma",
     )
     .await;
-    refused(
+    refused_form(&http, "/status/blocks", "x=1", 400, "unknown form field").await;
+    refused_form(
         &http,
-        Method::POST,
-        "/status/blocks",
-        "x=1",
-        400,
-        "unknown form field",
-    )
-    .await;
-    refused(
-        &http,
-        Method::POST,
         "/status/blocks",
         "pair=127.0.0.1:1%2C127.0.0.1:2",
         403,
         "form token",
     )
     .await;
+    for (body, needle) in [
+        ("node=127.0.0.1:9000&action=explode", "neither"),
+        ("action=isolate", "missing form field &quot;node&quot;"),
+        ("node=nowhere&action=isolate", "node"),
+    ] {
+        refused_form(
+            &http,
+            "/status/isolate",
+            &format!("csrf={token}&{body}"),
+            400,
+            needle,
+        )
+        .await;
+    }
+    for (body, needle) in [
+        ("side=127.0.0.1:9000%3Da", "two different sides"),
+        (
+            "side=127.0.0.1:9000%3Dz&side=127.0.0.1:9001%3Da",
+            "not a, b, c",
+        ),
+        ("side=127.0.0.1:9000", "ADDR=SIDE"),
+    ] {
+        refused_form(
+            &http,
+            "/status/split",
+            &format!("csrf={token}&{body}"),
+            400,
+            needle,
+        )
+        .await;
+    }
+    for query in ["seconds=0", "seconds=100000", "colour=1"] {
+        for path in ["/timeline", "/api/events", "/api/shiviz"] {
+            let (status, _) = http.send(Method::GET, &format!("{path}?{query}"), "").await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{path}?{query}");
+        }
+    }
 
     // A rejected batch stores none of its reports; the earlier report is still there.
     let nodes = http.get_json("/api/nodes").await;
@@ -474,6 +525,118 @@ async fn the_block_form_works_without_javascript() {
     server.shutdown().await.unwrap();
 }
 
+/// Isolate and heal one node, and split the cluster into sides, through the page's plain forms.
+#[tokio::test]
+async fn isolate_heal_and_split_set_the_blocks() {
+    let dir = temp_dir("isolate");
+    let server = start(&dir).await;
+    let http = Http::new(&server);
+    http.post_reports(&[report(A, C, 1), report(B, C, 1), report(C, C, 1)])
+        .await;
+    let one_way = json!([{ "from": C, "to": B }]);
+    http.send(Method::PUT, "/api/blocks", &one_way.to_string())
+        .await;
+    let (status, headers) = http
+        .post_form("/status/isolate", &format!("node={A}&action=isolate"))
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers["location"], "/status");
+    let isolated = json!([
+        { "from": A, "to": B }, { "from": A, "to": C },
+        { "from": B, "to": A }, { "from": C, "to": A }, { "from": C, "to": B },
+    ]);
+    assert_eq!(http.get_json("/api/blocks").await, isolated);
+    http.post_form("/status/isolate", &format!("node={A}&action=heal"))
+        .await;
+    assert_eq!(
+        http.get_json("/api/blocks").await,
+        one_way,
+        "the other block stays"
+    );
+    // A and B on different sides, C on none: only A-B is cut, and the old block is replaced.
+    let (status, _) = http
+        .post_form(
+            "/status/split",
+            &format!("side={A}%3Da&side={B}%3Db&side={C}%3D"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        http.get_json("/api/blocks").await,
+        json!([{ "from": A, "to": B }, { "from": B, "to": A }])
+    );
+    // The picture draws it: one dashed two-way line, no arrow.
+    let (_, svg) = http.send(Method::GET, "/status/graph.svg", "").await;
+    assert_eq!(svg.matches("class=\"block two-way\"").count(), 1, "{svg}");
+    assert_eq!(svg.matches("class=\"block one-way\"").count(), 0, "{svg}");
+    assert_eq!(svg.matches("class=\"node").count(), 3);
+    assert_eq!(svg.matches("class=\"node leader\"").count(), 1, "C leads");
+    server.shutdown().await.unwrap();
+}
+
+/// The real cluster as a picture: `/timeline` (the simulator's renderer, its inline code allowed
+/// by hash only), `/api/shiviz` (vector clocks that check) and `/api/events` (who leads).
+#[tokio::test]
+async fn the_timeline_the_events_and_shiviz_show_the_real_cluster() {
+    let dir = temp_dir("timeline");
+    let server = start(&dir).await;
+    let http = Http::new(&server);
+    let mut boot = Vec::new();
+    for n in [A, B, C] {
+        let mut r = report(n, C, 1);
+        r.event = ReportEvent::Started;
+        r.state = State::Election;
+        r.coordinator = None;
+        r.group = None;
+        boot.push(r);
+    }
+    http.post_reports(&boot).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    http.post_reports(&[report(A, C, 2), report(B, C, 2), report(C, C, 2)])
+        .await;
+
+    let events = http.get_json("/api/events").await;
+    let texts: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["text"].as_str().unwrap())
+        .collect();
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.starts_with(&format!("{C} leads 3/3 after "))),
+        "{texts:?}"
+    );
+    assert_eq!(events.as_array().unwrap().last().unwrap()["kind"], "leader");
+    let (_, page) = http.send(Method::GET, "/status", "").await;
+    assert!(
+        page.contains(&format!("{C} leads 3/3 after ")),
+        "the page lists it"
+    );
+
+    let (status, headers, page) = http.send_full(Method::GET, "/timeline", "", &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    let scripts = csp.split(';').find(|d| d.contains("script-src")).unwrap();
+    assert!(
+        scripts.contains("'sha256-") && !scripts.contains("unsafe"),
+        "{csp}"
+    );
+    assert!(page.contains("id=\"run-data\""), "a spacetime page");
+    for n in [A, B, C] {
+        assert!(page.contains(n), "{n} has a lane");
+    }
+    let (status, shiviz) = http.send(Method::GET, "/api/shiviz", "").await;
+    assert_eq!(status, StatusCode::OK);
+    let parsed = election_view::check_shiviz(&shiviz).unwrap_or_else(|e| panic!("{e}\n{shiviz}"));
+    assert!(
+        parsed.len() >= 6,
+        "starts and statuses of three nodes: {shiviz}"
+    );
+    server.shutdown().await.unwrap();
+}
+
 #[tokio::test]
 async fn off_loopback_changes_need_the_admin_token_and_reading_stays_open() {
     let dir = temp_dir("token");
@@ -496,9 +659,8 @@ async fn off_loopback_changes_need_the_admin_token_and_reading_stays_open() {
     refused(&http, Method::DELETE, "/api/blocks", "", 401, "admin token").await;
     refused(&http, Method::DELETE, "/api/nodes", "", 401, "admin token").await;
     let csrf = http.form_token().await;
-    refused(
+    refused_form(
         &http,
-        Method::POST,
         "/status/reset",
         &format!("csrf={csrf}&token=wrong"),
         401,

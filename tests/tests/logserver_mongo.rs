@@ -8,9 +8,10 @@ mod logserver_common;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use election_tests::browser::skipped;
 use hyper::{Method, StatusCode};
 use logserver::{ServeArgs, Server};
-use logserver_common::{Http, column, report, skipped, temp_dir};
+use logserver_common::{Http, column, report, temp_dir};
 use mongodb::bson::{Bson, Document, doc};
 use mongodb::options::ClientOptions;
 use serde_json::json;

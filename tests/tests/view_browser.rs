@@ -4,12 +4,12 @@
 //! Screenshots go to `target/view-screenshots/`; with `ELECTION_UPDATE_DOCS=1` also to `docs/`.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use election_sim::{Fault, Network, Plan, RandomFaults, Spec, TimedFault};
 use election_tests::TempDir;
-use election_tests::browser::{Browser, chromedriver, skipped};
+use election_tests::browser::{Browser, chromedriver, save_screenshot, skipped};
 use election_tests::traces::{UsurpingInvitation, run_of, trace_of};
 use election_view::{
     AlgorithmRuns, CompareData, EventKind, Measures, NodeIx, NodeStatus, ReadOptions, Run, SeedRow,
@@ -61,17 +61,6 @@ fn invitation_partition() -> Run {
 }
 
 /// Where screenshots go: `target/view-screenshots/`, and `docs/` when asked for.
-fn save_screenshot(png: &[u8], name: &str) {
-    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let dir = root.join("target/view-screenshots");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join(name), png).unwrap();
-    if std::env::var_os("ELECTION_UPDATE_DOCS").is_some() {
-        std::fs::write(root.join("docs").join(name), png).unwrap();
-    }
-}
-
 /// Writes `html` to `dir/name` and opens it from `file://`.
 async fn open(browser: &Browser, dir: &Path, name: &str, html: &str) -> Duration {
     let path = dir.join(name);

@@ -16,13 +16,6 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use logserver::{ServeArgs, Server};
 
-/// Says loudly that a test did not run. Written to stderr directly, because the test harness
-/// swallows `eprintln!` output of passing tests.
-pub fn skipped(why: &str) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "\n*** SKIPPED: {why} ***\n");
-}
-
 /// A fresh, empty directory under the system temp dir.
 pub fn temp_dir(name: &str) -> PathBuf {
     static N: AtomicU32 = AtomicU32::new(0);

@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 /// `text` safe inside HTML text and attribute values.
-pub(crate) fn escape(text: &str) -> String {
+pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -55,3 +55,14 @@ window.addEventListener('error', function (e) {
   if (box) { box.hidden = false; box.textContent = 'This page failed to draw: ' + text; }
 });
 "#;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn escape_covers_markup_and_quotes() {
+        assert_eq!(
+            super::escape(r#"<b a="1">&'"#),
+            "&lt;b a=&quot;1&quot;&gt;&amp;&#39;"
+        );
+    }
+}

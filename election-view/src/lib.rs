@@ -42,6 +42,7 @@ pub use clock::{Stamp, VectorClock, dominated_by, local_nodes, vector_clocks};
 pub use compare::{
     AlgorithmRuns, AlgorithmSummary, CompareData, SeedRow, human_time, render_compare, write_csv,
 };
+pub use html::escape;
 pub use metrics::{Measures, agreed_leader};
 pub use run::{
     Event, EventKind, Header, Keep, Limit, MarkKind, MsgId, NodeIx, NodeStatus, Run, RunBuilder,

@@ -22,6 +22,8 @@ use axum::routing::{get, post};
 use election_core::report::BlockedLink;
 use std::collections::BTreeMap;
 
+use election_view::escape;
+
 use crate::http::{ApiError, AppState, body};
 use crate::hub::Refused;
 use crate::model::{NodeDoc, now_ms, parse_addr};
@@ -466,22 +468,6 @@ fn parse_pair(value: &str) -> Result<(String, String), String> {
     Ok((a, b))
 }
 
-/// Escapes text for HTML content and quoted attributes.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// `YYYY-MM-DD HH:MM:SS UTC`, as the page's script formats it too.
 pub(crate) fn format_ms(ms: u64) -> String {
     let secs = ms / 1000;
@@ -815,14 +801,6 @@ mod tests {
         // 2024-02-29 12:34:56.789 UTC, a leap day.
         assert_eq!(format_ms(1_709_210_096_789), "2024-02-29 12:34:56 UTC");
         assert_eq!(format_ms(951_782_400_000), "2000-02-29 00:00:00 UTC");
-    }
-
-    #[test]
-    fn escape_covers_markup_and_quotes() {
-        assert_eq!(
-            escape(r#"<b a="1">&'"#),
-            "&lt;b a=&quot;1&quot;&gt;&amp;&#39;"
-        );
     }
 
     #[test]

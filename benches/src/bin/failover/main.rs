@@ -142,33 +142,27 @@ async fn main() {
         eprintln!("round {}/{} done", round + 1, args.trials);
     }
 
-    let etcd_median =
-        (!theirs.is_empty()).then(|| Summary::of(theirs.iter().map(|t| t.total).collect()).median);
+    let etcd = (!theirs.is_empty()).then(|| Summary::of(theirs.iter().map(|t| t.total).collect()));
+    let etcd_median = etcd.as_ref().map(|s| s.median);
     println!("Total, kill to agreement as observed (median / p90 / max / min):\n");
     println!("| system | median | p90 | max | min | median ÷ etcd | liveness bound |");
     println!("|---|---|---|---|---|---|---|");
+    let row = |system: &str, s: Summary, bound: &str| {
+        println!(
+            "| {system} | {} | {} | {} | {} | {} | {bound} |",
+            ms(s.median),
+            ms(s.p90),
+            ms(s.max),
+            ms(s.min),
+            ratio(s.median, etcd_median)
+        );
+    };
     for (&algorithm, trials) in algorithms.iter().zip(&ours) {
         let s = Summary::of(trials.iter().map(|t| t.total).collect());
-        println!(
-            "| {algorithm} | {} | {} | {} | {} | {} | {} |",
-            ms(s.median),
-            ms(s.p90),
-            ms(s.max),
-            ms(s.min),
-            ratio(s.median, etcd_median),
-            ms(fast.bound(algorithm, args.nodes))
-        );
+        row(algorithm.name(), s, &ms(fast.bound(algorithm, args.nodes)));
     }
-    if let Some(median) = etcd_median {
-        let s = Summary::of(theirs.iter().map(|t| t.total).collect());
-        println!(
-            "| etcd | {} | {} | {} | {} | {} | none |",
-            ms(s.median),
-            ms(s.p90),
-            ms(s.max),
-            ms(s.min),
-            ratio(median, etcd_median)
-        );
+    if let Some(s) = etcd {
+        row("etcd", s, "none");
     }
     println!(
         "\nPhases, on the nodes' clocks (median / p90 / max; the phases' medians need not add up):\n"

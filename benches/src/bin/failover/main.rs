@@ -559,3 +559,84 @@ fn cpu_ticks(pid: u32) -> u64 {
     let stime: u64 = fields[12].parse().expect("stime");
     utime + stime
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use election_core::report::NodeReport;
+
+    const OLD: &str = "127.0.0.1:5";
+    const NEW: &str = "127.0.0.1:4";
+    const KILL_US: u64 = 1_000_000_000;
+
+    /// A report of `addr` stamped `node_us` on a clock started at `KILL_US - 500_000` µs, which
+    /// arrived `delay_us` later.
+    fn entry(
+        seq: u64,
+        addr: &str,
+        event: ReportEvent,
+        state: State,
+        leader: &str,
+        node_us: u64,
+        delay_us: u64,
+    ) -> LogEntry {
+        LogEntry {
+            seq,
+            server_time_ms: (KILL_US - 500_000 + node_us + delay_us) / 1000,
+            report: NodeReport {
+                addr: addr.to_string(),
+                algorithm: "bully".to_string(),
+                event,
+                state,
+                coordinator: Some(leader.to_string()),
+                group: None,
+                incarnation: None,
+                term: None,
+                phase: String::new(),
+                node_time_us: node_us,
+                heartbeat_ms: 20,
+                pid: 1,
+                drops: Default::default(),
+            },
+        }
+    }
+
+    #[test]
+    fn phases_follow_status_changes_and_skip_stale_periodic_reports() {
+        use ReportEvent::{Heartbeat, Status};
+        use State::{Election, Normal};
+        let (a, b) = ("127.0.0.1:3", NEW);
+        let log = vec![
+            // Before the kill (node time 500 ms): settled under the old leader; the periodic
+            // report with no delay pins the clock mapping.
+            entry(0, a, Heartbeat, Normal, OLD, 400_000, 0),
+            entry(1, b, Heartbeat, Normal, OLD, 400_000, 0),
+            // a detects at kill + 100 ms, b starts its election at kill + 105 ms.
+            entry(2, a, Status, Election, OLD, 600_000, 2_000),
+            entry(3, b, Status, Election, OLD, 605_000, 2_000),
+            // b names itself at kill + 110 ms and is Normal at kill + 112 ms.
+            entry(4, b, Status, Normal, NEW, 612_000, 2_000),
+            // A periodic report of a, queued after its last change but stamped later than the
+            // change still in its queue, repeats the stale Election status.
+            entry(5, a, Heartbeat, Election, OLD, 620_000, 2_000),
+            // a follows b at kill + 115 ms.
+            entry(6, a, Status, Normal, NEW, 615_000, 7_000),
+        ];
+        let addr = |s: &str| s.parse::<SocketAddr>().unwrap();
+        let p = Phases::from_log(&log, KILL_US, addr(OLD), addr(NEW), &[addr(a), addr(b)]);
+        let ms = Duration::from_millis;
+        assert_eq!(p.detection, ms(100));
+        assert_eq!(p.election, ms(12));
+        assert_eq!(p.announcement, ms(3));
+        assert_eq!(p.settled(), ms(115));
+    }
+
+    #[test]
+    fn etcd_agreement_needs_every_member_on_one_nonzero_leader() {
+        let s = |member, leader| Some(etcd::Status { member, leader });
+        assert_eq!(etcd::agreed(&[s(1, 2), s(2, 2)]), Some(2));
+        assert_eq!(etcd::agreed(&[s(1, 2), s(2, 3)]), None);
+        assert_eq!(etcd::agreed(&[s(1, 0), s(2, 0)]), None);
+        assert_eq!(etcd::agreed(&[s(1, 2), None]), None);
+    }
+}

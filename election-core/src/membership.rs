@@ -57,7 +57,8 @@
 //!
 //! Entries enter a table only from the config, from the welcome this node got, from a
 //! `Welcome`-time or periodic [`Control::Announce`] of a *member*, or from a booting node's own
-//! [`Control::Hello`] that matches a config line. When the driver authenticates every message
+//! [`Control::Hello`] that matches a config line (which is answered with the whole table, so the
+//! rebooted node learns at once who joined while it was down). When the driver authenticates every message
 //! (a cluster key, [`ViewConfig::authenticated`]) an authenticated non-member may announce
 //! itself too, which is how a node removed by mistake comes back. A `Left` counts only from the
 //! leaver itself, and the id it leaves is remembered (a bounded set of tombstones) so a
@@ -398,6 +399,14 @@ impl<A: Clone + Ord + Debug> View<A> {
                     return reject(from, Rejection::Unexpected, effects);
                 }
                 self.learn(from, id, from.clone(), effects);
+                // A rebooted node knows only the config: tell it who joined meanwhile now,
+                // instead of leaving that to the random re-announcements.
+                effects.push(Effect::Send {
+                    to: from.clone(),
+                    msg: Control::Announce {
+                        members: self.entries(),
+                    },
+                });
             }
             Control::Left => match sender {
                 Some(id) if id != self.id => {
@@ -1098,7 +1107,17 @@ mod tests {
         a0.on_control(&all[2], Control::Left, &mut effects);
         effects.clear();
         a0.on_control(&all[2], Control::Hello { id: NodeId(2) }, &mut effects);
-        assert_eq!(effects, vec![Effect::Change(Membership::Joined(NodeId(2)))]);
+        assert_eq!(effects[0], Effect::Change(Membership::Joined(NodeId(2))));
+        // The rebooted node is told the whole table at once (joiners it never heard of).
+        assert_eq!(
+            sends(&effects[1..]),
+            vec![(
+                all[2].clone(),
+                Control::Announce {
+                    members: a0.entries()
+                }
+            )]
+        );
         effects.clear();
         a0.on_control(&all[1], Control::Hello { id: NodeId(2) }, &mut effects);
         assert_eq!(

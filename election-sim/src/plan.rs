@@ -78,9 +78,17 @@ pub enum Fault {
         /// Which node.
         node: u32,
     },
-    /// A new node joins with id one above the largest id ever used; every live node is told.
-    Join,
-    /// The node stops and is removed from the membership; every live node is told.
+    /// A new node (numbered after every node so far) boots and asks to join through member
+    /// `via` — or, without `via`, through a live member drawn from the seed. Its id comes from
+    /// the membership layer of `election-core`: the admitter's next id in its slot, above every
+    /// id it knows. `fault = "join"` alone is the old form and still reads.
+    Join {
+        /// The member asked first (a non-admitter redirects to the admitters).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        via: Option<u32>,
+    },
+    /// The node tells every member it leaves (a `left` control message), then stops for good.
+    /// A node that is down cannot say so: it just never comes back.
     Leave {
         /// Which node.
         node: u32,
@@ -134,7 +142,7 @@ impl Fault {
         match self {
             Fault::Crash { .. } => "crash",
             Fault::Recover { .. } => "recover",
-            Fault::Join => "join",
+            Fault::Join { .. } => "join",
             Fault::Leave { .. } => "leave",
             Fault::Partition { .. } => "partition",
             Fault::Block { .. } => "block",
@@ -158,7 +166,8 @@ impl Fault {
             Fault::Partition { groups } => {
                 groups.iter().flatten().map(|&n| ("groups", n)).collect()
             }
-            Fault::Join | Fault::Heal | Fault::Network { .. } => Vec::new(),
+            Fault::Join { via } => via.iter().map(|&n| ("via", n)).collect(),
+            Fault::Heal | Fault::Network { .. } => Vec::new(),
         }
     }
 }
@@ -292,7 +301,7 @@ impl Plan {
                 }
             }
             match &f.fault {
-                Fault::Join => existing += 1,
+                Fault::Join { .. } => existing += 1,
                 Fault::Network { network: net } | Fault::Link { network: net, .. } => {
                     net.validate(&format!("{at}.network"))?
                 }
@@ -327,7 +336,7 @@ impl Plan {
         self.faults
             .iter()
             .enumerate()
-            .find(|(_, f)| matches!(f.fault, Fault::Join | Fault::Leave { .. }))
+            .find(|(_, f)| matches!(f.fault, Fault::Join { .. } | Fault::Leave { .. }))
     }
 
     /// The largest one-way delay any network of the plan allows.
@@ -565,7 +574,7 @@ impl RandomFaults {
                 Some(FaultKind::Join) => {
                     existing += 1;
                     members += 1;
-                    Fault::Join
+                    Fault::Join { via: None }
                 }
                 Some(FaultKind::Leave) if members > 1 => {
                     members -= 1;
@@ -697,7 +706,7 @@ impl RandomFaults {
                 FaultKind::Join => {
                     existing += 1;
                     members += 1;
-                    Fault::Join
+                    Fault::Join { via: None }
                 }
                 FaultKind::Leave if members > 1 => {
                     members -= 1;

@@ -61,7 +61,7 @@ fn raw_fault() -> impl Strategy<Value = Fault> {
         2 => Just(Fault::Heal),
         1 => network().prop_map(|network| Fault::Network { network }),
         1 => (any::<u32>(), -0.1..=0.1f64).prop_map(|(node, rate)| Fault::Drift { node, rate }),
-        1 => Just(Fault::Join),
+        1 => any::<Option<u32>>().prop_map(|via| Fault::Join { via }),
         1 => any::<u32>().prop_map(|node| Fault::Leave { node }),
     ]
 }
@@ -89,7 +89,7 @@ fn raw_synchronous_fault(delay: Time) -> impl Strategy<Value = Fault> {
         2 => (any::<u32>(), any::<u32>(), 0..=delay)
             .prop_map(move |(from, to, d)| Fault::Link { from, to, network: pinned(d) }),
         1 => (any::<u32>(), -drift..=drift).prop_map(|(node, rate)| Fault::Drift { node, rate }),
-        1 => Just(Fault::Join),
+        1 => any::<Option<u32>>().prop_map(|via| Fault::Join { via }),
         1 => any::<u32>().prop_map(|node| Fault::Leave { node }),
     ]
 }
@@ -165,9 +165,10 @@ fn plan_of(
                         }
                     }
                     Fault::Link { .. } => Fault::Heal,
-                    Fault::Join => {
+                    Fault::Join { via } => {
+                        let via = via.map(|v| v % existing);
                         existing += 1;
-                        Fault::Join
+                        Fault::Join { via }
                     }
                     other => other,
                 };
@@ -220,7 +221,7 @@ fn without_membership_changes_unless_supported(algorithm: Algorithm, mut plan: P
     });
     if !supported {
         plan.faults.retain_mut(|f| {
-            if matches!(f.fault, Fault::Join | Fault::Leave { .. }) {
+            if matches!(f.fault, Fault::Join { .. } | Fault::Leave { .. }) {
                 f.fault = Fault::Heal;
             }
             plan_names_only(&f.fault, NODES)

@@ -17,6 +17,7 @@
 //! boot with --join MEMBER   Joining::new(MEMBER, tries)
 //!                           loop: Joining::request → send; Joining::on_reply(from, msg)
 //!                           until it yields a View (welcome) or a JoinError (refusal, no answer)
+//!                           then View::announce
 //! a control message         View::on_control(from, msg, effects)
 //! every announce period     View::on_tick(rng, effects)
 //! graceful stop             View::leave(effects)
@@ -243,6 +244,8 @@ pub struct View<A> {
     base: NodeId,
     /// Ids that left; a third party's announcement of one is ignored.
     tombstones: BTreeSet<NodeId>,
+    /// Senders whose tables were answered since the last [`View::on_tick`].
+    answered: BTreeSet<A>,
 }
 
 impl<A: Clone + Ord + Debug> View<A> {
@@ -282,6 +285,7 @@ impl<A: Clone + Ord + Debug> View<A> {
             lines: BTreeMap::new(),
             base: NodeId(0),
             tombstones: BTreeSet::new(),
+            answered: BTreeSet::new(),
         };
         for (id, addr) in entries {
             if view.addrs.contains_key(id) {
@@ -362,14 +366,32 @@ impl<A: Clone + Ord + Debug> View<A> {
 
     /// Periodic re-announcement: the whole table to one other member chosen at random, so a
     /// member removed by mistake, or missed by a lost announcement, comes back.
-    pub fn on_tick(&self, rng: &mut dyn Rng, effects: &mut Vec<Effect<A>>) {
+    pub fn on_tick(&mut self, rng: &mut dyn Rng, effects: &mut Vec<Effect<A>>) {
+        self.answered.clear();
         let others: Vec<&A> = self.others().collect();
         if others.is_empty() {
             return;
         }
         let to = others[rng.next_u64() as usize % others.len()].clone();
+        self.announce_to(&to, effects);
+    }
+
+    /// Right after a welcome: the whole table to every other member, whose answers (they answer
+    /// a table that lacks members of theirs) fill in joiners admitted at the same time by other
+    /// admitters.
+    pub fn announce(&self, effects: &mut Vec<Effect<A>>) {
+        self.send_all(
+            Control::Announce {
+                members: self.entries(),
+            },
+            None,
+            effects,
+        );
+    }
+
+    fn announce_to(&self, to: &A, effects: &mut Vec<Effect<A>>) {
         effects.push(Effect::Send {
-            to,
+            to: to.clone(),
             msg: Control::Announce {
                 members: self.entries(),
             },
@@ -385,12 +407,35 @@ impl<A: Clone + Ord + Debug> View<A> {
                 if sender.is_none() && !self.config.authenticated {
                     return reject(from, Rejection::UnknownSender, effects);
                 }
+                // A whole table (it lists its sender) that lacks members of mine is answered
+                // with mine, once per sender per announce period (so two tables that can never
+                // agree, by a tombstone or a full table, do not ping-pong).
+                let whole = members.iter().any(|(_, a)| a == from);
+                let listed: BTreeSet<NodeId> = members.iter().map(|(id, _)| *id).collect();
+                let lacking = self.addrs.keys().any(|id| !listed.contains(id));
+                let before = effects.len();
                 for (id, addr) in members {
                     // The sender's own entry proves itself; a third party's cannot undo a leave.
                     let own = addr == *from;
                     if own || !self.tombstones.contains(&id) {
                         self.learn(from, id, addr, effects);
                     }
+                }
+                // Every member this table just learned gets it too: two joiners admitted at
+                // once by different admitters hear of each other this way.
+                let learned: Vec<A> = effects[before..]
+                    .iter()
+                    .filter_map(|e| match e {
+                        Effect::Change(Membership::Joined(id)) => self.addrs.get(id).cloned(),
+                        _ => None,
+                    })
+                    .collect();
+                if whole && lacking && self.answered.insert(from.clone()) && !learned.contains(from)
+                {
+                    self.announce_to(from, effects);
+                }
+                for to in learned {
+                    self.announce_to(&to, effects);
                 }
             }
             Control::Hello { id } => {
@@ -401,12 +446,7 @@ impl<A: Clone + Ord + Debug> View<A> {
                 self.learn(from, id, from.clone(), effects);
                 // A rebooted node knows only the config: tell it who joined meanwhile now,
                 // instead of leaving that to the random re-announcements.
-                effects.push(Effect::Send {
-                    to: from.clone(),
-                    msg: Control::Announce {
-                        members: self.entries(),
-                    },
-                });
+                self.announce_to(from, effects);
             }
             Control::Left => match sender {
                 Some(id) if id != self.id => {
@@ -711,7 +751,10 @@ mod tests {
                     Some(Ok(view)) => {
                         self.joined.insert(to.clone(), Ok(view.id()));
                         self.joining.remove(&to);
-                        self.views.insert(to, view);
+                        let mut effects = Vec::new();
+                        view.announce(&mut effects);
+                        self.views.insert(to.clone(), view);
+                        self.carry(&to, effects);
                     }
                     Some(Err(e)) => {
                         self.joined.insert(to.clone(), Err(e));
@@ -736,7 +779,10 @@ mod tests {
             let addrs: Vec<Addr> = self.views.keys().cloned().collect();
             for a in addrs {
                 let mut effects = Vec::new();
-                self.views[&a].on_tick(&mut self.rng, &mut effects);
+                self.views
+                    .get_mut(&a)
+                    .expect("listed")
+                    .on_tick(&mut self.rng, &mut effects);
                 self.carry(&a, effects);
             }
         }
@@ -998,7 +1044,69 @@ mod tests {
             },
             &mut effects,
         );
-        assert_eq!(effects, vec![Effect::Change(Membership::Joined(NodeId(2)))]);
+        // Back in, and told the table (it is a member this view just learned).
+        assert_eq!(effects[0], Effect::Change(Membership::Joined(NodeId(2))));
+        assert_eq!(
+            sends(&effects[1..]),
+            vec![(
+                all[2].clone(),
+                Control::Announce {
+                    members: a0.entries()
+                }
+            )]
+        );
+    }
+
+    #[test]
+    fn a_table_lacking_members_is_answered_once_per_period() {
+        let all = lines(3);
+        let mut a0 = View::from_config(&all, &all[0], None, CONFIG).unwrap();
+        let mut effects = Vec::new();
+        // A joiner's whole table, without a2: answered with a0's.
+        let theirs = vec![
+            (NodeId(0), all[0].clone()),
+            (NodeId(1), all[1].clone()),
+            (NodeId(SLOTS), "j".to_string()),
+        ];
+        let from = "j".to_string();
+        a0.on_control(
+            &from,
+            Control::Announce {
+                members: theirs.clone(),
+            },
+            &mut effects,
+        );
+        let answer = (
+            from.clone(),
+            Control::Announce {
+                members: a0.entries(),
+            },
+        );
+        assert_eq!(sends(&effects), vec![answer.clone()]);
+        // Again within the period: no answer (two tables that cannot agree do not ping-pong).
+        effects.clear();
+        a0.on_control(
+            &from,
+            Control::Announce {
+                members: theirs.clone(),
+            },
+            &mut effects,
+        );
+        assert_eq!(sends(&effects), vec![]);
+        // After a tick, answered again; a table that lacks nothing is never answered.
+        a0.on_tick(&mut ChaCha8Rng::seed_from_u64(1), &mut effects);
+        effects.clear();
+        a0.on_control(&from, Control::Announce { members: theirs }, &mut effects);
+        assert_eq!(sends(&effects), vec![answer]);
+        effects.clear();
+        a0.on_control(
+            &from,
+            Control::Announce {
+                members: a0.entries(),
+            },
+            &mut effects,
+        );
+        assert_eq!(sends(&effects), vec![]);
     }
 
     #[test]
@@ -1035,6 +1143,13 @@ mod tests {
             vec![
                 Effect::Change(Membership::Left(NodeId(2))),
                 Effect::Change(Membership::Joined(NodeId(SLOTS + 2))),
+                // The member just learned gets this table.
+                Effect::Send {
+                    to: all[2].clone(),
+                    msg: Control::Announce {
+                        members: a0.entries()
+                    }
+                },
             ]
         );
         assert_eq!(a0.id_of(&all[2]), Some(NodeId(SLOTS + 2)));

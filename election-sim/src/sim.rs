@@ -27,10 +27,11 @@
 //! messages travel the simulated network like protocol messages (same delays, loss, partitions,
 //! blocks; traced as sends and deliveries). A `join` fault boots a node with a
 //! [`Joining`] toward the member the plan names (or a live member drawn from the seed); it
-//! retries every `timeout`, at most [`JOIN_TRIES`] times, and its protocol starts
-//! [`quiet`](Sim) (twice the algorithm's `max_delay`) after its welcome, by when its admitter's
-//! announcement has reached every live member inside the synchronous model, so nobody drops its
-//! first messages. A booting config node says `hello` (answered with the members' tables) and,
+//! retries every `timeout`, at most [`JOIN_TRIES`] times. Once welcomed it announces its table
+//! to every member ([`View::announce`]), and its protocol starts a quiet period (four times the
+//! algorithm's `max_delay`) later, by when — inside the synchronous model — every live member
+//! has it and it has every joiner admitted at the same time elsewhere, so nobody drops its
+//! first messages and no two joiners take over unaware of each other. A booting config node says `hello` (answered with the members' tables) and,
 //! after a crash, waits the same quiet period. A `leave` sends `left` to every member, then
 //! stops the node for good. Each View re-announces its table every [`ANNOUNCE_HEARTBEATS`]
 //! heartbeats ([`View::on_tick`]). The protocol gets a `Membership` input when its own View
@@ -67,6 +68,11 @@ const PROTOCOL_STREAM: u64 = 3;
 const MEMBERSHIP_STREAM: u64 = 5;
 /// Join requests a joining node sends before it gives up, one per `timeout` (as a real node's).
 pub const JOIN_TRIES: u32 = 10;
+/// A node with a fresh View starts its protocol this many `max_delay`s later: inside the
+/// synchronous model, by then every live member has its admitter's announcement, and two
+/// joiners admitted at once by different admitters have each other (the joiner's announcement,
+/// a member's answer, the second joiner's table: see [`View::announce`]).
+const QUIET_DELAYS: Time = 4;
 /// A View re-announces its table every this many heartbeats.
 pub const ANNOUNCE_HEARTBEATS: Time = 2;
 /// Announce periods the liveness check waits for the re-announcements to repair a table that
@@ -270,6 +276,8 @@ pub struct Sim<P: Protocol> {
     ids: Vec<Option<NodeId>>,
     owners: BTreeMap<NodeId, u32>,
     layer: Option<Layer>,
+    /// See [`Sim::use_highest_plus_one_ids`].
+    highest_plus_one: bool,
     slots: Vec<Slot<P>>,
     queue: Queue<Action<P::Msg>>,
     now: Time,
@@ -347,7 +355,7 @@ impl<P: Protocol> Sim<P> {
                     authenticated: true,
                 },
                 announce_every: ANNOUNCE_HEARTBEATS * spec.timing.heartbeat,
-                quiet: 2 * max_delay,
+                quiet: QUIET_DELAYS * max_delay,
                 rng,
             }
         });
@@ -384,6 +392,7 @@ impl<P: Protocol> Sim<P> {
             ids: (0..spec.nodes).map(|i| Some(NodeId(i))).collect(),
             owners: (0..spec.nodes).map(|i| (NodeId(i), i)).collect(),
             layer,
+            highest_plus_one: false,
             slots: (0..spec.nodes).map(|_| Slot::new()).collect(),
             queue: Queue::new(),
             now: 0,
@@ -502,6 +511,24 @@ impl<P: Protocol> Sim<P> {
     /// The node that holds (or held) protocol id `id`.
     pub fn node_of(&self, id: NodeId) -> Option<u32> {
         self.owners.get(&id).copied()
+    }
+
+    /// Node `node`'s member table (runs with joins or leaves; `None` while it is down or joining).
+    pub fn view(&self, node: u32) -> Option<&View<u32>> {
+        self.slots.get(node as usize)?.view.as_ref()
+    }
+
+    /// Nodes so far (booted and joined, live or not).
+    pub fn nodes(&self) -> u32 {
+        self.slots.len() as u32
+    }
+
+    /// For tests that must show they catch duplicate ids: from now on an admitter hands out
+    /// the rule the layer replaced — one above the highest id it knows — instead of its own
+    /// slot's next id (its own table keeps the real one, as a buggy driver's would).
+    #[doc(hidden)]
+    pub fn use_highest_plus_one_ids(&mut self) {
+        self.highest_plus_one = true;
     }
 
     /// Node `id`'s status (`Down` if it is not running or does not exist).
@@ -886,6 +913,9 @@ impl<P: Protocol> Sim<P> {
         }
         self.owners.insert(id, node);
         self.members.insert(id);
+        self.stats.joins += 1;
+        let mut effects = Vec::new();
+        view.announce(&mut effects);
         let slot = &mut self.slots[node as usize];
         slot.joining = None;
         slot.view = Some(view);
@@ -896,14 +926,18 @@ impl<P: Protocol> Sim<P> {
         );
         self.push(self.now + quiet, Action::Start { node, life });
         self.push(self.now + every, Action::Announce { node, life });
+        self.carry(node, effects);
     }
 
     fn announce(&mut self, node: u32, life: u32) {
         let Sim { layer, slots, .. } = self;
-        let (Some(layer), slot) = (layer.as_mut(), &slots[node as usize]) else {
+        let (Some(layer), slot) = (layer.as_mut(), &mut slots[node as usize]) else {
             return;
         };
-        let Some(view) = slot.view.as_ref().filter(|_| slot.life == life) else {
+        if slot.life != life {
+            return;
+        }
+        let Some(view) = slot.view.as_mut() else {
             return;
         };
         let mut effects = Vec::new();
@@ -914,7 +948,10 @@ impl<P: Protocol> Sim<P> {
     }
 
     /// Carries out a View's effects, in order.
-    fn carry(&mut self, node: u32, effects: Vec<Effect<u32>>) {
+    fn carry(&mut self, node: u32, mut effects: Vec<Effect<u32>>) {
+        if self.highest_plus_one {
+            self.mutate_ids(node, &mut effects);
+        }
         for effect in effects {
             match effect {
                 Effect::Send { to, msg } => self.post(node, to, Wire::Control(msg)),
@@ -927,6 +964,39 @@ impl<P: Protocol> Sim<P> {
                     self.slots[node as usize].assigned = Some(id);
                 }
                 Effect::Rejected { .. } => self.stats.control_rejected += 1,
+            }
+        }
+    }
+
+    /// The broken id rule of [`Sim::use_highest_plus_one_ids`]: an id just assigned is
+    /// replaced, in the welcome and announcements that hand it out, by one above the highest
+    /// other id the admitter knows.
+    fn mutate_ids(&self, node: u32, effects: &mut [Effect<u32>]) {
+        let Some(assigned) = effects.iter().find_map(|e| match e {
+            Effect::PersistAssigned(id) => Some(*id),
+            _ => None,
+        }) else {
+            return;
+        };
+        let Some(view) = &self.slots[node as usize].view else {
+            return;
+        };
+        let highest = view
+            .members()
+            .all()
+            .iter()
+            .filter(|&&i| i != assigned)
+            .max();
+        let old = NodeId(highest.map_or(0, |h| h.0 + 1));
+        for effect in effects {
+            if let Effect::Send {
+                msg: Control::Welcome { members } | Control::Announce { members },
+                ..
+            } = effect
+            {
+                for (id, _) in members.iter_mut().filter(|(id, _)| *id == assigned) {
+                    *id = old;
+                }
             }
         }
     }

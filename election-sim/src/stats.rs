@@ -25,6 +25,8 @@ pub struct RunStats {
     pub not_member: u64,
     /// Membership control messages (or entries of them) the receiving table rejected.
     pub control_rejected: u64,
+    /// Welcomes joining nodes received (a rejoin after a crash counts again).
+    pub joins: u64,
     /// Joins given up: refused, or unanswered after every request.
     pub joins_failed: u64,
     /// Timers that fired.

@@ -795,6 +795,20 @@ mod tests {
     }
 
     #[test]
+    fn joins_read_with_and_without_a_contact_and_the_contact_must_exist() {
+        let text = "[[faults]]\nat_us = 1\nfault = \"join\"\n\n[[faults]]\nat_us = 2\nfault = \"join\"\nvia = 5\n";
+        let plan: Plan = toml::from_str(text).unwrap();
+        assert_eq!(plan.faults[0].fault, Fault::Join { via: None });
+        assert_eq!(plan.faults[1].fault, Fault::Join { via: Some(5) });
+        plan.validate(5).unwrap(); // node 5 is the first join's
+        let err = plan.validate(4).unwrap_err().to_string();
+        assert!(err.contains("faults[1].via"), "{err}");
+        // The old form is written back as it was.
+        let json = serde_json::to_string(&plan.faults[0]).unwrap();
+        assert_eq!(json, r#"{"at_us":1,"fault":"join"}"#);
+    }
+
+    #[test]
     fn faults_out_of_order_are_rejected() {
         let plan = Plan {
             network: Network::default(),

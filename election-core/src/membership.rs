@@ -588,15 +588,21 @@ fn reject<A: Clone>(from: &A, why: Rejection, effects: &mut Vec<Effect<A>>) {
     });
 }
 
-/// A node asking to join: it sends [`Control::Join`] to one member after another until a
-/// welcome or a final refusal arrives, or every try is used.
+/// A node asking to join: it sends [`Control::Join`] to the member it was given — or, once
+/// that member redirects it, to the first admitter named — until a welcome or a final refusal
+/// arrives, or every try is used.
 #[derive(Clone, Debug)]
 pub struct Joining<A> {
     me: A,
     config: ViewConfig,
-    /// Members to ask, in turn (the one named first; admitters named by a refusal after it).
+    /// Members it may ask (the one named first; admitters named by a refusal after it).
     targets: Vec<A>,
     next: usize,
+    /// Set once a member redirected this joiner to the admitters: from then on every request
+    /// goes to the one admitter asked first. Moving on after an unanswered request could get
+    /// two ids (the first admitter may have assigned one and lost its welcome); an admitter
+    /// answers a joiner it admitted already with the same id, so asking it again is safe.
+    settled: bool,
     tries: u32,
     max_tries: u32,
 }
@@ -609,6 +615,7 @@ impl<A: Clone + Ord + Debug> Joining<A> {
             config,
             targets: vec![member],
             next: 0,
+            settled: false,
             tries: 0,
             max_tries,
         }
@@ -622,7 +629,9 @@ impl<A: Clone + Ord + Debug> Joining<A> {
         }
         self.tries += 1;
         let to = self.targets[self.next % self.targets.len()].clone();
-        self.next += 1;
+        if !self.settled {
+            self.next += 1;
+        }
         Ok((to, Control::Join))
     }
 
@@ -651,9 +660,12 @@ impl<A: Clone + Ord + Debug> Joining<A> {
                         self.targets.push(a);
                     }
                 }
-                // Ask the admitters next, starting with the first one named.
-                if let Some(at) = self.targets.iter().position(|t| t != from) {
-                    self.next = at;
+                // Ask the first admitter named, and only it, from now on (see `settled`).
+                if !self.settled {
+                    if let Some(at) = self.targets.iter().position(|t| t != from) {
+                        self.next = at;
+                        self.settled = true;
+                    }
                 }
                 None
             }

@@ -13,7 +13,8 @@
 //! # Driving it
 //!
 //! ```text
-//! boot from server_config   View::from_config(lines, me, assigned, config)  then View::hello
+//! boot from server_config   View::from_config(lines, me, assigned, config), View::restore(the
+//!                           table persisted after its last change), then View::hello
 //! boot with --join MEMBER   Joining::new(MEMBER, tries)
 //!                           loop: Joining::request → send; Joining::on_reply(from, msg)
 //!                           until it yields a View (welcome) or a JoinError (refusal, no answer)
@@ -352,6 +353,22 @@ impl<A: Clone + Ord + Debug> View<A> {
             candidate.checked_add(SLOTS)?
         };
         Some(NodeId(id))
+    }
+
+    /// Adds the entries of this node's table as the driver last persisted it (its copy of
+    /// [`View::entries`] after every change), before [`View::hello`]: a restarted member then
+    /// knows, and greets, the members that joined before its crash — otherwise it would know only
+    /// the config lines, and an admitter that restarts while its joiners are the only live
+    /// members would lead alone beside them. Entries for this node, for ids or addresses the
+    /// table holds already, or beyond the cap are skipped.
+    pub fn restore(&mut self, entries: &[(NodeId, A)]) {
+        for (id, addr) in entries {
+            let known = self.addrs.contains_key(id) || self.id_of(addr).is_some();
+            if *addr == self.me || known || self.addrs.len() >= self.config.max_members {
+                continue;
+            }
+            self.insert(*id, addr.clone());
+        }
     }
 
     /// Boot: tell every other member this node is (back) at its line.

@@ -410,13 +410,9 @@ impl FaultKind {
     ];
 
     /// The kinds a synchronous plan can draw (the others leave the model).
-    const SYNCHRONOUS: [FaultKind; 5] = [
-        FaultKind::Crash,
-        FaultKind::Recover,
-        FaultKind::Drift,
-        FaultKind::Join,
-        FaultKind::Leave,
-    ];
+    /// Inside Garcia-Molina's synchronous model: its processes are a fixed set, so joins and
+    /// leaves are not among them (see `Sim::apply`).
+    const SYNCHRONOUS: [FaultKind; 3] = [FaultKind::Crash, FaultKind::Recover, FaultKind::Drift];
 
     /// The kind's name, as `--json` and the failure report print it.
     pub fn name(self) -> &'static str {
@@ -603,7 +599,8 @@ impl RandomFaults {
     /// Halt overtaking another's. The faults (`self.faults` of them, in the window) are
     /// crashes (half of them of the highest node), recoveries (half of them quick: while the
     /// others are still noticing the crash and electing, when races are likeliest),
-    /// clock drift within [`Model::SYNCHRONOUS_DRIFT`] and, with `membership`, joins and leaves.
+    /// and clock drift within [`Model::SYNCHRONOUS_DRIFT`]; no joins or leaves, which are
+    /// outside the model.
     /// `max_loss`, `max_duplicate` and `max_latency_us` are not used.
     pub fn generate_synchronous(
         &self,

@@ -194,6 +194,8 @@ struct Slot<P: Protocol> {
     requests: u32,
     /// The last id this node assigned as an admitter: persisted, kept across crashes.
     assigned: Option<NodeId>,
+    /// Its membership table after its last change: persisted, kept across crashes.
+    table: Vec<(NodeId, u32)>,
     /// The member a joined node asks (again, after a crash).
     contact: u32,
     /// Left for good.
@@ -213,6 +215,7 @@ impl<P: Protocol> Slot<P> {
             life: 0,
             requests: 0,
             assigned: None,
+            table: Vec::new(),
             contact: 0,
             left: false,
         }
@@ -701,11 +704,12 @@ impl<P: Protocol> Sim<P> {
                 synchronous(network, self.max_delay)
             }
             Fault::Drift { rate, .. } => rate.abs() <= Model::SYNCHRONOUS_DRIFT,
-            Fault::Crash { .. }
-            | Fault::Recover { .. }
-            | Fault::Join { .. }
-            | Fault::Leave { .. }
-            | Fault::Heal => true,
+            // Garcia-Molina's processes are a fixed set that every process knows. A join or a
+            // leave is spread by the membership layer's messages and announcements, and until
+            // every table agrees a node may lead the members it knows (a restarted admitter
+            // that never heard of a joiner, say): membership changes are outside the model.
+            Fault::Join { .. } | Fault::Leave { .. } => false,
+            Fault::Crash { .. } | Fault::Recover { .. } | Fault::Heal => true,
         };
         if !inside {
             self.left_model();
@@ -805,6 +809,7 @@ impl<P: Protocol> Sim<P> {
         let slot = &mut self.slots[node as usize];
         slot.persisted = None;
         slot.assigned = None;
+        slot.table.clear();
         if let Some(id) = self.ids[node as usize] {
             self.members.remove(id);
         }
@@ -817,8 +822,9 @@ impl<P: Protocol> Sim<P> {
             return self.start(id);
         };
         let slot = &mut self.slots[id as usize];
-        let view = View::from_config(&layer.lines, &id, slot.assigned, layer.config)
+        let mut view = View::from_config(&layer.lines, &id, slot.assigned, layer.config)
             .expect("every config line is a distinct node within the cap");
+        view.restore(&slot.table);
         let mut effects = Vec::new();
         view.hello(&mut effects);
         slot.view = Some(view);
@@ -951,6 +957,12 @@ impl<P: Protocol> Sim<P> {
     fn carry(&mut self, node: u32, mut effects: Vec<Effect<u32>>) {
         if self.highest_plus_one {
             self.mutate_ids(node, &mut effects);
+        }
+        if effects.iter().any(|e| matches!(e, Effect::Change(_))) {
+            let slot = &mut self.slots[node as usize];
+            if let Some(view) = &slot.view {
+                slot.table = view.entries();
+            }
         }
         for effect in effects {
             match effect {

@@ -146,9 +146,10 @@ fn supports_membership(algorithm: Algorithm) -> bool {
     })
 }
 
-/// Invariant: for every algorithm that declares `membership`, random plans (the full fault mix
-/// and the synchronous one) with joins and leaves raise no violation of what it declares; and
-/// joins do happen (the sweep is not vacuous).
+/// Invariant: for every algorithm that declares `membership`, random plans with joins and
+/// leaves (the full fault mix), and synchronous ones (which have none: they are outside the
+/// model), raise no violation of what it declares; and joins do happen (the sweep is not
+/// vacuous).
 #[test]
 fn random_plans_with_joins_and_leaves_keep_every_invariant() {
     let random = RandomFaults {

@@ -10,8 +10,8 @@
 //!
 //! Two plan families: the full mix — crashes, recoveries, partitions and heals, one-way and
 //! two-way blocks, lossy (up to 30 %), duplicating and slow networks, clock drift, joins and
-//! leaves — and plans inside Garcia-Molina's synchronous model — crashes, recoveries, joins,
-//! leaves, drift within 10 %, and links pinned at any delay up to the tolerated one, so that
+//! leaves — and plans inside Garcia-Molina's synchronous model — crashes, recoveries, drift
+//! within 10 %, and links pinned at any delay up to the tolerated one, so that
 //! messages race — where every model-bound check applies throughout. Proptest shrinks a failing
 //! plan to a minimal one; the failure message holds the seed, the plan, and the command that
 //! reproduces the run.

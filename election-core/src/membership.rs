@@ -1199,8 +1199,10 @@ mod tests {
             )
             .is_none()
         );
+        // After the redirect only the first admitter is asked, again and again: a second one
+        // could assign a second id while the first one's welcome is lost.
         assert_eq!(j.request().unwrap().0, "a0");
-        assert_eq!(j.request().unwrap().0, "a1");
+        assert_eq!(j.request().unwrap().0, "a0");
         // A stranger's refusal is ignored; an admitter's is final.
         assert!(
             j.on_reply(
@@ -1214,7 +1216,7 @@ mod tests {
         );
         let err = j
             .on_reply(
-                &"a1".to_string(),
+                &"a0".to_string(),
                 Control::Refused {
                     reason: Refusal::Full { max: 1 },
                     admitters: vec![],

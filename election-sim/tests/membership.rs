@@ -193,3 +193,22 @@ fn random_plans_with_joins_and_leaves_keep_every_invariant() {
         );
     }
 }
+
+/// A join is outside Garcia-Molina's model (a fixed set of processes): a run inside it until
+/// then leaves it at the join, so no synchronous-model check claims the convergence time.
+#[test]
+fn a_join_leaves_the_synchronous_model() {
+    let plan = Plan {
+        network: Network::default(),
+        faults: vec![TimedFault {
+            at_us: 500_000,
+            fault: Fault::Join { via: None },
+        }],
+    };
+    let calm = simulate(Spec::new("bully", NODES, 1, Plan::calm()), None).unwrap();
+    assert_eq!(calm.stats.left_model_at, None, "a calm run stays inside");
+    let out = simulate(Spec::new("bully", NODES, 1, plan), None).unwrap();
+    assert_eq!(out.stats.left_model_at, Some(500_000));
+    assert_eq!(out.violation, None);
+    assert_eq!(out.stats.joins, 1);
+}

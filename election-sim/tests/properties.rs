@@ -89,8 +89,7 @@ fn raw_synchronous_fault(delay: Time) -> impl Strategy<Value = Fault> {
         2 => (any::<u32>(), any::<u32>(), 0..=delay)
             .prop_map(move |(from, to, d)| Fault::Link { from, to, network: pinned(d) }),
         1 => (any::<u32>(), -drift..=drift).prop_map(|(node, rate)| Fault::Drift { node, rate }),
-        1 => any::<Option<u32>>().prop_map(|via| Fault::Join { via }),
-        1 => any::<u32>().prop_map(|node| Fault::Leave { node }),
+        // No joins or leaves: they are outside the model (see `Sim::apply`).
     ]
 }
 

@@ -13,10 +13,12 @@
 //! # Driving it
 //!
 //! ```text
-//! boot from server_config   View::from_config(lines, me, assigned, config)  then View::hello
+//! boot from server_config   View::from_config(lines, me, assigned, config), View::restore(the
+//!                           table persisted after its last change), then View::hello
 //! boot with --join MEMBER   Joining::new(MEMBER, tries)
 //!                           loop: Joining::request → send; Joining::on_reply(from, msg)
 //!                           until it yields a View (welcome) or a JoinError (refusal, no answer)
+//!                           then View::announce
 //! a control message         View::on_control(from, msg, effects)
 //! every announce period     View::on_tick(rng, effects)
 //! graceful stop             View::leave(effects)
@@ -57,7 +59,8 @@
 //!
 //! Entries enter a table only from the config, from the welcome this node got, from a
 //! `Welcome`-time or periodic [`Control::Announce`] of a *member*, or from a booting node's own
-//! [`Control::Hello`] that matches a config line. When the driver authenticates every message
+//! [`Control::Hello`] that matches a config line (which is answered with the whole table, so the
+//! rebooted node learns at once who joined while it was down). When the driver authenticates every message
 //! (a cluster key, [`ViewConfig::authenticated`]) an authenticated non-member may announce
 //! itself too, which is how a node removed by mistake comes back. A `Left` counts only from the
 //! leaver itself, and the id it leaves is remembered (a bounded set of tombstones) so a
@@ -242,6 +245,8 @@ pub struct View<A> {
     base: NodeId,
     /// Ids that left; a third party's announcement of one is ignored.
     tombstones: BTreeSet<NodeId>,
+    /// Senders whose tables were answered since the last [`View::on_tick`].
+    answered: BTreeSet<A>,
 }
 
 impl<A: Clone + Ord + Debug> View<A> {
@@ -281,6 +286,7 @@ impl<A: Clone + Ord + Debug> View<A> {
             lines: BTreeMap::new(),
             base: NodeId(0),
             tombstones: BTreeSet::new(),
+            answered: BTreeSet::new(),
         };
         for (id, addr) in entries {
             if view.addrs.contains_key(id) {
@@ -349,6 +355,22 @@ impl<A: Clone + Ord + Debug> View<A> {
         Some(NodeId(id))
     }
 
+    /// Adds the entries of this node's table as the driver last persisted it (its copy of
+    /// [`View::entries`] after every change), before [`View::hello`]: a restarted member then
+    /// knows, and greets, the members that joined before its crash — otherwise it would know only
+    /// the config lines, and an admitter that restarts while its joiners are the only live
+    /// members would lead alone beside them. Entries for this node, for ids or addresses the
+    /// table holds already, or beyond the cap are skipped.
+    pub fn restore(&mut self, entries: &[(NodeId, A)]) {
+        for (id, addr) in entries {
+            let known = self.addrs.contains_key(id) || self.id_of(addr).is_some();
+            if *addr == self.me || known || self.addrs.len() >= self.config.max_members {
+                continue;
+            }
+            self.insert(*id, addr.clone());
+        }
+    }
+
     /// Boot: tell every other member this node is (back) at its line.
     pub fn hello(&self, effects: &mut Vec<Effect<A>>) {
         self.send_all(Control::Hello { id: self.id }, None, effects);
@@ -361,14 +383,32 @@ impl<A: Clone + Ord + Debug> View<A> {
 
     /// Periodic re-announcement: the whole table to one other member chosen at random, so a
     /// member removed by mistake, or missed by a lost announcement, comes back.
-    pub fn on_tick(&self, rng: &mut dyn Rng, effects: &mut Vec<Effect<A>>) {
+    pub fn on_tick(&mut self, rng: &mut dyn Rng, effects: &mut Vec<Effect<A>>) {
+        self.answered.clear();
         let others: Vec<&A> = self.others().collect();
         if others.is_empty() {
             return;
         }
         let to = others[rng.next_u64() as usize % others.len()].clone();
+        self.announce_to(&to, effects);
+    }
+
+    /// Right after a welcome: the whole table to every other member, whose answers (they answer
+    /// a table that lacks members of theirs) fill in joiners admitted at the same time by other
+    /// admitters.
+    pub fn announce(&self, effects: &mut Vec<Effect<A>>) {
+        self.send_all(
+            Control::Announce {
+                members: self.entries(),
+            },
+            None,
+            effects,
+        );
+    }
+
+    fn announce_to(&self, to: &A, effects: &mut Vec<Effect<A>>) {
         effects.push(Effect::Send {
-            to,
+            to: to.clone(),
             msg: Control::Announce {
                 members: self.entries(),
             },
@@ -384,12 +424,35 @@ impl<A: Clone + Ord + Debug> View<A> {
                 if sender.is_none() && !self.config.authenticated {
                     return reject(from, Rejection::UnknownSender, effects);
                 }
+                // A whole table (it lists its sender) that lacks members of mine is answered
+                // with mine, once per sender per announce period (so two tables that can never
+                // agree, by a tombstone or a full table, do not ping-pong).
+                let whole = members.iter().any(|(_, a)| a == from);
+                let listed: BTreeSet<NodeId> = members.iter().map(|(id, _)| *id).collect();
+                let lacking = self.addrs.keys().any(|id| !listed.contains(id));
+                let before = effects.len();
                 for (id, addr) in members {
                     // The sender's own entry proves itself; a third party's cannot undo a leave.
                     let own = addr == *from;
                     if own || !self.tombstones.contains(&id) {
                         self.learn(from, id, addr, effects);
                     }
+                }
+                // Every member this table just learned gets it too: two joiners admitted at
+                // once by different admitters hear of each other this way.
+                let learned: Vec<A> = effects[before..]
+                    .iter()
+                    .filter_map(|e| match e {
+                        Effect::Change(Membership::Joined(id)) => self.addrs.get(id).cloned(),
+                        _ => None,
+                    })
+                    .collect();
+                if whole && lacking && self.answered.insert(from.clone()) && !learned.contains(from)
+                {
+                    self.announce_to(from, effects);
+                }
+                for to in learned {
+                    self.announce_to(&to, effects);
                 }
             }
             Control::Hello { id } => {
@@ -398,6 +461,9 @@ impl<A: Clone + Ord + Debug> View<A> {
                     return reject(from, Rejection::Unexpected, effects);
                 }
                 self.learn(from, id, from.clone(), effects);
+                // A rebooted node knows only the config: tell it who joined meanwhile now,
+                // instead of leaving that to the random re-announcements.
+                self.announce_to(from, effects);
             }
             Control::Left => match sender {
                 Some(id) if id != self.id => {
@@ -539,15 +605,21 @@ fn reject<A: Clone>(from: &A, why: Rejection, effects: &mut Vec<Effect<A>>) {
     });
 }
 
-/// A node asking to join: it sends [`Control::Join`] to one member after another until a
-/// welcome or a final refusal arrives, or every try is used.
+/// A node asking to join: it sends [`Control::Join`] to the member it was given — or, once
+/// that member redirects it, to the first admitter named — until a welcome or a final refusal
+/// arrives, or every try is used.
 #[derive(Clone, Debug)]
 pub struct Joining<A> {
     me: A,
     config: ViewConfig,
-    /// Members to ask, in turn (the one named first; admitters named by a refusal after it).
+    /// Members it may ask (the one named first; admitters named by a refusal after it).
     targets: Vec<A>,
     next: usize,
+    /// Set once a member redirected this joiner to the admitters: from then on every request
+    /// goes to the one admitter asked first. Moving on after an unanswered request could get
+    /// two ids (the first admitter may have assigned one and lost its welcome); an admitter
+    /// answers a joiner it admitted already with the same id, so asking it again is safe.
+    settled: bool,
     tries: u32,
     max_tries: u32,
 }
@@ -560,6 +632,7 @@ impl<A: Clone + Ord + Debug> Joining<A> {
             config,
             targets: vec![member],
             next: 0,
+            settled: false,
             tries: 0,
             max_tries,
         }
@@ -573,7 +646,9 @@ impl<A: Clone + Ord + Debug> Joining<A> {
         }
         self.tries += 1;
         let to = self.targets[self.next % self.targets.len()].clone();
-        self.next += 1;
+        if !self.settled {
+            self.next += 1;
+        }
         Ok((to, Control::Join))
     }
 
@@ -602,9 +677,12 @@ impl<A: Clone + Ord + Debug> Joining<A> {
                         self.targets.push(a);
                     }
                 }
-                // Ask the admitters next, starting with the first one named.
-                if let Some(at) = self.targets.iter().position(|t| t != from) {
-                    self.next = at;
+                // Ask the first admitter named, and only it, from now on (see `settled`).
+                if !self.settled {
+                    if let Some(at) = self.targets.iter().position(|t| t != from) {
+                        self.next = at;
+                        self.settled = true;
+                    }
                 }
                 None
             }
@@ -702,7 +780,10 @@ mod tests {
                     Some(Ok(view)) => {
                         self.joined.insert(to.clone(), Ok(view.id()));
                         self.joining.remove(&to);
-                        self.views.insert(to, view);
+                        let mut effects = Vec::new();
+                        view.announce(&mut effects);
+                        self.views.insert(to.clone(), view);
+                        self.carry(&to, effects);
                     }
                     Some(Err(e)) => {
                         self.joined.insert(to.clone(), Err(e));
@@ -727,7 +808,10 @@ mod tests {
             let addrs: Vec<Addr> = self.views.keys().cloned().collect();
             for a in addrs {
                 let mut effects = Vec::new();
-                self.views[&a].on_tick(&mut self.rng, &mut effects);
+                self.views
+                    .get_mut(&a)
+                    .expect("listed")
+                    .on_tick(&mut self.rng, &mut effects);
                 self.carry(&a, effects);
             }
         }
@@ -989,7 +1073,69 @@ mod tests {
             },
             &mut effects,
         );
-        assert_eq!(effects, vec![Effect::Change(Membership::Joined(NodeId(2)))]);
+        // Back in, and told the table (it is a member this view just learned).
+        assert_eq!(effects[0], Effect::Change(Membership::Joined(NodeId(2))));
+        assert_eq!(
+            sends(&effects[1..]),
+            vec![(
+                all[2].clone(),
+                Control::Announce {
+                    members: a0.entries()
+                }
+            )]
+        );
+    }
+
+    #[test]
+    fn a_table_lacking_members_is_answered_once_per_period() {
+        let all = lines(3);
+        let mut a0 = View::from_config(&all, &all[0], None, CONFIG).unwrap();
+        let mut effects = Vec::new();
+        // A joiner's whole table, without a2: answered with a0's.
+        let theirs = vec![
+            (NodeId(0), all[0].clone()),
+            (NodeId(1), all[1].clone()),
+            (NodeId(SLOTS), "j".to_string()),
+        ];
+        let from = "j".to_string();
+        a0.on_control(
+            &from,
+            Control::Announce {
+                members: theirs.clone(),
+            },
+            &mut effects,
+        );
+        let answer = (
+            from.clone(),
+            Control::Announce {
+                members: a0.entries(),
+            },
+        );
+        assert_eq!(sends(&effects), vec![answer.clone()]);
+        // Again within the period: no answer (two tables that cannot agree do not ping-pong).
+        effects.clear();
+        a0.on_control(
+            &from,
+            Control::Announce {
+                members: theirs.clone(),
+            },
+            &mut effects,
+        );
+        assert_eq!(sends(&effects), vec![]);
+        // After a tick, answered again; a table that lacks nothing is never answered.
+        a0.on_tick(&mut ChaCha8Rng::seed_from_u64(1), &mut effects);
+        effects.clear();
+        a0.on_control(&from, Control::Announce { members: theirs }, &mut effects);
+        assert_eq!(sends(&effects), vec![answer]);
+        effects.clear();
+        a0.on_control(
+            &from,
+            Control::Announce {
+                members: a0.entries(),
+            },
+            &mut effects,
+        );
+        assert_eq!(sends(&effects), vec![]);
     }
 
     #[test]
@@ -1026,6 +1172,13 @@ mod tests {
             vec![
                 Effect::Change(Membership::Left(NodeId(2))),
                 Effect::Change(Membership::Joined(NodeId(SLOTS + 2))),
+                // The member just learned gets this table.
+                Effect::Send {
+                    to: all[2].clone(),
+                    msg: Control::Announce {
+                        members: a0.entries()
+                    }
+                },
             ]
         );
         assert_eq!(a0.id_of(&all[2]), Some(NodeId(SLOTS + 2)));
@@ -1046,8 +1199,10 @@ mod tests {
             )
             .is_none()
         );
+        // After the redirect only the first admitter is asked, again and again: a second one
+        // could assign a second id while the first one's welcome is lost.
         assert_eq!(j.request().unwrap().0, "a0");
-        assert_eq!(j.request().unwrap().0, "a1");
+        assert_eq!(j.request().unwrap().0, "a0");
         // A stranger's refusal is ignored; an admitter's is final.
         assert!(
             j.on_reply(
@@ -1061,7 +1216,7 @@ mod tests {
         );
         let err = j
             .on_reply(
-                &"a1".to_string(),
+                &"a0".to_string(),
                 Control::Refused {
                     reason: Refusal::Full { max: 1 },
                     admitters: vec![],
@@ -1098,7 +1253,17 @@ mod tests {
         a0.on_control(&all[2], Control::Left, &mut effects);
         effects.clear();
         a0.on_control(&all[2], Control::Hello { id: NodeId(2) }, &mut effects);
-        assert_eq!(effects, vec![Effect::Change(Membership::Joined(NodeId(2)))]);
+        assert_eq!(effects[0], Effect::Change(Membership::Joined(NodeId(2))));
+        // The rebooted node is told the whole table at once (joiners it never heard of).
+        assert_eq!(
+            sends(&effects[1..]),
+            vec![(
+                all[2].clone(),
+                Control::Announce {
+                    members: a0.entries()
+                }
+            )]
+        );
         effects.clear();
         a0.on_control(&all[1], Control::Hello { id: NodeId(2) }, &mut effects);
         assert_eq!(

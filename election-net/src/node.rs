@@ -104,6 +104,7 @@ pub(crate) async fn run<P: Protocol>(
     check_secure(&cluster_addrs, keys.is_some(), options.insecure)?;
     let dir = options.state_dir.as_deref();
     let assigned_file = state_file(dir, "assigned", me);
+    let members_file = state_file(dir, "members", me);
     let incarnation_file = state_file(dir, "incarnation", me);
     let state_file = state_file(dir, P::NAME, me);
     let persisted = read_state(&state_file)?;
@@ -146,7 +147,9 @@ pub(crate) async fn run<P: Protocol>(
                     path: options.config.clone(),
                 });
             }
-            View::from_config(config.addrs(), &me, assigned, view_config)?
+            let mut view = View::from_config(config.addrs(), &me, assigned, view_config)?;
+            view.restore(&read_members(&members_file)?);
+            view
         }
         (None, None) => unreachable!("a node without --join reads its config"),
     };
@@ -182,6 +185,7 @@ pub(crate) async fn run<P: Protocol>(
         state_file,
         failed_persist: None,
         assigned_file,
+        members_file,
         key_files: options.key_files.clone(),
     };
     tracing::info!(%me, id = %shell.view.id(), algorithm = P::NAME,
@@ -262,6 +266,28 @@ fn check_secure(addrs: &[SocketAddr], keyed: bool, insecure: bool) -> Result<(),
             Ok(())
         }
     }
+}
+
+/// The member table persisted at `path` (`ID ADDR` per line), empty if there is none. A line
+/// that does not read is skipped with a warning naming it: the table only speeds up what
+/// announcements would restore.
+fn read_members(path: &Path) -> Result<Vec<(NodeId, SocketAddr)>, Error> {
+    let Some(bytes) = read_state(path)? else {
+        return Ok(Vec::new());
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    let mut entries = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let parsed = line
+            .split_once(' ')
+            .and_then(|(id, addr)| Some((NodeId(id.parse().ok()?), addr.parse().ok()?)));
+        match parsed {
+            Some(entry) => entries.push(entry),
+            None => tracing::warn!(path = %path.display(), line = i + 1, text = line,
+                "skipping a member-table line that is not `ID ADDR`"),
+        }
+    }
+    Ok(entries)
 }
 
 fn read_state(path: &Path) -> Result<Option<Vec<u8>>, Error> {
@@ -466,6 +492,8 @@ struct Shell<P: Protocol> {
     /// not save (a Raft vote sent without its term on disk could be cast twice after a crash).
     failed_persist: Option<Error>,
     assigned_file: PathBuf,
+    /// Where the member table goes after every change (see `View::restore`).
+    members_file: PathBuf,
     key_files: Vec<PathBuf>,
 }
 
@@ -529,6 +557,18 @@ impl<P: Protocol> Shell<P> {
     /// Carries out the membership layer's effects, in order.
     fn carry_effects(&mut self) {
         let mut effects = std::mem::take(&mut self.effects);
+        if effects.iter().any(|e| matches!(e, Effect::Change(_))) {
+            let table: String = self
+                .view
+                .entries()
+                .iter()
+                .map(|(id, addr)| format!("{} {addr}\n", id.0))
+                .collect();
+            if let Err(e) = write_atomically(&self.members_file, table.as_bytes()) {
+                tracing::warn!(path = %self.members_file.display(), error = %e,
+                    "cannot persist the member table; a restart knows only the config lines");
+            }
+        }
         for effect in effects.drain(..) {
             match effect {
                 Effect::Send { to, msg } => self.send(to, &Body::Control(msg)),

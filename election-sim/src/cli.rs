@@ -78,7 +78,7 @@ pub struct ClusterArgs {
     #[arg(long, default_value_t = DEFAULT_TIMING.timeout / MILLIS)]
     pub timeout_ms: u64,
     /// Draw only faults inside Garcia-Molina's synchronous model: crashes, quick recoveries,
-    /// joins and leaves, small drift, and delays up to the algorithm's tolerated one-way delay
+    /// small drift, and delays up to the algorithm's tolerated one-way delay
     /// with slow and fast links so that messages race; no loss, duplication or partition
     /// (default: off, the full fault mix).
     #[arg(long)]

@@ -78,9 +78,17 @@ pub enum Fault {
         /// Which node.
         node: u32,
     },
-    /// A new node joins with id one above the largest id ever used; every live node is told.
-    Join,
-    /// The node stops and is removed from the membership; every live node is told.
+    /// A new node (numbered after every node so far) boots and asks to join through member
+    /// `via` — or, without `via`, through a live member drawn from the seed. Its id comes from
+    /// the membership layer of `election-core`: the admitter's next id in its slot, above every
+    /// id it knows. `fault = "join"` alone is the old form and still reads.
+    Join {
+        /// The member asked first (a non-admitter redirects to the admitters).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        via: Option<u32>,
+    },
+    /// The node tells every member it leaves (a `left` control message), then stops for good.
+    /// A node that is down cannot say so: it just never comes back.
     Leave {
         /// Which node.
         node: u32,
@@ -134,7 +142,7 @@ impl Fault {
         match self {
             Fault::Crash { .. } => "crash",
             Fault::Recover { .. } => "recover",
-            Fault::Join => "join",
+            Fault::Join { .. } => "join",
             Fault::Leave { .. } => "leave",
             Fault::Partition { .. } => "partition",
             Fault::Block { .. } => "block",
@@ -158,7 +166,8 @@ impl Fault {
             Fault::Partition { groups } => {
                 groups.iter().flatten().map(|&n| ("groups", n)).collect()
             }
-            Fault::Join | Fault::Heal | Fault::Network { .. } => Vec::new(),
+            Fault::Join { via } => via.iter().map(|&n| ("via", n)).collect(),
+            Fault::Heal | Fault::Network { .. } => Vec::new(),
         }
     }
 }
@@ -292,7 +301,7 @@ impl Plan {
                 }
             }
             match &f.fault {
-                Fault::Join => existing += 1,
+                Fault::Join { .. } => existing += 1,
                 Fault::Network { network: net } | Fault::Link { network: net, .. } => {
                     net.validate(&format!("{at}.network"))?
                 }
@@ -327,7 +336,7 @@ impl Plan {
         self.faults
             .iter()
             .enumerate()
-            .find(|(_, f)| matches!(f.fault, Fault::Join | Fault::Leave { .. }))
+            .find(|(_, f)| matches!(f.fault, Fault::Join { .. } | Fault::Leave { .. }))
     }
 
     /// The largest one-way delay any network of the plan allows.
@@ -401,13 +410,9 @@ impl FaultKind {
     ];
 
     /// The kinds a synchronous plan can draw (the others leave the model).
-    const SYNCHRONOUS: [FaultKind; 5] = [
-        FaultKind::Crash,
-        FaultKind::Recover,
-        FaultKind::Drift,
-        FaultKind::Join,
-        FaultKind::Leave,
-    ];
+    /// Inside Garcia-Molina's synchronous model: its processes are a fixed set, so joins and
+    /// leaves are not among them (see `Sim::apply`).
+    const SYNCHRONOUS: [FaultKind; 3] = [FaultKind::Crash, FaultKind::Recover, FaultKind::Drift];
 
     /// The kind's name, as `--json` and the failure report print it.
     pub fn name(self) -> &'static str {
@@ -565,7 +570,7 @@ impl RandomFaults {
                 Some(FaultKind::Join) => {
                     existing += 1;
                     members += 1;
-                    Fault::Join
+                    Fault::Join { via: None }
                 }
                 Some(FaultKind::Leave) if members > 1 => {
                     members -= 1;
@@ -594,7 +599,8 @@ impl RandomFaults {
     /// Halt overtaking another's. The faults (`self.faults` of them, in the window) are
     /// crashes (half of them of the highest node), recoveries (half of them quick: while the
     /// others are still noticing the crash and electing, when races are likeliest),
-    /// clock drift within [`Model::SYNCHRONOUS_DRIFT`] and, with `membership`, joins and leaves.
+    /// and clock drift within [`Model::SYNCHRONOUS_DRIFT`]; no joins or leaves, which are
+    /// outside the model.
     /// `max_loss`, `max_duplicate` and `max_latency_us` are not used.
     pub fn generate_synchronous(
         &self,
@@ -697,7 +703,7 @@ impl RandomFaults {
                 FaultKind::Join => {
                     existing += 1;
                     members += 1;
-                    Fault::Join
+                    Fault::Join { via: None }
                 }
                 FaultKind::Leave if members > 1 => {
                     members -= 1;
@@ -783,6 +789,20 @@ mod tests {
         let loss: Plan = toml::from_str("[network]\nloss = 1.5\n").unwrap();
         let err = loss.validate(3).unwrap_err().to_string();
         assert!(err.contains("network.loss"), "{err}");
+    }
+
+    #[test]
+    fn joins_read_with_and_without_a_contact_and_the_contact_must_exist() {
+        let text = "[[faults]]\nat_us = 1\nfault = \"join\"\n\n[[faults]]\nat_us = 2\nfault = \"join\"\nvia = 5\n";
+        let plan: Plan = toml::from_str(text).unwrap();
+        assert_eq!(plan.faults[0].fault, Fault::Join { via: None });
+        assert_eq!(plan.faults[1].fault, Fault::Join { via: Some(5) });
+        plan.validate(5).unwrap(); // node 5 is the first join's
+        let err = plan.validate(4).unwrap_err().to_string();
+        assert!(err.contains("faults[1].via"), "{err}");
+        // The old form is written back as it was.
+        let json = serde_json::to_string(&plan.faults[0]).unwrap();
+        assert_eq!(json, r#"{"at_us":1,"fault":"join"}"#);
     }
 
     #[test]

@@ -20,6 +20,15 @@ pub struct RunStats {
     pub to_down: u64,
     /// Extra copies made by duplication.
     pub duplicated: u64,
+    /// Protocol messages not carried because the two nodes' member tables disagree: sent to an
+    /// id the sender's table does not hold, or from an address the receiver's does not.
+    pub not_member: u64,
+    /// Membership control messages (or entries of them) the receiving table rejected.
+    pub control_rejected: u64,
+    /// Welcomes joining nodes received (a rejoin after a crash counts again).
+    pub joins: u64,
+    /// Joins given up: refused, or unanswered after every request.
+    pub joins_failed: u64,
     /// Timers that fired.
     pub timers: u64,
     /// Transitions into the `Election` state.
@@ -43,7 +52,8 @@ pub struct RunStats {
     /// recovering node's first messages when it recovers at the last fault) to that last status
     /// change. `None` if it did not settle.
     pub messages_to_stable: Option<u64>,
-    /// The leader it settled on.
+    /// The node it settled on as leader, numbered as the plan and the trace number nodes (boot
+    /// order; a joined node's protocol id is the one its admitter assigned).
     pub leader: Option<u32>,
     /// At the liveness check fewer than a majority of the members were live, and the protocol
     /// needs a majority to elect (so no leader was expected).

@@ -59,13 +59,14 @@ fn crash_partition_join_and_leave_settle_after_the_calm() {
         network: Network::default(),
         faults: vec![
             at(200_000, Fault::Crash { node: 4 }),
+            at(250_000, Fault::Join { via: Some(1) }),
             at(
                 300_000,
                 Fault::Partition {
                     groups: vec![vec![0, 1], vec![2, 3]],
                 },
             ),
-            at(400_000, Fault::Join),
+            at(400_000, Fault::Join { via: None }),
             at(500_000, Fault::Leave { node: 0 }),
             at(600_000, Fault::Drift { node: 1, rate: 0.2 }),
         ],
@@ -74,6 +75,9 @@ fn crash_partition_join_and_leave_settle_after_the_calm() {
     assert_eq!(out.violation, None);
     // Node 5 joined; node 4 is still down, so 5 is the highest live node.
     assert_eq!(out.stats.leader, Some(5));
+    // Node 6 asked to join while isolated by the partition: every request was dropped, and it
+    // gave up before the heal.
+    assert_eq!(out.stats.joins_failed, 1);
     assert!(
         out.stats.blocked > 0,
         "the partition dropped nothing: {:?}",

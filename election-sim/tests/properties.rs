@@ -10,8 +10,8 @@
 //!
 //! Two plan families: the full mix — crashes, recoveries, partitions and heals, one-way and
 //! two-way blocks, lossy (up to 30 %), duplicating and slow networks, clock drift, joins and
-//! leaves — and plans inside Garcia-Molina's synchronous model — crashes, recoveries, joins,
-//! leaves, drift within 10 %, and links pinned at any delay up to the tolerated one, so that
+//! leaves — and plans inside Garcia-Molina's synchronous model — crashes, recoveries, drift
+//! within 10 %, and links pinned at any delay up to the tolerated one, so that
 //! messages race — where every model-bound check applies throughout. Proptest shrinks a failing
 //! plan to a minimal one; the failure message holds the seed, the plan, and the command that
 //! reproduces the run.
@@ -61,7 +61,7 @@ fn raw_fault() -> impl Strategy<Value = Fault> {
         2 => Just(Fault::Heal),
         1 => network().prop_map(|network| Fault::Network { network }),
         1 => (any::<u32>(), -0.1..=0.1f64).prop_map(|(node, rate)| Fault::Drift { node, rate }),
-        1 => Just(Fault::Join),
+        1 => any::<Option<u32>>().prop_map(|via| Fault::Join { via }),
         1 => any::<u32>().prop_map(|node| Fault::Leave { node }),
     ]
 }
@@ -89,8 +89,7 @@ fn raw_synchronous_fault(delay: Time) -> impl Strategy<Value = Fault> {
         2 => (any::<u32>(), any::<u32>(), 0..=delay)
             .prop_map(move |(from, to, d)| Fault::Link { from, to, network: pinned(d) }),
         1 => (any::<u32>(), -drift..=drift).prop_map(|(node, rate)| Fault::Drift { node, rate }),
-        1 => Just(Fault::Join),
-        1 => any::<u32>().prop_map(|node| Fault::Leave { node }),
+        // No joins or leaves: they are outside the model (see `Sim::apply`).
     ]
 }
 
@@ -165,9 +164,10 @@ fn plan_of(
                         }
                     }
                     Fault::Link { .. } => Fault::Heal,
-                    Fault::Join => {
+                    Fault::Join { via } => {
+                        let via = via.map(|v| v % existing);
                         existing += 1;
-                        Fault::Join
+                        Fault::Join { via }
                     }
                     other => other,
                 };
@@ -220,7 +220,7 @@ fn without_membership_changes_unless_supported(algorithm: Algorithm, mut plan: P
     });
     if !supported {
         plan.faults.retain_mut(|f| {
-            if matches!(f.fault, Fault::Join | Fault::Leave { .. }) {
+            if matches!(f.fault, Fault::Join { .. } | Fault::Leave { .. }) {
                 f.fault = Fault::Heal;
             }
             plan_names_only(&f.fault, NODES)

@@ -62,7 +62,19 @@ pub fn child_role() -> Option<ExitCode> {
     if let Some(dir) = std::env::var_os(CLEANUP_ENV) {
         // Blocks until the demo exits, however it exits: then its end of the pipe closes.
         let _ = std::io::stdin().read_to_end(&mut Vec::new());
-        let _ = std::fs::remove_dir_all(dir);
+        // The nodes are stopping at the same moment (their SIGTERM from the parent's death):
+        // the last ones still write state while they leave, so remove the directory until it
+        // has stayed gone for a second (at most ten seconds).
+        let dir = std::path::PathBuf::from(dir);
+        let (step, mut gone_for) = (std::time::Duration::from_millis(100), 0);
+        for _ in 0..100 {
+            let _ = std::fs::remove_dir_all(&dir);
+            gone_for = if dir.exists() { 0 } else { gone_for + 1 };
+            if gone_for >= 10 {
+                break;
+            }
+            std::thread::sleep(step);
+        }
         return Some(ExitCode::SUCCESS);
     }
     if let Some(parent) = std::env::var(PARENT_ENV)

@@ -564,7 +564,15 @@ impl<P: Protocol> Shell<P> {
                 .iter()
                 .map(|(id, addr)| format!("{} {addr}\n", id.0))
                 .collect();
-            if let Err(e) = write_atomically(&self.members_file, table.as_bytes()) {
+            // Only into a state dir that still exists: one removed under a stopping node (the
+            // demo's scratch dir, as the others hear it leave) must not be created again.
+            let dir_exists = self.members_file.parent().is_none_or(Path::exists);
+            let written = if dir_exists {
+                write_atomically(&self.members_file, table.as_bytes())
+            } else {
+                Ok(())
+            };
+            if let Err(e) = written {
                 tracing::warn!(path = %self.members_file.display(), error = %e,
                     "cannot persist the member table; a restart knows only the config lines");
             }

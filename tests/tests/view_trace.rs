@@ -37,7 +37,7 @@ fn every_simulated_run_reads_back_and_agrees_with_the_simulators_statistics() {
             );
             assert_eq!(
                 count(|k| matches!(k, EventKind::Drop { .. })),
-                stats.lost + stats.blocked + stats.to_down,
+                stats.lost + stats.blocked + stats.to_down + stats.not_member,
                 "{at}"
             );
             assert_eq!(

@@ -647,7 +647,8 @@ impl Reader {
         })
     }
 
-    /// A join: the simulator gives the new node the id one above the largest ever used.
+    /// A join: the new node gets the next lane (the simulator numbers nodes in the order they
+    /// first boot; their ids come from the membership layer).
     fn join(&mut self, f: &Fields) -> Result<EventKind, ReadError> {
         let id = self.builder.nodes();
         if id >= self.max_nodes {

@@ -188,9 +188,7 @@ fn row<P: Protocol>(args: &CompareArgs, seed: u64, plan: Plan) -> Result<SeedRow
 }
 
 fn write(dir: &Path, data: &CompareData) -> Result<(), String> {
-    let cannot = |what: &str, path: &Path, e: std::io::Error| {
-        format!("cannot {what} {}: {e}", path.display())
-    };
+    use crate::folder::cannot;
     std::fs::create_dir_all(dir).map_err(|e| cannot("create", dir, e))?;
     let path = dir.join("report.html");
     std::fs::write(&path, render_compare(data)).map_err(|e| cannot("write", &path, e))?;

@@ -200,6 +200,7 @@ fn same_file(a: &Path, b: &Path) -> bool {
     }
 }
 
-fn cannot(what: &str, path: &Path, e: std::io::Error) -> String {
+/// `cannot WHAT PATH: ERROR`, the one wording of a file error.
+pub(crate) fn cannot(what: &str, path: &Path, e: std::io::Error) -> String {
     format!("cannot {what} {}: {e}", path.display())
 }

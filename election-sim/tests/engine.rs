@@ -2,41 +2,17 @@
 
 mod common;
 
-use std::cell::RefCell;
-use std::io::Write;
-use std::rc::Rc;
-
 use common::{BrokenBeacon, CorrectBeacon, SelfCrowning};
 use election_core::Protocol;
-use election_sim::{
-    Fault, Invariant, Network, Plan, RandomFaults, Sim, Spec, TimedFault, TraceSink,
-};
-
-/// A writer the test can read back after the simulator is done with it.
-#[derive(Clone, Default)]
-struct Shared(Rc<RefCell<Vec<u8>>>);
-
-impl Write for Shared {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.borrow_mut().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use election_sim::{Fault, Invariant, Network, Plan, RandomFaults, Sim, Spec, TimedFault};
 
 fn run<P: Protocol>(spec: Spec) -> election_sim::Outcome {
     Sim::<P>::new(spec, None).unwrap().run()
 }
 
 fn traced<P: Protocol>(spec: Spec) -> (Vec<u8>, u64) {
-    let buf = Shared::default();
-    let sink = TraceSink::new(Box::new(buf.clone()));
-    let out = Sim::<P>::new(spec, Some(sink)).unwrap().run();
-    let hash = out.trace.unwrap().unwrap();
-    let bytes = buf.0.borrow().clone();
-    (bytes, hash)
+    let (bytes, out) = election_sim::folder::trace_in_memory::<P>(spec).unwrap();
+    (bytes, out.trace.unwrap().unwrap())
 }
 
 fn at(at_us: u64, fault: Fault) -> TimedFault {

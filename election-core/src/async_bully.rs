@@ -83,13 +83,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::detector::Detector;
 use crate::protocol::{
-    Bound, Config, Context, Kind, Membership, MessageBounds, Model, NodeId, Options, Properties,
-    Protocol, Scope, Time,
+    Bound, Config, Context, Explorable, Kind, Membership, MessageBounds, Model, NodeId, Options,
+    Properties, Protocol, Reclock, Scope, Time,
 };
 use crate::status::{GroupId, State, Status};
 
 /// The asynchronous Bully's options: none beyond the timing.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Serialize, Deserialize, Hash)]
 #[serde(deny_unknown_fields)]
 pub struct AsyncBullyOptions {}
 
@@ -143,7 +143,7 @@ impl AsyncBullyConfig {
 type Out = crate::protocol::Out<Msg, Timer>;
 
 /// The messages of the asynchronous Bully. Each carries the election id `t` it is about.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Hash)]
 pub enum Msg {
     /// Stage 2: the sender, leading election `t`, tells a lower-priority process to stop.
     Halt(GroupId),
@@ -176,7 +176,7 @@ impl Kind for Msg {
 }
 
 /// The timers of the asynchronous Bully.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Hash)]
 pub enum Timer {
     /// Every heartbeat: ping watched processes, read the detector's verdicts, and (as leader)
     /// send `Ldr` / `NormQ`.
@@ -203,7 +203,7 @@ impl Kind for Timer {
 }
 
 /// Stoller's `status`, with the variables that only matter in one of them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Stage {
     /// Not started yet.
     Down,
@@ -228,7 +228,7 @@ pub enum Stage {
 }
 
 /// One process of Stoller's asynchronous Bully.
-#[derive(Debug)]
+#[derive(Debug, Clone, Hash)]
 pub struct AsyncBully {
     config: AsyncBullyConfig,
     me: NodeId,
@@ -439,6 +439,17 @@ impl AsyncBully {
                 }
             }
         }
+    }
+}
+
+/// Only the failure detector holds times.
+impl Explorable for AsyncBully {
+    fn reclock(&mut self, clock: Reclock) {
+        self.detector.reclock(clock);
+    }
+
+    fn epoch(&self) -> u64 {
+        self.incarnation.saturating_add(self.nextel)
     }
 }
 

@@ -105,13 +105,13 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 
 use crate::protocol::{
-    Bound, Config, Context, Kind, Membership, MessageBounds, Model, NodeId, Options, Properties,
-    Protocol, Scope, Time,
+    Bound, Config, Context, Explorable, Kind, Membership, MessageBounds, Model, NodeId, Options,
+    Properties, Protocol, Reclock, Scope, Time,
 };
 use crate::status::{State, Status};
 
 /// Bully's options.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Serialize, Deserialize, Hash)]
 #[serde(deny_unknown_fields, default)]
 pub struct BullyOptions {
     /// Join a running `Normal` coordinator on boot instead of taking over (see the module docs).
@@ -121,7 +121,7 @@ pub struct BullyOptions {
 }
 
 /// Which Halts a node obeys (see "Why a node refuses some Halts" in the module docs).
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Serialize, Deserialize, Hash)]
 #[serde(rename_all = "kebab-case")]
 pub enum HaltRule {
     /// A Halt from a higher node, unless the node was already halted in this election by an even
@@ -172,7 +172,7 @@ impl BullyConfig {
 type Out = crate::protocol::Out<Msg, Timer>;
 
 /// Bully's wire messages: the paper's remote calls and their answers.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize, Hash)]
 pub enum Msg {
     /// "Are you there?": a member polling its coordinator, or an Election probing a higher node.
     AreYouThere,
@@ -218,7 +218,7 @@ impl Kind for Msg {
 }
 
 /// Bully's timers.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug, Serialize, Deserialize, Hash)]
 pub enum Timer {
     /// Periodic: a member polls its coordinator, a coordinator checks its members.
     Heartbeat,
@@ -239,7 +239,7 @@ impl Kind for Timer {
 }
 
 /// The request round a node is waiting on, if any.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum Step {
     /// No request outstanding.
     Idle,
@@ -267,7 +267,7 @@ enum Step {
 }
 
 /// One node running Garcia-Molina's Bully algorithm (see the [module docs](self)).
-#[derive(Debug)]
+#[derive(Debug, Clone, Hash)]
 pub struct Bully {
     config: BullyConfig,
     /// `S(i).s`.
@@ -549,6 +549,13 @@ impl Bully {
             _ => return,
         };
         self.advance(cx, out);
+    }
+}
+
+/// `halted_at` is compared only as "less than [`BullyConfig::halt_authority`] ago".
+impl Explorable for Bully {
+    fn reclock(&mut self, clock: Reclock) {
+        self.halted_at = clock.past(self.halted_at, self.config.halt_authority());
     }
 }
 

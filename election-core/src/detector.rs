@@ -13,10 +13,10 @@
 
 use std::collections::BTreeMap;
 
-use crate::protocol::{NodeId, Time};
+use crate::protocol::{NodeId, Reclock, Time};
 
 /// Suspects watched peers that have been silent for longer than a window.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Detector {
     window: Time,
     /// When each watched peer was last heard from; `None` for a peer already known to be
@@ -68,6 +68,15 @@ impl Detector {
                 was_suspected
             }
             None => false,
+        }
+    }
+
+    /// Moves the last-heard times to another clock reading (for the explorer, see
+    /// [`crate::Explorable`]): only "silent for more than the window" is ever asked, so ages
+    /// beyond the window are all one.
+    pub fn reclock(&mut self, clock: Reclock) {
+        for last in self.last_heard.values_mut().flatten() {
+            *last = clock.past(*last, self.window.saturating_add(1));
         }
     }
 

@@ -13,8 +13,8 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::protocol::{
-    Command, ConfigError, ConfigOf, Context, Input, InputOf, Kind, Members, Membership, Node,
-    NodeId, OutOf, Properties, Protocol, Time, validated,
+    Command, ConfigError, ConfigOf, Context, Explorable, Input, InputOf, Kind, Members, Membership,
+    Node, NodeId, OutOf, Properties, Protocol, Reclock, Time, validated,
 };
 use crate::status::{State, Status};
 
@@ -397,6 +397,10 @@ pub trait Mutation<P: Protocol>: 'static {
     fn status(_me: NodeId, status: Status) -> Status {
         status
     }
+
+    /// Whether the variant loses what it persisted: it boots as if it had never written
+    /// anything, like a version that forgets to call `persist` (by default false).
+    const AMNESIA: bool = false;
 }
 
 /// Protocol `P` changed by mutation `M`: same name, options, messages and timers, the inner
@@ -405,6 +409,34 @@ pub struct Mutant<P, M> {
     inner: P,
     me: NodeId,
     mutation: std::marker::PhantomData<fn() -> M>,
+}
+
+// By hand: a derive would ask `M` (a marker) to be `Clone` and `Hash` too.
+impl<P: Clone, M> Clone for Mutant<P, M> {
+    fn clone(&self) -> Self {
+        Mutant {
+            inner: self.inner.clone(),
+            me: self.me,
+            mutation: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<P: std::hash::Hash, M> std::hash::Hash for Mutant<P, M> {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        (&self.inner, self.me).hash(h);
+    }
+}
+
+/// A variant is explored like the protocol it changes.
+impl<P: Explorable, M: Mutation<P>> Explorable for Mutant<P, M> {
+    fn reclock(&mut self, clock: Reclock) {
+        self.inner.reclock(clock);
+    }
+
+    fn epoch(&self) -> u64 {
+        self.inner.epoch()
+    }
 }
 
 impl<P: Protocol, M: Mutation<P>> Protocol for Mutant<P, M> {
@@ -435,7 +467,8 @@ impl<P: Protocol, M: Mutation<P>> Protocol for Mutant<P, M> {
 
     fn on_start(&mut self, cx: &mut Context<'_>, persisted: Option<&[u8]>, out: &mut OutOf<P>) {
         self.me = cx.id;
-        self.inner.on_start(cx, persisted, out);
+        self.inner
+            .on_start(cx, persisted.filter(|_| !M::AMNESIA), out);
     }
 
     fn on_message(&mut self, cx: &mut Context<'_>, from: NodeId, msg: P::Msg, out: &mut OutOf<P>) {

@@ -109,13 +109,13 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 
 use crate::protocol::{
-    Bound, Config, Context, Kind, Membership, MessageBounds, Model, NodeId, Options, Properties,
-    Protocol, Scope, Time,
+    Bound, Config, Context, Explorable, Kind, Membership, MessageBounds, Model, NodeId, Options,
+    Properties, Protocol, Reclock, Scope, Time,
 };
 use crate::status::{GroupId, State, Status};
 
 /// Invitation's options: none beyond the timing.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Serialize, Deserialize, Hash)]
 #[serde(deny_unknown_fields)]
 pub struct InvitationOptions {}
 
@@ -168,7 +168,7 @@ impl InvitationConfig {
 type Out = crate::protocol::Out<Msg, Timer>;
 
 /// Invitation's wire messages: the paper's remote calls and their answers.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize, Hash)]
 pub enum Msg {
     /// Check: "are you a coordinator?"
     AreYouCoordinator,
@@ -225,7 +225,7 @@ impl Kind for Msg {
 }
 
 /// Invitation's timers.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug, Serialize, Deserialize, Hash)]
 pub enum Timer {
     /// Periodic: a coordinator checks for other coordinators, a member checks its coordinator.
     Heartbeat,
@@ -246,7 +246,7 @@ impl Kind for Timer {
 }
 
 /// The request round a node is waiting on, if any.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum Step {
     /// Nothing outstanding.
     Idle,
@@ -272,7 +272,7 @@ enum Step {
 }
 
 /// One node running Garcia-Molina's Invitation algorithm (see the [module docs](self)).
-#[derive(Debug)]
+#[derive(Debug, Clone, Hash)]
 pub struct Invitation {
     config: InvitationConfig,
     /// `S(i).s`.
@@ -436,6 +436,17 @@ impl Invitation {
         self.group = Some(group);
         out.send(group.origin, Msg::Accept { group });
         self.state = State::Reorganization;
+    }
+}
+
+/// `quiet_until` is a deadline compared with `now`.
+impl Explorable for Invitation {
+    fn reclock(&mut self, clock: Reclock) {
+        self.quiet_until = clock.future(self.quiet_until);
+    }
+
+    fn epoch(&self) -> u64 {
+        self.counter
     }
 }
 

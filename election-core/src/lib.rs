@@ -49,8 +49,8 @@ pub mod status;
 pub use algorithm::{Algorithm, UnknownAlgorithm};
 pub use cluster_config::{ClusterConfig, ClusterConfigError};
 pub use protocol::{
-    Bound, Command, Config, ConfigError, ConfigOf, Context, Input, InputOf, Kind, MILLIS, Members,
-    Membership, MessageBounds, Model, NoOptions, Node, NodeId, Options, Out, OutOf, Properties,
-    Protocol, Scope, Time, Timing, validated,
+    Bound, Command, Config, ConfigError, ConfigOf, Context, Explorable, Input, InputOf, Kind,
+    MILLIS, Members, Membership, MessageBounds, Model, NoOptions, Node, NodeId, Options, Out,
+    OutOf, Properties, Protocol, Reclock, Scope, Time, Timing, validated,
 };
 pub use status::{GroupId, State, Status};

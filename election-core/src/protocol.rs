@@ -7,6 +7,7 @@
 //! execute the commands in order.
 
 use std::fmt::{self, Debug};
+use std::hash::Hash;
 
 use rand::Rng;
 use serde::{Serialize, de::DeserializeOwned};
@@ -172,7 +173,7 @@ pub struct ConfigError {
 
 /// The two knobs every algorithm's timeouts derive from, so that drivers (the simulator, the
 /// `--heartbeat-ms` / `--timeout-ms` flags of a real node) can configure any algorithm alike.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Timing {
     /// Period of polls / heartbeats / coordinator checks.
     pub heartbeat: Time,
@@ -240,7 +241,7 @@ pub trait Options:
 }
 
 /// The options of an algorithm that has none.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NoOptions {}
 
@@ -249,7 +250,7 @@ impl Options for NoOptions {
 }
 
 /// A protocol's configuration: the common [`Timing`] plus the algorithm's typed [`Options`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 pub struct Config<O> {
     /// Heartbeat and timeout, from which every timeout of the algorithm derives.
     pub timing: Timing,
@@ -498,6 +499,63 @@ pub trait Protocol: Sized + Send + 'static {
     fn status(&self) -> Status;
 }
 
+/// A move of a node's clock reading, from `from` to `to`, that the explorer applies to a state so
+/// that two states differing only in *when* they happened are recognised as one (see
+/// [`Explorable::reclock`]). The two helpers keep what a protocol can observe of a time it holds:
+/// how long ago an instant was (up to the longest span it compares with), how far a deadline is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reclock {
+    /// The clock reading the state was built at.
+    pub from: Time,
+    /// The clock reading it is moved to.
+    pub to: Time,
+}
+
+impl Reclock {
+    /// A past instant `t` the protocol only compares as `now - t` against spans of at most
+    /// `horizon`: moved so that its age is kept, an age beyond `horizon` clamped to `horizon`.
+    /// Sound because every such comparison (`age < span` or `age > span - 1` with
+    /// `span <= horizon`) gives the same answer for any age of at least `horizon`, and ages only
+    /// grow.
+    pub fn past(&self, t: Time, horizon: Time) -> Time {
+        let age = self.from.saturating_sub(t).min(horizon);
+        self.to.saturating_sub(age)
+    }
+
+    /// A deadline `t` the protocol compares `now` against: moved so that the time left is kept;
+    /// one already passed becomes `to` (passed, like every earlier one).
+    pub fn future(&self, t: Time) -> Time {
+        self.to.saturating_add(t.saturating_sub(self.from))
+    }
+}
+
+/// What the exhaustive explorer (`election sim explore`) needs of a protocol beyond
+/// [`Protocol`]: states it can copy and fingerprint, and a way to move the clock readings a state
+/// holds.
+///
+/// The explorer re-bases every node's clock after each step, so that a heartbeat that fires
+/// and changes nothing leads back to the state it left instead of to a new one an interval
+/// later. For that, a protocol that keeps times in its state (last heard, halted at, quiet
+/// until) moves them with [`Reclock::past`] / [`Reclock::future`]; one that keeps none
+/// implements [`reclock`](Explorable::reclock) as a no-op. Getting it wrong cannot produce a
+/// false alarm silently: the explorer's counterexamples are re-run by `sim replay` without
+/// re-basing, and a protocol whose decisions depend on absolute times fails that replay.
+///
+/// A protocol whose counters grow forever (Raft's terms, a ring's announcement laps, election
+/// counters under an asynchronous network that suspects anyone at any time) has an infinite state
+/// space; it reports the counter as its [`epoch`](Explorable::epoch), and the explorer stops
+/// expanding states past a bound (`--max-epoch`), as TLA+ models bound Raft's terms.
+pub trait Explorable: Protocol<Msg: Hash, Timer: Hash> + Clone + Hash {
+    /// Moves every time the state holds from a clock reading `clock.from` to `clock.to`.
+    fn reclock(&mut self, clock: Reclock);
+
+    /// The counter this node only grows (a term, an election or group counter, a lap): 0 for a
+    /// protocol without one.
+    fn epoch(&self) -> u64 {
+        0
+    }
+}
+
 /// The checked configuration of protocol `P`: [`Config::validate`] with the protocol's name.
 pub fn validated<P: Protocol>(config: ConfigOf<P>) -> Result<ConfigOf<P>, ConfigError> {
     config.validate(P::NAME)?;
@@ -665,7 +723,7 @@ pub type InputOf<P> = Input<<P as Protocol>::Msg, <P as Protocol>::Timer>;
 
 /// A protocol plus the status it last reported: the one entry point every driver uses, so that
 /// status changes are detected in exactly one place.
-#[derive(Debug)]
+#[derive(Clone, Debug, Hash)]
 pub struct Node<P: Protocol> {
     protocol: P,
     status: Status,
@@ -709,6 +767,11 @@ impl<P: Protocol> Node<P> {
     /// The wrapped protocol, for inspection in tests.
     pub fn protocol(&self) -> &P {
         &self.protocol
+    }
+
+    /// The wrapped protocol, for a driver that moves its clock readings ([`Explorable`]).
+    pub fn protocol_mut(&mut self) -> &mut P {
+        &mut self.protocol
     }
 }
 

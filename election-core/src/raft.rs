@@ -144,8 +144,8 @@ use rand::RngExt;
 use serde::{Deserialize, Serialize};
 
 use crate::protocol::{
-    Bound, Config, Context, Kind, Membership, MessageBounds, Model, NodeId, Options, Properties,
-    Protocol, Scope, Time, Timing,
+    Bound, Config, Context, Explorable, Kind, Membership, MessageBounds, Model, NodeId, Options,
+    Properties, Protocol, Reclock, Scope, Time, Timing,
 };
 use crate::status::{State, Status};
 
@@ -153,7 +153,7 @@ use crate::status::{State, Status};
 pub type Term = u64;
 
 /// Raft's options, both on by default (see the module docs for why).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Hash)]
 #[serde(deny_unknown_fields, default)]
 pub struct RaftOptions {
     /// Run the dissertation's PreVote phase before every election (§9.6).
@@ -270,7 +270,7 @@ impl RaftConfig {
 
 /// Raft's messages (leader election only). Every message carries the sender's term, except
 /// that a PreVote asks about the term the sender *would* campaign in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Hash)]
 pub enum Msg {
     /// A pre-candidate asks: would you vote for me in `term` (its own term + 1)?
     PreVote {
@@ -326,7 +326,7 @@ impl Kind for Msg {
 }
 
 /// Raft's timers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Hash)]
 pub enum Timer {
     /// A follower, pre-candidate or candidate has waited its randomized election timeout.
     Election,
@@ -347,7 +347,7 @@ impl Kind for Timer {
 }
 
 /// A server's role, with what only that role keeps.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Role {
     /// Not started.
     Down,
@@ -376,7 +376,7 @@ pub enum Role {
 }
 
 /// What is persisted: `currentTerm`, `votedFor`, and whether the node may vote.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct Durable {
     term: Term,
     voted_for: Option<NodeId>,
@@ -431,7 +431,7 @@ impl Durable {
 }
 
 /// One Raft server, leader election only (see the [module docs](self)).
-#[derive(Debug)]
+#[derive(Debug, Clone, Hash)]
 pub struct Raft {
     config: RaftConfig,
     me: NodeId,
@@ -764,6 +764,18 @@ impl Raft {
         }
         acked.clear();
         out.set_timer(Timer::CheckQuorum, self.config.election_timeout());
+    }
+}
+
+/// `heard_leader_at` is compared only as "less than an election timeout ago" (the lease).
+impl Explorable for Raft {
+    fn reclock(&mut self, clock: Reclock) {
+        let lease = self.config.election_timeout();
+        self.heard_leader_at = self.heard_leader_at.map(|t| clock.past(t, lease));
+    }
+
+    fn epoch(&self) -> u64 {
+        self.term
     }
 }
 

@@ -79,13 +79,13 @@
 use serde::{Deserialize, Serialize};
 
 use crate::protocol::{
-    Bound, Config, Context, Kind, Membership, MessageBounds, Model, NodeId, Options, Properties,
-    Protocol, Scope, Time, Timing,
+    Bound, Config, Context, Explorable, Kind, Membership, MessageBounds, Model, NodeId, Options,
+    Properties, Protocol, Reclock, Scope, Time, Timing,
 };
 use crate::status::{State, Status};
 
 /// The ring's options.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize, Hash)]
 #[serde(deny_unknown_fields, default)]
 pub struct RingOptions {
     /// Shortest period of the leader's `Coordinator` re-announcement lap, in heartbeats (on a
@@ -142,7 +142,7 @@ impl RingConfig {
 }
 
 /// A message that travels the ring hop by hop, each hop acknowledged.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Hash)]
 pub enum Hop {
     /// Chang–Roberts' election message with the best candidate so far.
     Election {
@@ -161,7 +161,7 @@ pub enum Hop {
 type Out = crate::protocol::Out<Msg, Timer>;
 
 /// The messages of the ring election.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Hash)]
 pub enum Msg {
     /// A hop of an `Election` or `Coordinator` message.
     Hop(Hop),
@@ -186,7 +186,7 @@ impl Kind for Msg {
 }
 
 /// The timers of the ring election.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Hash)]
 pub enum Timer {
     /// The pending hop was not acknowledged: skip its receiver.
     HopTimeout,
@@ -213,7 +213,7 @@ impl Kind for Timer {
 }
 
 /// A hop sent and not yet acknowledged.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct Pending {
     to: NodeId,
     hop: Hop,
@@ -238,7 +238,7 @@ impl Hop {
 
 /// One node of the ring. Its state is a handful of words, whatever the ring size: no per-peer
 /// data, and the next node is derived from the driver's membership table.
-#[derive(Debug)]
+#[derive(Debug, Clone, Hash)]
 pub struct Ring {
     config: RingConfig,
     me: NodeId,
@@ -395,6 +395,15 @@ impl Ring {
         }
         let next = cx.members.next_after(silent).unwrap_or(self.me);
         self.send_hop_to(cx, next, hop, out);
+    }
+}
+
+/// The ring holds no times: its waits are all timers, which the driver owns.
+impl Explorable for Ring {
+    fn reclock(&mut self, _clock: Reclock) {}
+
+    fn epoch(&self) -> u64 {
+        self.lap
     }
 }
 

@@ -50,7 +50,7 @@ impl fmt::Display for GroupId {
 }
 
 /// A node's externally visible state: what the status page and the invariant checkers read.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize)]
 pub struct Status {
     /// Garcia-Molina state.
     pub state: State,

@@ -10,9 +10,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::builder::TypedValueParser;
-use election_core::{Algorithm, ConfigOf, MILLIS, Protocol, Time, Timing};
+use election_core::{Algorithm, ConfigOf, Explorable, MILLIS, Protocol, Time, Timing};
 use serde::Serialize;
 
+use crate::explore::{Budget, Explorer, Limits};
 use crate::plan::{Fault, Plan, RandomFaults, TimedFault};
 use crate::sim::{Outcome, Sim, SimError};
 use crate::stats::RunStats;
@@ -42,6 +43,11 @@ pub enum SimCommand {
     /// Run every algorithm under the same plan and seeds and write a comparison report
     /// (report.html, runs.csv, data.json) into --out. Exits 1 if a run broke an invariant.
     Compare(crate::compare::CompareArgs),
+    /// Check a small cluster exhaustively: every interleaving of messages and timers and every
+    /// fault within a budget, from a fresh boot; safety in every state, liveness and validity on
+    /// the whole state graph. A violation writes its shortest counterexample as a replayable
+    /// trace with pictures. Exits 1 on a violation, 2 on bad input.
+    Explore(ExploreArgs),
 }
 
 /// The registry's algorithms as a `--algorithm` value: clap lists them with their help and
@@ -280,6 +286,70 @@ pub struct CheckArgs {
     pub out: PathBuf,
 }
 
+/// Arguments of `explore`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ExploreArgs {
+    /// The algorithm to check.
+    #[arg(long, value_parser = builtin_algorithm())]
+    pub algorithm: String,
+    /// An algorithm option NAME=VALUE (repeatable). Default: the algorithm's defaults.
+    #[arg(short = 'o', long = "option", value_name = "NAME=VALUE", value_parser = option_pair)]
+    pub options: Vec<(String, String)>,
+    /// Nodes (ids 0..N; a higher id has a higher priority). 3 or 4 finish in seconds to minutes.
+    #[arg(long, default_value_t = 3)]
+    pub nodes: u32,
+    /// Heartbeat / coordinator-check period, milliseconds.
+    #[arg(long, default_value_t = DEFAULT_TIMING.heartbeat / MILLIS)]
+    pub heartbeat_ms: u64,
+    /// Reply timeout, milliseconds.
+    #[arg(long, default_value_t = DEFAULT_TIMING.timeout / MILLIS)]
+    pub timeout_ms: u64,
+    /// Crashes of a live node a path may contain.
+    #[arg(long, default_value_t = 0)]
+    pub crashes: u8,
+    /// Recoveries of a crashed node (with what it persisted) a path may contain.
+    #[arg(long, default_value_t = 0)]
+    pub recoveries: u8,
+    /// Splits of the nodes into two sides a path may contain (each heals at any time).
+    #[arg(long, default_value_t = 0)]
+    pub partitions: u8,
+    /// Messages a path may lose in flight.
+    #[arg(long, default_value_t = 0)]
+    pub losses: u8,
+    /// Messages a path may duplicate in flight.
+    #[arg(long, default_value_t = 0)]
+    pub duplicates: u8,
+    /// Stop after this many distinct states (the result is then incomplete).
+    #[arg(long, default_value_t = crate::explore::Limits::default().max_states)]
+    pub max_states: usize,
+    /// Expand no state deeper than this many steps (default: no bound).
+    #[arg(long)]
+    pub max_depth: Option<u32>,
+    /// Stop when the search's estimated memory exceeds this many MiB.
+    #[arg(long, default_value_t = crate::explore::Limits::default().max_memory >> 20)]
+    pub max_memory_mb: u64,
+    /// Do not expand states in which a node's epoch (Raft's term, a group or election counter,
+    /// a ring lap) exceeds this: it bounds protocols whose counters grow forever.
+    #[arg(long, default_value_t = crate::explore::Limits::default().max_epoch)]
+    pub max_epoch: u64,
+    /// Asynchronous model: no timer fires while this many messages are in flight (they are
+    /// delivered, lost or duplicated first), which keeps periodic timers from filling the
+    /// network without bound.
+    #[arg(long, default_value_t = crate::explore::MAX_IN_FLIGHT)]
+    pub max_in_flight: usize,
+    /// Seed of the protocols' random draws (the explorer branches over orderings and faults,
+    /// not over random values).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Print the result as one JSON object (states, transitions, depth, complete, violation).
+    #[arg(long)]
+    pub json: bool,
+    /// Where a counterexample's results folder goes: DIR/ALGORITHM-explore-nN, with its trace
+    /// (`sim replay` re-runs it), summary and pictures.
+    #[arg(long, value_name = "DIR", default_value = "sim-failures")]
+    pub out: PathBuf,
+}
+
 /// Arguments of `merge`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct MergeArgs {
@@ -351,6 +421,7 @@ pub fn run(cmd: SimCommand) -> ExitCode {
     let algorithm = match &cmd {
         SimCommand::Run(a) => Some(a.cluster.algorithm.clone()),
         SimCommand::Check(a) => Some(a.cluster.algorithm.clone()),
+        SimCommand::Explore(a) => Some(a.algorithm.clone()),
         SimCommand::Replay(ReplayArgs { trace }) | SimCommand::Render(RenderArgs { trace, .. }) => {
             match read_trace(trace) {
                 Ok((spec, _)) => Some(spec.algorithm),
@@ -378,10 +449,10 @@ pub fn run(cmd: SimCommand) -> ExitCode {
     finish(result)
 }
 
-/// Executes a `sim` subcommand (`run`, `check`, `replay`, `render`; `complexity` covers the built-in
-/// algorithms only) with protocol `P`, for a user's own binary. The command's algorithm name
-/// must be `P::NAME`.
-pub fn run_for<P: Protocol>(cmd: SimCommand) -> ExitCode {
+/// Executes a `sim` subcommand (`run`, `check`, `explore`, `replay`, `render`; `complexity`
+/// covers the built-in algorithms only) with protocol `P`, for a user's own binary. The
+/// command's algorithm name must be `P::NAME`.
+pub fn run_for<P: Explorable>(cmd: SimCommand) -> ExitCode {
     let named = |name: &str| {
         if name == P::NAME {
             Ok(())
@@ -392,6 +463,7 @@ pub fn run_for<P: Protocol>(cmd: SimCommand) -> ExitCode {
     let result = match cmd {
         SimCommand::Run(args) => named(&args.cluster.algorithm).and_then(|()| run_one::<P>(&args)),
         SimCommand::Check(args) => named(&args.cluster.algorithm).and_then(|()| check::<P>(&args)),
+        SimCommand::Explore(args) => named(&args.algorithm).and_then(|()| explore::<P>(&args)),
         SimCommand::Replay(args) => replay::<P>(&args),
         SimCommand::Render(args) => render::<P>(&args),
         SimCommand::Complexity(args) => complexity(&args),
@@ -425,7 +497,7 @@ pub fn for_protocol<P: Protocol>(mut command: clap::Command) -> clap::Command {
 /// The `sim` command line of a user's own binary for protocol `P`: parses the process arguments
 /// (`run`, `check`, `replay`, … with `--algorithm` defaulting to, and accepting only,
 /// `P::NAME`) and runs them.
-pub fn main_for<P: Protocol>() -> ExitCode {
+pub fn main_for<P: Explorable>() -> ExitCode {
     use clap::{CommandFactory, FromArgMatches};
 
     /// A user's simulator.
@@ -710,14 +782,14 @@ fn merge(args: &MergeArgs) -> Result<ExitCode, String> {
     })
 }
 
-fn render<P: Protocol>(args: &RenderArgs) -> Result<ExitCode, String> {
+fn render<P: Explorable>(args: &RenderArgs) -> Result<ExitCode, String> {
     for path in crate::folder::render::<P>(&args.trace, args.out.as_deref())? {
         println!("wrote {}", path.display());
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn replay<P: Protocol>(args: &ReplayArgs) -> Result<ExitCode, String> {
+fn replay<P: Explorable>(args: &ReplayArgs) -> Result<ExitCode, String> {
     let (spec, recorded) = read_trace(&args.trace)?;
     if spec.algorithm != P::NAME {
         return Err(format!(
@@ -734,12 +806,22 @@ fn replay<P: Protocol>(args: &ReplayArgs) -> Result<ExitCode, String> {
             env!("CARGO_PKG_VERSION")
         );
     }
-    let out = simulate_with::<P>(spec, Some(TraceSink::new(Box::new(std::io::sink()))))
-        .map_err(|e| e.to_string())?;
-    let replayed = match out.trace {
-        Some(Ok(h)) => h,
-        Some(Err(e)) => return Err(format!("replay trace failed: {e}")),
-        None => return Err("the replay wrote no trace".into()),
+    let sink = TraceSink::new(Box::new(std::io::sink()));
+    let replayed = match &spec.explore {
+        Some(explored) => {
+            let explorer = Explorer::<P>::new(
+                spec.config::<P>().map_err(|e| e.to_string())?,
+                spec.nodes,
+                explored.budget,
+                spec.seed,
+            )?
+            .max_in_flight(explored.max_in_flight);
+            explorer.replay(&spec, sink)?
+        }
+        None => {
+            let out = simulate_with::<P>(spec, Some(sink)).map_err(|e| e.to_string())?;
+            crate::folder::trace_hash(&out)?
+        }
     };
     println!("recorded hash {recorded:016x}");
     println!("replayed hash {replayed:016x}");
@@ -749,6 +831,185 @@ fn replay<P: Protocol>(args: &ReplayArgs) -> Result<ExitCode, String> {
     } else {
         println!("MISMATCH: the run is not reproduced by this build");
         Ok(ExitCode::from(1))
+    }
+}
+
+/// What `explore --json` prints and a counterexample's `summary.json` holds.
+#[derive(Serialize)]
+struct ExploreReport<'a> {
+    algorithm: &'a str,
+    nodes: u32,
+    model: election_core::Model,
+    budget: Budget,
+    #[serde(flatten)]
+    search: &'a crate::explore::Report,
+    states_per_second: f64,
+    /// Peak resident memory of this process (Linux), MiB.
+    peak_rss_mb: Option<f64>,
+    violation: Option<ExploreViolation>,
+}
+
+#[derive(Serialize)]
+struct ExploreViolation {
+    invariant: crate::check::Invariant,
+    detail: String,
+    nodes: Vec<election_core::NodeId>,
+    path_length: usize,
+    /// Where the path's cycle starts (liveness).
+    cycle_from: Option<usize>,
+    trace: PathBuf,
+}
+
+/// The process's peak resident memory in MiB, from `/proc/self/status` (Linux only).
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+fn explore<P: Explorable>(args: &ExploreArgs) -> Result<ExitCode, String> {
+    let spec = Spec {
+        timing: Timing {
+            heartbeat: args.heartbeat_ms * MILLIS,
+            timeout: args.timeout_ms * MILLIS,
+        },
+        options: args.options.iter().cloned().collect(),
+        ..Spec::new(&args.algorithm, args.nodes, args.seed, Plan::calm())
+    };
+    let config = spec.config::<P>().map_err(|e| e.to_string())?;
+    let budget = Budget {
+        crashes: args.crashes,
+        recoveries: args.recoveries,
+        partitions: args.partitions,
+        losses: args.losses,
+        duplicates: args.duplicates,
+    };
+    let model = P::properties(&config).model;
+    let explorer = Explorer::<P>::new(config, args.nodes, budget, args.seed)?
+        .max_in_flight(args.max_in_flight);
+    let limits = Limits {
+        max_states: args.max_states,
+        max_depth: args.max_depth,
+        max_memory: args.max_memory_mb << 20,
+        max_epoch: args.max_epoch,
+    };
+    let bar = if !args.json && std::io::stderr().is_terminal() {
+        indicatif::ProgressBar::new_spinner()
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let report = explorer.run(&limits, |p| {
+        bar.set_message(format!(
+            "{} states ({:.0}/s), depth {}, queue {}",
+            p.states,
+            p.states as f64 / p.seconds.max(1e-9),
+            p.depth,
+            p.queue
+        ));
+        bar.tick();
+    });
+    bar.finish_and_clear();
+    let violation = match &report.counterexample {
+        None => None,
+        Some(found) => {
+            let dir = args
+                .out
+                .join(format!("{}-explore-n{}", P::NAME, args.nodes));
+            crate::folder::create(&dir)?;
+            let path = dir.join(crate::folder::TRACE);
+            let file = std::fs::File::create(&path)
+                .map_err(|e| crate::folder::cannot("create", &path, e))?;
+            let header = Spec {
+                explore: Some(found.explored.clone()),
+                ..spec.clone()
+            };
+            explorer.replay(&header, TraceSink::new(Box::new(BufWriter::new(file))))?;
+            crate::folder::write_pictures(&dir, &path)?;
+            Some(ExploreViolation {
+                invariant: found.violation.invariant,
+                detail: found.violation.detail.clone(),
+                nodes: found.violation.nodes.clone(),
+                path_length: found.explored.path.len(),
+                cycle_from: found.explored.cycle_from,
+                trace: path,
+            })
+        }
+    };
+    let out = ExploreReport {
+        algorithm: P::NAME,
+        nodes: args.nodes,
+        model,
+        budget,
+        search: &report,
+        states_per_second: report.states as f64 / report.seconds.max(1e-9),
+        peak_rss_mb: peak_rss_mb(),
+        violation,
+    };
+    if let Some(v) = &out.violation {
+        let dir = v.trace.parent().expect("the trace is in its folder");
+        crate::folder::write_summary(dir, &out)?;
+    }
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string(&out).expect("the report serializes")
+        );
+    } else {
+        print_explore(&out);
+    }
+    Ok(if out.violation.is_some() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn print_explore(r: &ExploreReport) {
+    let s = r.search;
+    println!(
+        "{} n={} ({:?} model), budget {:?}",
+        r.algorithm, r.nodes, r.model, r.budget
+    );
+    println!(
+        "{} states, {} transitions, depth {}, {:.1} s ({:.0} states/s), ~{} MiB{}",
+        s.states,
+        s.transitions,
+        s.depth,
+        s.seconds,
+        r.states_per_second,
+        s.memory_estimate >> 20,
+        r.peak_rss_mb
+            .map_or(String::new(), |m| format!(", peak RSS {m:.0} MiB"))
+    );
+    match &s.cut {
+        Some(why) => println!("INCOMPLETE: {why}; liveness not decided"),
+        None if s.past_epoch > 0 => println!(
+            "complete within the epoch bound: {} states past it were checked for safety, not expanded",
+            s.past_epoch
+        ),
+        None => println!("complete: every reachable state visited"),
+    }
+    match &r.violation {
+        Some(v) => {
+            println!(
+                "VIOLATION of {}: {} (path of {} steps{})",
+                v.invariant,
+                v.detail,
+                v.path_length,
+                v.cycle_from
+                    .map_or(String::new(), |c| format!(", cycling from step {}", c + 1))
+            );
+            println!(
+                "counterexample: {} (re-run it: election sim replay {})",
+                v.trace.display(),
+                v.trace.display()
+            );
+        }
+        None if s.liveness_checked => {
+            println!("no violation: safety in every state, liveness and validity on the graph")
+        }
+        None => println!("no safety violation in the states visited"),
     }
 }
 

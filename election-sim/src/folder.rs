@@ -103,6 +103,10 @@ pub fn render<P: Protocol>(trace: &Path, dir: Option<&Path>) -> Result<Vec<PathB
         written.push(copy);
     }
     written.extend(write_pictures(&dir, trace)?);
+    if spec.explore.is_some() {
+        // An explorer's counterexample: `sim explore` wrote its summary, `sim replay` re-runs it.
+        return Ok(written);
+    }
     let out = Sim::<P>::new(
         spec.clone(),
         Some(TraceSink::new(Box::new(std::io::sink()))),
@@ -159,7 +163,7 @@ pub fn traced<P: Protocol>(spec: Spec) -> Result<(Run, Outcome), String> {
 }
 
 /// Writes `spacetime.html` and `shiviz.log` into `dir`, drawn from the trace at `trace`.
-fn write_pictures(dir: &Path, trace: &Path) -> Result<Vec<PathBuf>, String> {
+pub(crate) fn write_pictures(dir: &Path, trace: &Path) -> Result<Vec<PathBuf>, String> {
     let run = read_sim_trace_file(trace, &ReadOptions::default()).map_err(|e| e.to_string())?;
     let mut written = Vec::new();
     for (name, text) in [
@@ -173,7 +177,8 @@ fn write_pictures(dir: &Path, trace: &Path) -> Result<Vec<PathBuf>, String> {
     Ok(written)
 }
 
-fn write_summary(dir: &Path, report: &RunReport) -> Result<PathBuf, String> {
+/// Writes `summary.json` into `dir`.
+pub(crate) fn write_summary(dir: &Path, report: &impl Serialize) -> Result<PathBuf, String> {
     let path = dir.join(SUMMARY);
     let text = serde_json::to_string_pretty(report).expect("the report serializes");
     std::fs::write(&path, text + "\n").map_err(|e| cannot("write", &path, e))?;
@@ -189,7 +194,7 @@ pub(crate) fn trace_hash(out: &Outcome) -> Result<u64, String> {
     }
 }
 
-fn create(dir: &Path) -> Result<(), String> {
+pub(crate) fn create(dir: &Path) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| cannot("create the results folder", dir, e))
 }
 

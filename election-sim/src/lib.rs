@@ -8,11 +8,14 @@
 //! - [`trace`] writes JSON Lines traces whose hash `replay` reproduces.
 //! - [`stats`] counts messages, elections and time to a stable leader.
 //! - [`folder`] writes results folders: the trace, its summary and its pictures.
+//! - [`explore`] checks small clusters exhaustively: every interleaving and every fault within a
+//!   budget, safety in every state, liveness on the whole state graph.
 //! - [`cli`] is the `election sim …` command line; [`compare`] its comparison report.
 
 pub mod check;
 pub mod cli;
 pub mod compare;
+pub mod explore;
 pub mod folder;
 pub mod plan;
 mod queue;

@@ -30,6 +30,10 @@ pub struct Spec {
     pub options: BTreeMap<String, String>,
     /// Network and faults.
     pub plan: Plan,
+    /// For a counterexample of `sim explore`: its path, which `replay` re-runs through the
+    /// explorer instead of the simulator (the plan is then unused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explore: Option<crate::explore::Explored>,
 }
 
 /// Timing used when none is given: 50 ms heartbeats, 20 ms reply timeout (so a 10 ms one-way
@@ -50,6 +54,7 @@ impl Spec {
             timing: DEFAULT_TIMING,
             options: BTreeMap::new(),
             plan,
+            explore: None,
         }
     }
 
@@ -91,6 +96,17 @@ impl Fnv {
     /// The hash so far.
     pub fn finish(&self) -> u64 {
         self.0
+    }
+}
+
+/// So that any `Hash` value can be hashed stably (the explorer names messages and timers so).
+impl std::hash::Hasher for Fnv {
+    fn write(&mut self, bytes: &[u8]) {
+        Fnv::write(self, bytes);
+    }
+
+    fn finish(&self) -> u64 {
+        Fnv::finish(self)
     }
 }
 

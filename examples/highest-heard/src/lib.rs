@@ -17,13 +17,13 @@
 use std::collections::BTreeMap;
 
 use election_core::{
-    Config, Context, Kind, Membership, Model, NodeId, Options, Out, Properties, Protocol, State,
-    Status, Time, Timing,
+    Config, Context, Explorable, Kind, Membership, Model, NodeId, Options, Out, Properties,
+    Protocol, Reclock, State, Status, Time, Timing,
 };
 use serde::{Deserialize, Serialize};
 
 /// The protocol's options: how many heartbeats of silence make a node forget a peer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HighestHeardOptions {
     /// Heartbeats of silence after which a peer is forgotten.
@@ -52,7 +52,7 @@ impl Options for HighestHeardOptions {
 pub type HighestHeardConfig = Config<HighestHeardOptions>;
 
 /// The one message.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Msg {
     /// "I am alive", every heartbeat.
     Alive,
@@ -65,7 +65,7 @@ impl Kind for Msg {
 }
 
 /// The one timer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Timer {
     /// Time to say `Alive` and look at who is still heard.
     Heartbeat,
@@ -78,7 +78,7 @@ impl Kind for Timer {
 }
 
 /// One node.
-#[derive(Debug)]
+#[derive(Clone, Debug, Hash)]
 pub struct HighestHeard {
     config: HighestHeardConfig,
     me: NodeId,
@@ -88,18 +88,33 @@ pub struct HighestHeard {
 }
 
 impl HighestHeard {
+    /// How long a peer stays heard without a new `Alive`.
+    fn expiry(&self) -> Time {
+        self.config
+            .timing
+            .heartbeat
+            .saturating_mul(self.config.options.expiry)
+    }
+
     /// Forgets peers silent for `expiry` heartbeats (and members that left), then follows the
     /// highest of those left and itself.
     fn elect(&mut self, cx: &Context<'_>) {
-        let expiry = self
-            .config
-            .timing
-            .heartbeat
-            .saturating_mul(self.config.options.expiry);
+        let expiry = self.expiry();
         let now = cx.now;
         self.heard
             .retain(|&p, &mut at| cx.members.contains(p) && now.saturating_sub(at) <= expiry);
         self.leader = self.heard.keys().copied().chain([self.me]).max();
+    }
+}
+
+/// For `election sim explore`: the last-heard times are only compared as "at most `expiry`
+/// heartbeats ago", so older ones are all alike.
+impl Explorable for HighestHeard {
+    fn reclock(&mut self, clock: Reclock) {
+        let horizon = self.expiry().saturating_add(1);
+        for at in self.heard.values_mut() {
+            *at = clock.past(*at, horizon);
+        }
     }
 }
 

@@ -193,10 +193,15 @@ pub(crate) async fn run<P: Protocol>(
         keys = ?shell.link.keys.as_ref().map(Keyring::ids), "node starting");
     shell.report(ReportEvent::Started, Status::down());
     shell.input(Input::Start { persisted });
-    if args.join.is_none() {
+    if args.join.is_some() {
+        // The welcome told only the admitter's table to this node; the rest of the cluster
+        // learns of it through the layer now, and their answers fill in joiners that other
+        // admitters let in meanwhile (as the simulator drives it).
+        shell.view.announce(&mut shell.effects);
+    } else {
         shell.view.hello(&mut shell.effects);
-        shell.carry_effects();
     }
+    shell.carry_effects();
 
     let mut datagram = vec![0u8; MAX_DATAGRAM + 1];
     let mut announce = tokio::time::interval(Duration::from_millis(options.announce_ms));

@@ -105,12 +105,17 @@ pub(crate) async fn run<P: Protocol>(
     let dir = options.state_dir.as_deref();
     let assigned_file = state_file(dir, "assigned", me);
     let members_file = state_file(dir, "members", me);
+    // A joined node's id from its last welcome, claimed when it joins again (membership doc).
+    let claim_file = state_file(dir, "claim", me);
     let incarnation_file = state_file(dir, "incarnation", me);
     let state_file = state_file(dir, P::NAME, me);
     let persisted = read_state(&state_file)?;
-    let assigned = read_state(&assigned_file)?
-        .and_then(|b| String::from_utf8(b).ok()?.trim().parse().ok())
-        .map(NodeId);
+    let read_id = |path: &Path| -> Result<Option<NodeId>, Error> {
+        Ok(read_state(path)?
+            .and_then(|b| String::from_utf8(b).ok()?.trim().parse().ok())
+            .map(NodeId))
+    };
+    let assigned = read_id(&assigned_file)?;
     let incarnation = next_incarnation(&incarnation_file)?;
     let view_config = ViewConfig {
         max_members: options.max_members,
@@ -138,7 +143,13 @@ pub(crate) async fn run<P: Protocol>(
     let view = match (args.join, &lines) {
         (Some(member), _) => {
             let wait = Duration::from_millis(options.timeout_ms);
-            join::<P>(&mut link, member, view_config, wait, clock).await?
+            let claim = read_id(&claim_file)?;
+            let view = join::<P>(&mut link, member, claim, view_config, wait, clock).await?;
+            if let Err(e) = write_atomically(&claim_file, view.id().0.to_string().as_bytes()) {
+                tracing::warn!(path = %claim_file.display(), error = %e,
+                    "cannot persist the id; a re-join through another admitter may get a second one");
+            }
+            view
         }
         (None, Some(config)) => {
             if config.id_of(me).is_none() {
@@ -331,16 +342,18 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
-/// Asks `member` (and the admitters it names) to let this node in until a welcome arrives.
+/// Asks `member` (and the admitters it names) to let this node in, claiming the id of its last
+/// welcome, until a welcome arrives.
 async fn join<P: Protocol>(
     link: &mut Link,
     member: SocketAddr,
+    claim: Option<NodeId>,
     config: ViewConfig,
     wait: Duration,
     clock: Clock,
 ) -> Result<View<SocketAddr>, Error> {
     let failed = |source| Error::Join { member, source };
-    let mut joining = Joining::new(link.me, member, JOIN_TRIES, config);
+    let mut joining = Joining::new(link.me, member, JOIN_TRIES, config).claiming(claim);
     let mut datagram = vec![0u8; MAX_DATAGRAM + 1];
     loop {
         let (to, request) = joining.request().map_err(failed)?;

@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use election_core::membership::{Effect, Joining, View, ViewConfig};
-use election_core::report::{BlockedLink, NodeReport, ReportEvent};
+use election_core::report::{BlockedLink, Direction, MessageReport, NodeReport, ReportEvent};
 use election_core::{
-    Algorithm, Command, ConfigOf, Context, Input, InputOf, Membership, Node, NodeId, OutOf,
+    Algorithm, Command, ConfigOf, Context, Input, InputOf, Kind, Membership, Node, NodeId, OutOf,
     Protocol, Status, validated,
 };
 use rand::SeedableRng;
@@ -192,6 +192,7 @@ pub(crate) async fn run<P: Protocol>(
         blocked_from: HashSet::new(),
         reporter,
         report_ms: options.report_ms,
+        report_messages: options.report_messages,
         reported_drops: 0,
         state_file,
         failed_persist: None,
@@ -368,7 +369,7 @@ async fn join<P: Protocol>(
             let keep = |a: &SocketAddr| joining.asked(a);
             let (from, reply) =
                 match link.accept::<P::Msg>(&datagram[..len], source, clock.now_us(), keep) {
-                    Ok((from, Body::Control(reply))) => (from, reply),
+                    Ok((from, _, Body::Control(reply))) => (from, reply),
                     Ok(_) => continue,
                     Err(reason) => {
                         link.drops.count(reason.name(), Some(source.addr()));
@@ -470,7 +471,7 @@ impl Link {
         source: Source,
         now: u64,
         keep: impl Fn(&SocketAddr) -> bool,
-    ) -> Result<(SocketAddr, Body<M>), DropReason> {
+    ) -> Result<(SocketAddr, Stamp, Body<M>), DropReason> {
         let expect = Header {
             cluster: &self.cluster,
             algorithm: self.algorithm,
@@ -484,7 +485,7 @@ impl Link {
         self.guard
             .check(opened.from, opened.stamp, now, keep)
             .map_err(|_| DropReason::Replay)?;
-        Ok((opened.from, opened.body()?))
+        Ok((opened.from, opened.stamp, opened.body()?))
     }
 }
 
@@ -502,6 +503,8 @@ struct Shell<P: Protocol> {
     /// Peers whose datagrams this node drops.
     blocked_from: HashSet<SocketAddr>,
     reporter: Option<Reporter>,
+    /// `--report-messages`: protocol sends and receives go to the reporter too.
+    report_messages: bool,
     report_ms: u64,
     /// The drop total last reported (and logged).
     reported_drops: u64,
@@ -633,6 +636,28 @@ impl<P: Protocol> Shell<P> {
             return;
         }
         self.link.send(to, body);
+        if let Body::Protocol(msg) = body {
+            self.record(Direction::Send, msg.kind(), to, self.link.stamp);
+        }
+    }
+
+    /// With `--report-messages`, hands one protocol message to the reporter; `stamp` is the
+    /// sender's, which names the message at both ends.
+    fn record(&mut self, dir: Direction, kind: &str, peer: SocketAddr, stamp: Stamp) {
+        if !self.report_messages {
+            return;
+        }
+        let node_time_us = self.clock.now_us();
+        if let Some(reporter) = self.reporter.as_mut() {
+            reporter.message(MessageReport {
+                dir,
+                kind: kind.to_string(),
+                peer: peer.to_string(),
+                incarnation: stamp.incarnation,
+                number: stamp.sequence,
+                node_time_us,
+            });
+        }
     }
 
     fn on_datagram(&mut self, datagram: &[u8], source: Source) {
@@ -642,7 +667,7 @@ impl<P: Protocol> Shell<P> {
             .accept::<P::Msg>(datagram, source, self.clock.now_us(), |a| {
                 view.id_of(a).is_some()
             });
-        let (from, body) = match accepted {
+        let (from, stamp, body) = match accepted {
             Ok(accepted) => accepted,
             Err(reason) => return self.dropped(reason, source.addr()),
         };
@@ -651,7 +676,10 @@ impl<P: Protocol> Shell<P> {
         }
         match body {
             Body::Protocol(msg) => match self.view.id_of(&from) {
-                Some(id) => self.input(Input::Message { from: id, msg }),
+                Some(id) => {
+                    self.record(Direction::Receive, msg.kind(), from, stamp);
+                    self.input(Input::Message { from: id, msg });
+                }
                 None => self.dropped(DropReason::UnknownSender, from),
             },
             Body::Control(control) => {
@@ -746,6 +774,9 @@ impl<P: Protocol> Shell<P> {
                 .iter()
                 .map(|(reason, n)| (reason.to_string(), *n))
                 .collect(),
+            // The reporter attaches the message records and their drop count.
+            messages: Vec::new(),
+            messages_dropped: 0,
         };
         if let Some(reporter) = &mut self.reporter {
             reporter.send(report);

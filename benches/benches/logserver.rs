@@ -55,6 +55,8 @@ fn report(node: usize, t: u64) -> NodeReport {
         heartbeat_ms: 60_000,
         pid: 1234,
         drops: Default::default(),
+        messages: Vec::new(),
+        messages_dropped: 0,
     }
 }
 

@@ -53,6 +53,10 @@ pub struct DemoArgs {
     /// How long a node waits for an answer before declaring a peer failed, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 1000)]
     pub timeout_ms: u64,
+    /// Have the nodes report their protocol messages too, so the status page's timeline draws
+    /// them as arrows (default: off, status changes and faults only).
+    #[arg(long)]
+    pub report_messages: bool,
 }
 
 /// The roles a process started by the demo may have, read from its environment before
@@ -152,6 +156,7 @@ async fn run_in(args: &DemoArgs, addrs: &[SocketAddr], scratch: &Path) -> anyhow
         algorithm_options: Vec::new(),
         cluster_id: format!("demo-{}", std::process::id()),
         state_dir: Some(scratch.join("state")),
+        report_messages: args.report_messages,
     };
     options.timing().context("node timing")?;
     let mut nodes = Supervisor::current_exe()?;

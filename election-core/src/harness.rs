@@ -150,6 +150,19 @@ impl<P: Protocol> Cluster<P> {
         self.blocked.insert((NodeId(from), NodeId(to)));
     }
 
+    /// Cuts the members in `side` off from every other member (links inside `side` and inside
+    /// the rest stay up): the two-sided [`partition`](Self::partition) most scenarios want.
+    pub fn split_off(&mut self, side: &[u32]) {
+        let rest: Vec<u32> = self
+            .members
+            .all()
+            .iter()
+            .map(|id| id.0)
+            .filter(|id| !side.contains(id))
+            .collect();
+        self.partition(&[side, &rest]);
+    }
+
     /// Restores every link.
     pub fn heal(&mut self) {
         self.blocked.clear();
@@ -241,6 +254,48 @@ impl<P: Protocol> Cluster<P> {
             }
         }
         panic!("livelock: {STEP_LIMIT} timer firings within {duration}us");
+    }
+
+    /// The protocol's liveness bound for the current membership: how long after the last fault
+    /// every live node must be Normal under one leader.
+    pub fn liveness_bound(&self) -> Time {
+        P::liveness_bound(&self.config, self.members.len())
+    }
+
+    /// Runs for [`liveness_bound`](Self::liveness_bound) and returns the one leader everyone
+    /// follows then, or what [`check_one_leader`](Self::check_one_leader) found wrong.
+    pub fn settle(&mut self) -> Result<u32, String> {
+        self.run_for(self.liveness_bound());
+        self.check_one_leader()
+    }
+
+    /// Delivers every message, then fires timers one at a time (delivering every message after
+    /// each) until `pred` holds; returns how many timers fired. Fails, describing the nodes, when
+    /// `pred` does not hold within `within` of virtual time or no timer is left. Single-stepping
+    /// shows the order of events a scenario test wants to count; pass
+    /// [`liveness_bound`](Self::liveness_bound) or a tighter limit the scenario promises.
+    pub fn step_until(
+        &mut self,
+        within: Time,
+        pred: impl Fn(&Self) -> bool,
+    ) -> Result<usize, String> {
+        let deadline = self.now + within;
+        let mut fired = 0;
+        self.deliver_all();
+        while !pred(self) {
+            if self.now > deadline {
+                return Err(format!(
+                    "not reached within {within}us: {}",
+                    self.describe(&self.live())
+                ));
+            }
+            if self.fire_next().is_none() {
+                return Err(format!("no timer left: {}", self.describe(&self.live())));
+            }
+            fired += 1;
+            self.deliver_all();
+        }
+        Ok(fired)
     }
 
     fn input(&mut self, id: NodeId, input: InputOf<P>) {

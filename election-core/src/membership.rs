@@ -15,10 +15,10 @@
 //! ```text
 //! boot from server_config   View::from_config(lines, me, assigned, config), View::restore(the
 //!                           table persisted after its last change), then View::hello
-//! boot with --join MEMBER   Joining::new(MEMBER, tries)
+//! boot with --join MEMBER   Joining::new(MEMBER, tries).claiming(the id persisted below)
 //!                           loop: Joining::request → send; Joining::on_reply(from, msg)
 //!                           until it yields a View (welcome) or a JoinError (refusal, no answer)
-//!                           then View::announce
+//!                           then persist View::id, View::announce
 //! a control message         View::on_control(from, msg, effects)
 //! every announce period     View::on_tick(rng, effects)
 //! graceful stop             View::leave(effects)
@@ -48,6 +48,17 @@
 //! never a config id. Two different admitters have different slots (distinct lines), so their
 //! ids differ modulo [`SLOTS`]. One admitter's ids strictly grow, across restarts too, because
 //! `base` includes the persisted last assignment. ∎
+//!
+//! *A process's own claim.* A joiner persists the id its welcome gave it and claims it in every
+//! later [`Control::Join`] (after a restart it may ask another admitter, one that has not heard of
+//! it yet, and a fresh id there would give the one process two ids: tables that hold the larger
+//! would reject the smaller at the same address as a conflict). An admitter that does not know
+//! the joiner's address lets it in under the claimed id instead of a fresh one, provided the id
+//! is a joiner's (`≥` [`SLOTS`]), no other address holds it in its table and it did not leave
+//! (tombstone); otherwise it assigns as above. This keeps the uniqueness claim above: the
+//! id was given to this same process, so no second process holds it, and `base` rises to it so
+//! the admitter's own later ids stay above it. (It trusts the claimant as every announcement is
+//! trusted: the driver authenticates messages.)
 //!
 //! No agreement round is needed, so this holds with lost messages, crashed members and
 //! partitions — two joiners racing through different members at the same instant get ids of
@@ -84,7 +95,11 @@ pub const SLOTS: u32 = 1024;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Control<A> {
     /// The sender asks to join.
-    Join,
+    Join {
+        /// The id an earlier welcome gave the sender (it persisted it): see *A process's own
+        /// claim* in the module doc.
+        claim: Option<NodeId>,
+    },
     /// The answer to [`Control::Join`]: every member with its id, the joiner included.
     Welcome {
         /// All members, lowest id first.
@@ -419,7 +434,7 @@ impl<A: Clone + Ord + Debug> View<A> {
     pub fn on_control(&mut self, from: &A, msg: Control<A>, effects: &mut Vec<Effect<A>>) {
         let sender = self.id_of(from);
         match msg {
-            Control::Join => self.on_join(from, effects),
+            Control::Join { claim } => self.on_join(from, claim, effects),
             Control::Announce { members } => {
                 if sender.is_none() && !self.config.authenticated {
                     return reject(from, Rejection::UnknownSender, effects);
@@ -480,7 +495,7 @@ impl<A: Clone + Ord + Debug> View<A> {
         }
     }
 
-    fn on_join(&mut self, joiner: &A, effects: &mut Vec<Effect<A>>) {
+    fn on_join(&mut self, joiner: &A, claim: Option<NodeId>, effects: &mut Vec<Effect<A>>) {
         if self.id_of(joiner).is_none() {
             let refusal = if self.slot().is_none() {
                 Some(Refusal::NotAnAdmitter)
@@ -506,9 +521,17 @@ impl<A: Clone + Ord + Debug> View<A> {
                 });
                 return;
             }
-            let Some(id) = self.next_id() else { return };
+            // A process's own claim wins over a fresh id (module doc); a fresh one is durable
+            // before the welcome that hands it out.
+            let id = match claim.filter(|&c| self.claimable(c)) {
+                Some(claimed) => claimed,
+                None => {
+                    let Some(id) = self.next_id() else { return };
+                    effects.push(Effect::PersistAssigned(id));
+                    id
+                }
+            };
             self.insert(id, joiner.clone());
-            effects.push(Effect::PersistAssigned(id));
             // The joiner has its table before anyone (its admitter's protocol included) talks
             // to it.
             self.welcome(joiner, effects);
@@ -524,6 +547,14 @@ impl<A: Clone + Ord + Debug> View<A> {
         }
         // A known joiner (a retry whose welcome was lost) gets its table again.
         self.welcome(joiner, effects);
+    }
+
+    /// Whether a joiner at an unknown address may keep id `claimed`: a joiner's id (not a
+    /// config line's) that no other address holds here and that did not leave.
+    fn claimable(&self, claimed: NodeId) -> bool {
+        claimed.0 >= SLOTS
+            && !self.addrs.contains_key(&claimed)
+            && !self.tombstones.contains(&claimed)
     }
 
     fn welcome(&self, joiner: &A, effects: &mut Vec<Effect<A>>) {
@@ -622,6 +653,8 @@ pub struct Joining<A> {
     settled: bool,
     tries: u32,
     max_tries: u32,
+    /// The id an earlier welcome gave this process, sent with every request.
+    claim: Option<NodeId>,
 }
 
 impl<A: Clone + Ord + Debug> Joining<A> {
@@ -635,7 +668,16 @@ impl<A: Clone + Ord + Debug> Joining<A> {
             settled: false,
             tries: 0,
             max_tries,
+            claim: None,
         }
+    }
+
+    /// Claims `id`, the [`View::id`] an earlier welcome gave this process (the driver persists
+    /// it), so that an admitter that has not heard of this process yet lets it in under that id
+    /// instead of a second one.
+    pub fn claiming(mut self, id: Option<NodeId>) -> Self {
+        self.claim = id;
+        self
     }
 
     /// The next request to send (call it once per retry period), or the error once every try
@@ -649,7 +691,7 @@ impl<A: Clone + Ord + Debug> Joining<A> {
         if !self.settled {
             self.next += 1;
         }
-        Ok((to, Control::Join))
+        Ok((to, Control::Join { claim: self.claim }))
     }
 
     /// Whether `addr` is a member this joiner asked (replies from anyone else are ignored).
@@ -899,7 +941,11 @@ mod tests {
         let all = lines(3);
         let mut a0 = View::from_config(&all, &all[0], None, CONFIG).unwrap();
         let mut effects = Vec::new();
-        a0.on_control(&"j0".to_string(), Control::Join, &mut effects);
+        a0.on_control(
+            &"j0".to_string(),
+            Control::Join { claim: None },
+            &mut effects,
+        );
         let assigned = effects
             .iter()
             .find_map(|e| match e {
@@ -951,7 +997,11 @@ mod tests {
         );
         assert!(a1.members().contains(NodeId(u32::MAX)));
         effects.clear();
-        a1.on_control(&"j".to_string(), Control::Join, &mut effects);
+        a1.on_control(
+            &"j".to_string(),
+            Control::Join { claim: None },
+            &mut effects,
+        );
         assert_eq!(
             sends(&effects),
             vec![(
@@ -1015,9 +1065,17 @@ mod tests {
         let all = lines(2);
         let mut a0 = View::from_config(&all, &all[0], None, small).unwrap();
         let mut effects = Vec::new();
-        a0.on_control(&"j0".to_string(), Control::Join, &mut effects);
+        a0.on_control(
+            &"j0".to_string(),
+            Control::Join { claim: None },
+            &mut effects,
+        );
         effects.clear();
-        a0.on_control(&"j1".to_string(), Control::Join, &mut effects);
+        a0.on_control(
+            &"j1".to_string(),
+            Control::Join { claim: None },
+            &mut effects,
+        );
         assert!(matches!(
             &sends(&effects)[..],
             [(

@@ -54,6 +54,51 @@ pub struct NodeReport {
     /// empty or left out when none were dropped.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub drops: BTreeMap<String, u64>,
+    /// Protocol messages sent and received since the previous report (`--report-messages`),
+    /// oldest first; left out when none (the default: nodes report status only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub messages: Vec<MessageReport>,
+    /// Message records this node dropped unreported since it started (its buffer was full:
+    /// the oldest go first); left out when none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub messages_dropped: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// Message records one report may carry; the logserver refuses more.
+pub const MAX_MESSAGES_PER_REPORT: usize = 256;
+
+/// Which way a reported message went.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// The reporting node sent it to `peer`.
+    Send,
+    /// The reporting node received it from `peer`.
+    Receive,
+}
+
+/// One protocol message as a node saw it. The sender's `(incarnation, number)` names the
+/// message at both ends (the wire's per-sender stamp), so the logserver pairs a send with its
+/// receive by (sender, receiver, incarnation, number).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MessageReport {
+    /// Sent or received.
+    pub dir: Direction,
+    /// The message's type, e.g. `AreYouThere`.
+    pub kind: String,
+    /// The other end's `ip:port`.
+    pub peer: String,
+    /// The sender's incarnation when it sent the message.
+    pub incarnation: u64,
+    /// The sender's message number within that incarnation.
+    pub number: u64,
+    /// When it was sent or received, on the reporting node's clock (as `node_time_us`).
+    pub node_time_us: u64,
 }
 
 /// A batch of reports in one request (`POST /api/reports`).

@@ -4,50 +4,19 @@ use std::collections::BTreeSet;
 
 use election_core::async_bully::{AsyncBully, AsyncBullyConfig, Stage, Timer};
 use election_core::harness::Cluster;
-use election_core::{GroupId, MILLIS, NodeId, Protocol, State, Time, Timing};
+use election_core::{GroupId, NodeId, Protocol, State};
 use proptest::prelude::*;
 
-const HEARTBEAT: Time = 100 * MILLIS;
-const TIMEOUT: Time = 40 * MILLIS;
+#[path = "support/timing.rs"]
+mod timing;
+use timing::{HEARTBEAT, TIMEOUT, TIMING};
 
 fn config() -> AsyncBullyConfig {
-    AsyncBullyConfig::new(Timing {
-        heartbeat: HEARTBEAT,
-        timeout: TIMEOUT,
-    })
+    AsyncBullyConfig::new(TIMING)
 }
 
 fn cluster(n: u32) -> Cluster<AsyncBully> {
     Cluster::new(config(), n).unwrap()
-}
-
-fn bound(c: &Cluster<AsyncBully>) -> Time {
-    AsyncBully::liveness_bound(&config(), c.members().len())
-}
-
-/// Runs the cluster for its liveness bound and returns the leader everyone follows.
-fn settle(c: &mut Cluster<AsyncBully>) -> u32 {
-    c.run_for(bound(c));
-    c.check_one_leader().unwrap()
-}
-
-/// Fires timers one at a time (delivering all messages after each) until `pred` holds; returns
-/// how many timers fired. Panics if it does not hold within the liveness bound.
-fn step_until(c: &mut Cluster<AsyncBully>, pred: impl Fn(&Cluster<AsyncBully>) -> bool) -> usize {
-    let deadline = c.now() + bound(c);
-    let mut fired = 0;
-    c.deliver_all();
-    while !pred(c) {
-        assert!(
-            c.now() <= deadline,
-            "not reached within the bound: {}",
-            c.describe(&c.live())
-        );
-        c.fire_next().expect("a timer");
-        fired += 1;
-        c.deliver_all();
-    }
-    fired
 }
 
 #[test]
@@ -83,16 +52,17 @@ fn fresh_start_elects_the_highest_with_one_halt_ack_and_ldr_per_lower_node() {
 fn leader_crash_second_highest_halts_the_n_minus_2_others() {
     let mut c = cluster(5);
     c.start_all();
-    assert_eq!(settle(&mut c), 4);
+    assert_eq!(c.settle(), Ok(4));
     c.crash(4);
     c.reset_counts();
-    step_until(&mut c, |c| c.status(3).is_leader(NodeId(3)));
+    c.step_until(c.liveness_bound(), |c| c.status(3).is_leader(NodeId(3)))
+        .unwrap();
     // Stage 2 of node 3 halts 2, 1, 0 and tells each of them it leads.
     assert_eq!(c.sent("Halt"), 3);
     assert_eq!(c.sent("Ack"), 3);
     assert_eq!(c.sent("Ldr"), 3);
     assert_eq!(c.check_one_leader(), Ok(3));
-    assert_eq!(settle(&mut c), 3);
+    assert_eq!(c.settle(), Ok(3));
 }
 
 /// A follower suspects its leader exactly `leader_silence` after the last `Ldr` heartbeat it
@@ -102,13 +72,16 @@ fn leader_crash_second_highest_halts_the_n_minus_2_others() {
 fn detection_takes_a_silent_window_not_less() {
     let mut c = cluster(3);
     c.start_all();
-    assert_eq!(settle(&mut c), 2);
+    assert_eq!(c.settle(), Ok(2));
     // Crash the leader right after its Ldr heartbeat reached node 1.
     while c.fire_next() != Some((NodeId(2), Timer::Tick)) {}
     c.deliver_all();
     let crashed_at = c.now();
     c.crash(2);
-    step_until(&mut c, |c| c.status(1).coordinator != Some(NodeId(2)));
+    c.step_until(c.liveness_bound(), |c| {
+        c.status(1).coordinator != Some(NodeId(2))
+    })
+    .unwrap();
     let waited = c.now() - crashed_at;
     let window = config().leader_silence();
     assert_eq!(
@@ -125,10 +98,10 @@ fn detection_takes_a_silent_window_not_less() {
 fn a_recovering_higher_node_takes_over_with_a_new_incarnation() {
     let mut c = cluster(5);
     c.start_all();
-    settle(&mut c);
+    c.settle().unwrap();
     let first = c.status(4).group.unwrap();
     c.crash(4);
-    assert_eq!(settle(&mut c), 3);
+    assert_eq!(c.settle(), Ok(3));
     c.recover(4);
     c.deliver_all();
     // No timer needed: the highest node halts everyone as soon as it boots.
@@ -158,10 +131,11 @@ fn incarnation_survives_restarts_and_election_ids_never_repeat() {
             seen.insert(c.status(1).group.unwrap()),
             "election id repeated at boot {boot}"
         );
-        settle(&mut c);
+        c.settle().unwrap();
         // Force another election of node 1 in this incarnation: its leader leaves the picture.
         c.partition(&[&[0, 1], &[2]]);
-        step_until(&mut c, |c| c.status(1).is_leader(NodeId(1)));
+        c.step_until(c.liveness_bound(), |c| c.status(1).is_leader(NodeId(1)))
+            .unwrap();
         let own = c.status(1).group.unwrap();
         assert_eq!(own.origin, NodeId(1));
         assert!(
@@ -169,7 +143,7 @@ fn incarnation_survives_restarts_and_election_ids_never_repeat() {
             "election id {own} repeated at boot {boot}"
         );
         c.heal();
-        assert_eq!(settle(&mut c), 2);
+        assert_eq!(c.settle(), Ok(2));
     }
 }
 
@@ -177,9 +151,9 @@ fn incarnation_survives_restarts_and_election_ids_never_repeat() {
 fn partition_gives_one_leader_per_side_and_the_highest_absorbs_after_healing() {
     let mut c = cluster(5);
     c.start_all();
-    assert_eq!(settle(&mut c), 4);
+    assert_eq!(c.settle(), Ok(4));
     c.partition(&[&[0, 1], &[2, 3, 4]]);
-    c.run_for(bound(&c));
+    c.run_for(c.liveness_bound());
     assert_eq!(c.check_group(&[0, 1]), Ok(1));
     assert_eq!(c.check_group(&[2, 3, 4]), Ok(4));
     let low = c.status(0).group.unwrap();
@@ -191,20 +165,20 @@ fn partition_gives_one_leader_per_side_and_the_highest_absorbs_after_healing() {
     c.run_for(HEARTBEAT + 1);
     assert_eq!(c.check_one_leader(), Ok(4));
     assert_eq!(c.status(1).group, high);
-    assert_eq!(settle(&mut c), 4);
+    assert_eq!(c.settle(), Ok(4));
 }
 
 #[test]
 fn a_higher_joiner_takes_over_without_waiting_for_a_timeout() {
     let mut c = cluster(5);
     c.start_all();
-    settle(&mut c);
+    c.settle().unwrap();
     let t = c.now();
     c.join(5);
     c.deliver_all();
     assert_eq!(c.now(), t);
     assert_eq!(c.check_one_leader(), Ok(5));
-    assert_eq!(settle(&mut c), 5);
+    assert_eq!(c.settle(), Ok(5));
 }
 
 #[test]
@@ -213,7 +187,7 @@ fn a_lower_joiner_is_absorbed_by_the_leaders_normq() {
     for id in [3, 5, 8] {
         c.join(id);
     }
-    assert_eq!(settle(&mut c), 8);
+    assert_eq!(c.settle(), Ok(8));
     c.reset_counts();
     c.join(1);
     c.deliver_all();
@@ -228,28 +202,30 @@ fn a_lower_joiner_is_absorbed_by_the_leaders_normq() {
 fn graceful_leave_of_the_leader_starts_an_election_at_once() {
     let mut c = cluster(5);
     c.start_all();
-    settle(&mut c);
+    c.settle().unwrap();
     let t = c.now();
     c.leave(4);
     c.deliver_all();
     assert_eq!(c.now(), t, "no timer may be needed");
     assert_eq!(c.check_one_leader(), Ok(3));
     assert!(!c.timer_set(3, &Timer::AckTimeout));
-    assert_eq!(settle(&mut c), 3);
+    assert_eq!(c.settle(), Ok(3));
 }
 
 #[test]
 fn stage_two_skips_a_crashed_process_after_one_ack_timeout() {
     let mut c = cluster(5);
     c.start_all();
-    settle(&mut c);
+    c.settle().unwrap();
     c.crash(2);
     c.crash(4);
-    step_until(&mut c, |c| {
+    c.step_until(c.liveness_bound(), |c| {
         matches!(c.node(3).unwrap().protocol().stage(), Stage::Elec2 { .. })
-    });
+    })
+    .unwrap();
     let t = c.now();
-    step_until(&mut c, |c| c.status(3).is_leader(NodeId(3)));
+    c.step_until(c.liveness_bound(), |c| c.status(3).is_leader(NodeId(3)))
+        .unwrap();
     assert_eq!(c.now() - t, TIMEOUT, "one AckTimeout for node 2");
     assert_eq!(c.check_one_leader(), Ok(3));
     assert_eq!(
@@ -270,10 +246,10 @@ fn lost_acks_and_ldrs_are_repaired() {
     c.start_all();
     // Drop everything node 1 says: its Ack is lost, so node 3 skips it.
     c.cut_one_way(1, 3);
-    c.run_for(bound(&c));
+    c.run_for(c.liveness_bound());
     assert!(!c.node(3).unwrap().protocol().acks().contains(&NodeId(1)));
     c.heal();
-    assert_eq!(settle(&mut c), 3);
+    assert_eq!(c.settle(), Ok(3));
     assert!(c.node(3).unwrap().protocol().acks().contains(&NodeId(1)));
 }
 
@@ -301,27 +277,20 @@ fn corrupt_persisted_bytes_do_not_panic() {
     assert!(node.status().incarnation.unwrap() >= 1 << 31);
 }
 
-#[derive(Clone, Debug)]
-enum Fault {
-    Crash(u32),
-    Recover(u32),
-    Partition(Vec<u32>),
-    CutOneWay(u32, u32),
-    Heal,
-    Run(Time),
-    Deliver(usize),
-}
+#[path = "support/faults.rs"]
+mod faults;
+use faults::{Mix, Step};
 
-fn fault(n: u32) -> impl Strategy<Value = Fault> {
-    prop_oneof![
-        (0..n).prop_map(Fault::Crash),
-        (0..n).prop_map(Fault::Recover),
-        proptest::collection::vec(0..n, 1..n as usize).prop_map(Fault::Partition),
-        (0..n, 0..n).prop_map(|(a, b)| Fault::CutOneWay(a, b)),
-        Just(Fault::Heal),
-        (0..3 * HEARTBEAT).prop_map(Fault::Run),
-        (0..20usize).prop_map(Fault::Deliver),
-    ]
+fn fault(n: u32) -> impl Strategy<Value = faults::Fault<Timer>> {
+    faults::fault(
+        n,
+        Mix {
+            one_way: true,
+            fire: None,
+            longest_run: 3 * HEARTBEAT,
+            most_deliveries: 20,
+        },
+    )
 }
 
 /// Stoller's safety and Garcia-Molina's Assertion 1 at one instant: no two processes lead the same
@@ -362,16 +331,8 @@ proptest! {
         let mut c = cluster(5);
         c.start_all();
         for f in faults {
-            match f {
-                Fault::Crash(i) => c.crash(i),
-                Fault::Recover(i) => c.recover(i),
-                Fault::Partition(side) => {
-                    let rest: Vec<u32> = (0..5).filter(|i| !side.contains(i)).collect();
-                    c.partition(&[&side, &rest]);
-                }
-                Fault::CutOneWay(a, b) => c.cut_one_way(a, b),
-                Fault::Heal => c.heal(),
-                Fault::Run(t) => {
+            match f.apply(&mut c) {
+                Some(Step::Run(t)) => {
                     let end = c.now() + t;
                     while c.now() < end {
                         let before = c.now();
@@ -379,12 +340,13 @@ proptest! {
                         prop_assert_eq!(check_safety(&c), Ok(()));
                     }
                 }
-                Fault::Deliver(k) => {
+                Some(Step::Deliver(k)) => {
                     for _ in 0..k {
                         if c.deliver_next().is_none() { break; }
                         prop_assert_eq!(check_safety(&c), Ok(()));
                     }
                 }
+                None => {}
             }
             prop_assert_eq!(check_safety(&c), Ok(()));
         }
@@ -392,7 +354,7 @@ proptest! {
             c.recover(0);
         }
         c.heal();
-        c.run_for(bound(&c));
+        c.run_for(c.liveness_bound());
         let highest = *c.live().last().unwrap();
         prop_assert_eq!(c.check_one_leader(), Ok(highest));
     }
@@ -408,7 +370,7 @@ fn a_single_forged_halt_cannot_keep_a_follower_out_of_normal() {
     for far_ahead in [true, false] {
         let mut c = cluster(4);
         c.start_all();
-        assert_eq!(settle(&mut c), 3);
+        assert_eq!(c.settle(), Ok(3));
         let real = c.status(0).group.unwrap();
         let forged = GroupId {
             origin: NodeId(3),

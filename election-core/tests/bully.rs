@@ -2,18 +2,15 @@
 
 use election_core::bully::{Bully, BullyConfig, BullyOptions, Msg, Timer};
 use election_core::harness::Cluster;
-use election_core::{
-    Context, Input, InputOf, MILLIS, Members, Membership, Node, NodeId, Out, Protocol, State,
-    Timing,
-};
+use election_core::{InputOf, NodeId, Protocol, State};
 use proptest::prelude::*;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 
-const TIMING: Timing = Timing {
-    heartbeat: 100 * MILLIS,
-    timeout: 40 * MILLIS,
-};
+#[path = "support/timing.rs"]
+mod timing;
+use timing::TIMING;
+
+#[path = "support/inputs.rs"]
+mod inputs;
 
 fn config(sticky: bool) -> BullyConfig {
     BullyConfig {
@@ -254,21 +251,16 @@ const ALL_MSGS: [Msg; 10] = [
     Msg::Ready,
 ];
 
-/// An arbitrary input to node n2 of a 5-node view: a message from anyone, a timer, or a leave.
+/// An arbitrary Bully input to node n2 of a 5-node view.
 fn any_input() -> impl Strategy<Value = InputOf<Bully>> {
-    prop_oneof![
-        (0u32..5, 0..ALL_MSGS.len()).prop_map(|(from, m)| Input::Message {
-            from: NodeId(from),
-            msg: ALL_MSGS[m],
-        }),
+    inputs::any_input::<Bully>(
+        (0..ALL_MSGS.len()).prop_map(|m| ALL_MSGS[m]),
         prop_oneof![
             Just(Timer::Heartbeat),
             Just(Timer::Reply),
             Just(Timer::Wait)
-        ]
-        .prop_map(Input::Timer),
-        (0u32..5).prop_map(|id| Input::Membership(Membership::Left(NodeId(id)))),
-    ]
+        ],
+    )
 }
 
 /// A fault or a stretch of steps for the cluster property test.
@@ -310,29 +302,13 @@ proptest! {
         sticky: bool,
         inputs in proptest::collection::vec(any_input(), 0..200),
     ) {
-        let mut members = Members::first(5);
-        let mut rng = ChaCha8Rng::seed_from_u64(7);
-        let mut node = Node::new(Bully::new(&config(sticky)));
-        let mut out = Out::new();
-        let me = NodeId(2);
-        let mut now = 0;
-        let start = Input::Start { persisted: None };
-        node.handle(&mut Context { id: me, now, members: &members, rng: &mut rng }, start, &mut out);
-        for input in inputs {
-            now += MILLIS;
-            if let Input::Membership(Membership::Left(gone)) = input {
-                if gone == me {
-                    continue;
-                }
-                members.remove(gone);
-            }
-            node.handle(&mut Context { id: me, now, members: &members, rng: &mut rng }, input, &mut out);
-            out.drain();
-            let s = node.status();
+        inputs::feed::<Bully>(&config(sticky), None, inputs, |_, s, members| {
             if matches!(s.state, State::Normal | State::Reorganization) {
+                let me = inputs::ME;
                 prop_assert!(s.coordinator.is_some_and(|c| c == me || members.contains(c)), "{s:?}");
             }
-        }
+            Ok(())
+        })?;
     }
 
     /// Invariants under crashes and recoveries with prompt delivery (the paper's synchronous

@@ -3,17 +3,18 @@
 use election_core::harness::Cluster;
 use election_core::invitation::{Invitation, InvitationConfig, Msg, Timer};
 use election_core::{
-    Context, GroupId, Input, InputOf, MILLIS, Members, Membership, Node, NodeId, Out, Protocol,
-    State, Timing,
+    Context, GroupId, Input, InputOf, Members, Node, NodeId, Out, Protocol, State,
 };
 use proptest::prelude::*;
+
+#[path = "support/timing.rs"]
+mod timing;
+use timing::TIMING;
+
+#[path = "support/inputs.rs"]
+mod inputs;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-
-const TIMING: Timing = Timing {
-    heartbeat: 100 * MILLIS,
-    timeout: 40 * MILLIS,
-};
 
 fn config() -> InvitationConfig {
     InvitationConfig::new(TIMING)
@@ -354,8 +355,7 @@ fn group(origin: u32, counter: u64) -> GroupId {
     }
 }
 
-/// An arbitrary input to node n2 of a 5-node view: a message from anyone about a few groups, a
-/// timer, or a leave.
+/// An arbitrary Invitation input to node n2 of a 5-node view, about a few groups.
 fn any_input() -> impl Strategy<Value = InputOf<Invitation>> {
     let any_group = (0u32..5, 0u64..4).prop_map(|(o, n)| group(o, n));
     let any_msg = prop_oneof![
@@ -373,19 +373,14 @@ fn any_input() -> impl Strategy<Value = InputOf<Invitation>> {
         any_group.clone().prop_map(|group| Msg::Ready { group }),
         any_group.prop_map(|group| Msg::ReadyAck { group }),
     ];
-    prop_oneof![
-        (0u32..5, any_msg).prop_map(|(from, msg)| Input::Message {
-            from: NodeId(from),
-            msg,
-        }),
+    inputs::any_input::<Invitation>(
+        any_msg,
         prop_oneof![
             Just(Timer::Heartbeat),
             Just(Timer::Reply),
             Just(Timer::MergeWait)
-        ]
-        .prop_map(Input::Timer),
-        (0u32..5).prop_map(|id| Input::Membership(Membership::Left(NodeId(id)))),
-    ]
+        ],
+    )
 }
 
 /// A fault or a stretch of steps for the cluster property test.
@@ -433,27 +428,14 @@ proptest! {
     /// origin is its coordinator.
     #[test]
     fn any_input_sequence_is_handled(inputs in proptest::collection::vec(any_input(), 0..200)) {
-        let mut members = Members::first(5);
-        let mut rng = ChaCha8Rng::seed_from_u64(7);
-        let mut node = Node::new(Invitation::new(&config()));
-        let mut out = Out::new();
-        let me = NodeId(2);
-        let start = Input::Start { persisted: Some(3u64.to_le_bytes().to_vec()) };
-        node.handle(&mut Context { id: me, now: 0, members: &members, rng: &mut rng }, start, &mut out);
-        prop_assert_eq!(node.status().group, Some(group(2, 4)), "the persisted counter goes on");
-        for (step, input) in inputs.into_iter().enumerate() {
-            if let Input::Membership(Membership::Left(gone)) = input {
-                if gone == me {
-                    continue;
-                }
-                members.remove(gone);
+        let persisted = Some(3u64.to_le_bytes().to_vec());
+        inputs::feed::<Invitation>(&config(), persisted, inputs, |input, s, _| {
+            if input.is_none() {
+                prop_assert_eq!(s.group, Some(group(2, 4)), "the persisted counter goes on");
             }
-            let now = step as u64 * MILLIS;
-            node.handle(&mut Context { id: me, now, members: &members, rng: &mut rng }, input, &mut out);
-            out.drain();
-            let s = node.status();
             prop_assert_eq!(s.coordinator, s.group.map(|g| g.origin), "{:?}", s);
-        }
+            Ok(())
+        })?;
     }
 
     /// Invariants under crashes, recoveries and partitions with prompt delivery: Assertion 1

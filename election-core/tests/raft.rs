@@ -17,6 +17,7 @@ use election_core::{
     NodeId, Out, Properties, Protocol, State, Status, Time, Timing, validated,
 };
 use proptest::prelude::*;
+
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -57,28 +58,6 @@ fn raft<P: Inspect>(c: &Cluster<P>, id: u32) -> &Raft {
 
 fn term(c: &Cluster<Raft>, id: u32) -> Term {
     raft(c, id).term()
-}
-
-/// Runs for the liveness bound and returns the leader everyone follows.
-fn settle(c: &mut Cluster<Raft>, config: RaftConfig) -> u32 {
-    c.run_for(Raft::liveness_bound(&config, c.members().len()));
-    c.check_one_leader().unwrap()
-}
-
-/// Fires timers one at a time (delivering everything after each) until `pred` holds; panics
-/// after `limit` of virtual time.
-fn step_until(c: &mut Cluster<Raft>, limit: Time, pred: impl Fn(&Cluster<Raft>) -> bool) {
-    let deadline = c.now() + limit;
-    c.deliver_all();
-    while !pred(c) {
-        assert!(
-            c.now() <= deadline,
-            "not reached: {}",
-            c.describe(&c.live())
-        );
-        c.fire_next().expect("a timer");
-        c.deliver_all();
-    }
 }
 
 /// Gives access to the Raft state inside a protocol (Raft itself, or a wrapper around it).
@@ -258,7 +237,7 @@ fn fresh_start_elects_exactly_one_leader_in_term_one_with_six_messages_per_follo
     }
     // Stable: nobody else campaigns while heartbeats flow.
     c.reset_counts();
-    assert_eq!(settle(&mut c, config()), leader);
+    assert_eq!(c.settle(), Ok(leader));
     assert_eq!(term(&c, leader), 1);
     assert_eq!(c.sent("PreVote") + c.sent("RequestVote"), 0);
 }
@@ -285,14 +264,15 @@ fn a_leader_counts_as_normal_only_once_a_majority_answered_its_heartbeat() {
 fn leader_crash_elects_a_new_leader_in_a_higher_term_after_one_timeout() {
     let mut c = cluster(5);
     c.start_all();
-    let old = settle(&mut c, config());
+    let old = c.settle().unwrap();
     let old_term = term(&c, old);
     // Crash right after a heartbeat round, so the followers' timers start together.
     while c.fire_next() != Some((NodeId(old), RaftTimer::Heartbeat)) {}
     c.deliver_all();
     let crashed_at = c.now();
     c.crash(old);
-    step_until(&mut c, 2 * e(), |c| c.check_one_leader().is_ok());
+    c.step_until(2 * e(), |c| c.check_one_leader().is_ok())
+        .unwrap();
     let new = c.check_one_leader().unwrap();
     assert_ne!(new, old);
     assert!(term(&c, new) > old_term);
@@ -304,7 +284,7 @@ fn leader_crash_elects_a_new_leader_in_a_higher_term_after_one_timeout() {
 fn the_majority_side_elects_and_the_minority_side_cannot() {
     let mut c = cluster(5);
     c.start_all();
-    let leader = settle(&mut c, config());
+    let leader = c.settle().unwrap();
     let t = term(&c, leader);
     let mut majority: Vec<u32> = vec![leader];
     majority.extend((0..5).filter(|&i| i != leader).take(2));
@@ -333,7 +313,7 @@ fn the_majority_side_elects_and_the_minority_side_cannot() {
     assert!(term(&c, new) > t);
     assert!(cut.iter().all(|&id| c.status(id).state == State::Election));
     c.heal();
-    let healed = settle(&mut c, config());
+    let healed = c.settle().unwrap();
     assert_eq!(healed, new, "the old leader's side rejoins the new leader");
 }
 
@@ -342,7 +322,7 @@ fn the_majority_side_elects_and_the_minority_side_cannot() {
 fn rejoin(config: RaftConfig) -> ((u32, Term), (u32, Term), Term) {
     let mut c = Cluster::new(config, 5).unwrap();
     c.start_all();
-    let leader = settle(&mut c, config);
+    let leader = c.settle().unwrap();
     let before = (leader, term(&c, leader));
     let x = (leader + 1) % 5;
     let rest: Vec<u32> = (0..5).filter(|&i| i != x).collect();
@@ -351,7 +331,7 @@ fn rejoin(config: RaftConfig) -> ((u32, Term), (u32, Term), Term) {
     assert_eq!(c.check_group(&rest), Ok(leader));
     let cut_off = term(&c, x);
     c.heal();
-    let leader = settle(&mut c, config);
+    let leader = c.settle().unwrap();
     (before, (leader, term(&c, leader)), cut_off)
 }
 
@@ -387,7 +367,7 @@ fn without_pre_vote_a_rejoining_node_deposes_the_leader() {
 fn leader_in_minority(config: RaftConfig) -> bool {
     let mut c = Cluster::new(config, 5).unwrap();
     c.start_all();
-    let leader = settle(&mut c, config);
+    let leader = c.settle().unwrap();
     let t = term(&c, leader);
     let cut = [leader, (leader + 1) % 5];
     let rest: Vec<u32> = (0..5).filter(|i| !cut.contains(i)).collect();
@@ -412,7 +392,7 @@ fn a_stale_leader_steps_down_on_the_first_answer_with_a_higher_term() {
     let cfg = with(true, false);
     let mut c = Cluster::new(cfg, 5).unwrap();
     c.start_all();
-    let old = settle(&mut c, cfg);
+    let old = c.settle().unwrap();
     let rest: Vec<u32> = (0..5).filter(|&i| i != old).collect();
     c.partition(&[&rest, &[old]]);
     c.run_for(3 * e());
@@ -434,11 +414,11 @@ fn a_stale_leader_steps_down_on_the_first_answer_with_a_higher_term() {
 fn a_leader_that_leaves_is_replaced_within_one_election_timeout() {
     let mut c = cluster(5);
     c.start_all();
-    let old = settle(&mut c, config());
+    let old = c.settle().unwrap();
     let t = term(&c, old);
     let left_at = c.now();
     c.leave(old);
-    step_until(&mut c, e(), |c| c.check_one_leader().is_ok());
+    c.step_until(e(), |c| c.check_one_leader().is_ok()).unwrap();
     let took = c.now() - left_at;
     assert!(
         took <= e(),
@@ -447,14 +427,14 @@ fn a_leader_that_leaves_is_replaced_within_one_election_timeout() {
     );
     let new = c.check_one_leader().unwrap();
     assert!(term(&c, new) > t);
-    assert_eq!(settle(&mut c, config()), new, "majority of the 4 left");
+    assert_eq!(c.settle(), Ok(new), "majority of the 4 left");
 }
 
 #[test]
 fn a_joiner_learns_the_term_from_the_leader_without_an_election() {
     let mut c = cluster(5);
     c.start_all();
-    let leader = settle(&mut c, config());
+    let leader = c.settle().unwrap();
     let t = term(&c, leader);
     c.reset_counts();
     c.join(5);
@@ -463,7 +443,7 @@ fn a_joiner_learns_the_term_from_the_leader_without_an_election() {
     assert_eq!(term(&c, 5), t);
     assert_eq!(c.sent("PreVote") + c.sent("RequestVote"), 0);
     // Six members now: the leader needs three answers, and still has them.
-    assert_eq!(settle(&mut c, config()), leader);
+    assert_eq!(c.settle(), Ok(leader));
 }
 
 #[test]
@@ -484,7 +464,7 @@ fn a_split_vote_is_settled_in_a_later_term() {
     );
     assert_eq!((term(&c, 0), term(&c, 1)), (1, 1));
     c.heal();
-    let leader = settle(&mut c, cfg);
+    let leader = c.settle().unwrap();
     assert!(term(&c, leader) >= 2);
 }
 
@@ -906,29 +886,20 @@ fn election_safety_and_one_vote_per_term_hold_through_a_long_randomized_run() {
     run.c.check_one_leader().unwrap();
 }
 
-#[derive(Clone, Debug)]
-enum Fault {
-    Crash(u32),
-    Recover(u32),
-    Partition(Vec<u32>),
-    CutOneWay(u32, u32),
-    Heal,
-    Campaign(u32),
-    Run(Time),
-    Deliver(usize),
-}
+#[path = "support/faults.rs"]
+mod faults;
+use faults::{Mix, Step};
 
-fn fault(n: u32) -> impl Strategy<Value = Fault> {
-    prop_oneof![
-        (0..n).prop_map(Fault::Crash),
-        (0..n).prop_map(Fault::Recover),
-        proptest::collection::vec(0..n, 1..n as usize).prop_map(Fault::Partition),
-        (0..n, 0..n).prop_map(|(a, b)| Fault::CutOneWay(a, b)),
-        Just(Fault::Heal),
-        (0..n).prop_map(Fault::Campaign),
-        (0..3 * 120 * MILLIS).prop_map(Fault::Run),
-        (0..20usize).prop_map(Fault::Deliver),
-    ]
+fn fault(n: u32) -> impl Strategy<Value = faults::Fault<RaftTimer>> {
+    faults::fault(
+        n,
+        Mix {
+            one_way: true,
+            fire: Some(RaftTimer::Election),
+            longest_run: 3 * 120 * MILLIS,
+            most_deliveries: 20,
+        },
+    )
 }
 
 proptest! {
@@ -947,18 +918,11 @@ proptest! {
         let config = with(pre_vote, check_quorum);
         let mut run = Checked::<Raft>::new(config, 5);
         for f in faults {
-            match f {
-                Fault::Crash(i) => run.crash(i),
-                Fault::Recover(i) => run.recover(i),
-                Fault::Partition(side) => {
-                    let rest: Vec<u32> = (0..5).filter(|i| !side.contains(i)).collect();
-                    run.c.partition(&[&side, &rest]);
-                }
-                Fault::CutOneWay(a, b) => run.c.cut_one_way(a, b),
-                Fault::Heal => run.c.heal(),
-                Fault::Campaign(i) => run.fire_election(i),
-                Fault::Run(t) => run.run(t),
-                Fault::Deliver(k) => run.deliver(k),
+            match f.apply(&mut run.c) {
+                Some(Step::Run(t)) => run.run(t),
+                Some(Step::Deliver(k)) => run.deliver(k),
+                // What a recovery or an early timer did joins the observed history at once.
+                None => run.observe(),
             }
             prop_assert_eq!(run.obs.check(), Ok(()));
         }
@@ -978,7 +942,7 @@ proptest! {
 fn role_accessors_match_the_status() {
     let mut c = cluster(3);
     c.start_all();
-    let leader = settle(&mut c, config());
+    let leader = c.settle().unwrap();
     for id in c.live() {
         let r = raft(&c, id);
         match r.role() {

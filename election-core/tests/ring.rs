@@ -2,45 +2,19 @@
 
 use election_core::harness::Cluster;
 use election_core::ring::{Ring, RingConfig, Timer};
-use election_core::{MILLIS, Node, Protocol, State, Time, Timing, validated};
+use election_core::{Node, Protocol, State, validated};
 use proptest::prelude::*;
 
-const HEARTBEAT: Time = 100 * MILLIS;
-const TIMEOUT: Time = 40 * MILLIS;
+#[path = "support/timing.rs"]
+mod timing;
+use timing::{HEARTBEAT, TIMING};
 
 fn config() -> RingConfig {
-    RingConfig::new(Timing {
-        heartbeat: HEARTBEAT,
-        timeout: TIMEOUT,
-    })
+    RingConfig::new(TIMING)
 }
 
 fn cluster(n: u32) -> Cluster<Ring> {
     Cluster::new(config(), n).unwrap()
-}
-
-fn bound(c: &Cluster<Ring>) -> Time {
-    Ring::liveness_bound(&config(), c.members().len())
-}
-
-fn settle(c: &mut Cluster<Ring>) -> u32 {
-    c.run_for(bound(c));
-    c.check_one_leader().unwrap()
-}
-
-/// Fires timers one by one, delivering all messages after each, until `leader` leads everyone.
-fn step_until_leader(c: &mut Cluster<Ring>, leader: u32) {
-    let deadline = c.now() + bound(c);
-    c.deliver_all();
-    while c.check_one_leader() != Ok(leader) {
-        assert!(
-            c.now() <= deadline,
-            "no leader within the bound: {}",
-            c.describe(&c.live())
-        );
-        c.fire_next().expect("a timer");
-        c.deliver_all();
-    }
 }
 
 #[test]
@@ -89,10 +63,11 @@ fn one_initiator_reaching_the_live_leader_costs_d_hops_and_one_announcement_lap(
 fn leader_crash_is_detected_by_checks_and_the_dead_node_is_skipped() {
     let mut c = cluster(5);
     c.start_all();
-    assert_eq!(settle(&mut c), 4);
+    assert_eq!(c.settle(), Ok(4));
     c.crash(4);
     c.reset_counts();
-    step_until_leader(&mut c, 3);
+    c.step_until(c.liveness_bound(), |c| c.check_one_leader() == Ok(3))
+        .unwrap();
     // Chang-Roberts with one initiator and no leader: node 0's CheckTimeout fires first (the
     // others' checks are cancelled when its election reaches them). On the n' = 4 live nodes the
     // election takes n' + d = 4 + 3 hops (d: from 0 to the highest, 3), plus one to the dead 4
@@ -100,7 +75,7 @@ fn leader_crash_is_detected_by_checks_and_the_dead_node_is_skipped() {
     // plus the one to 4: 3→4, 3→0→1→2.
     assert_eq!(c.sent("Election"), 8);
     assert_eq!(c.sent("Coordinator"), 4);
-    assert_eq!(settle(&mut c), 3);
+    assert_eq!(c.settle(), Ok(3));
 }
 
 #[test]
@@ -108,7 +83,7 @@ fn a_recovering_higher_node_leads_after_it_boots() {
     let mut c = cluster(5);
     c.start_all();
     c.crash(4);
-    assert_eq!(settle(&mut c), 3);
+    assert_eq!(c.settle(), Ok(3));
     let t = c.now();
     c.reset_counts();
     c.recover(4);
@@ -121,14 +96,14 @@ fn a_recovering_higher_node_leads_after_it_boots() {
         "the highest's candidacy goes round once"
     );
     assert_eq!(c.sent("Coordinator"), 4);
-    assert_eq!(settle(&mut c), 4);
+    assert_eq!(c.settle(), Ok(4));
 }
 
 #[test]
 fn a_higher_joiner_becomes_leader_by_the_election_it_starts_on_boot() {
     let mut c = cluster(5);
     c.start_all();
-    settle(&mut c);
+    c.settle().unwrap();
     let t = c.now();
     c.reset_counts();
     c.join(5);
@@ -143,7 +118,7 @@ fn a_higher_joiner_becomes_leader_by_the_election_it_starts_on_boot() {
 fn graceful_leave_of_the_leader_starts_an_election_at_once() {
     let mut c = cluster(5);
     c.start_all();
-    settle(&mut c);
+    c.settle().unwrap();
     let t = c.now();
     c.reset_counts();
     c.leave(4);
@@ -165,7 +140,7 @@ fn graceful_leave_of_the_leader_starts_an_election_at_once() {
 fn after_a_graceful_leave_the_next_node_is_the_one_after_it() {
     let mut c = cluster(5);
     c.start_all();
-    settle(&mut c);
+    c.settle().unwrap();
     c.leave(2);
     let t = c.now();
     c.reset_counts();
@@ -182,7 +157,7 @@ fn after_a_graceful_leave_the_next_node_is_the_one_after_it() {
 fn a_hop_waiting_on_a_node_that_leaves_goes_on_at_once() {
     let mut c = cluster(5);
     c.start_all();
-    settle(&mut c);
+    c.settle().unwrap();
     c.crash(4);
     c.recover(3);
     c.deliver_all();
@@ -201,23 +176,23 @@ fn a_hop_waiting_on_a_node_that_leaves_goes_on_at_once() {
 fn partition_sides_elect_their_own_and_the_higher_leader_unites_the_ring() {
     let mut c = cluster(5);
     c.start_all();
-    assert_eq!(settle(&mut c), 4);
+    assert_eq!(c.settle(), Ok(4));
     c.partition(&[&[0, 1], &[2, 3, 4]]);
-    c.run_for(bound(&c));
+    c.run_for(c.liveness_bound());
     assert_eq!(c.check_group(&[0, 1]), Ok(1));
     assert_eq!(c.check_group(&[2, 3, 4]), Ok(4));
     c.heal();
     // The next announcement lap of 4 converts the other side.
     c.run_for(config().announce_every(5) + config().lap(5));
     assert_eq!(c.check_one_leader(), Ok(4));
-    assert_eq!(settle(&mut c), 4);
+    assert_eq!(c.settle(), Ok(4));
 }
 
 #[test]
 fn a_restarted_leaders_laps_pass_nodes_that_saw_higher_laps_before() {
     let mut c = cluster(5);
     c.start_all();
-    assert_eq!(settle(&mut c), 4);
+    assert_eq!(c.settle(), Ok(4));
     c.run_for(3 * config().announce_every(5));
     // Leader 4 restarts; node 0 misses its election and first announcement and still follows
     // the old incarnation's (higher) lap numbers.
@@ -288,25 +263,20 @@ fn liveness_bound_grows_with_the_ring() {
     assert!(Ring::liveness_bound(&c, 100) >= 10 * c.lap(100));
 }
 
-#[derive(Clone, Debug)]
-enum Fault {
-    Crash(u32),
-    Recover(u32),
-    Partition(Vec<u32>),
-    Heal,
-    Run(Time),
-    Deliver(usize),
-}
+#[path = "support/faults.rs"]
+mod faults;
+use faults::{Mix, Step};
 
-fn fault(n: u32) -> impl Strategy<Value = Fault> {
-    prop_oneof![
-        (0..n).prop_map(Fault::Crash),
-        (0..n).prop_map(Fault::Recover),
-        proptest::collection::vec(0..n, 1..n as usize).prop_map(Fault::Partition),
-        Just(Fault::Heal),
-        (0..5 * HEARTBEAT).prop_map(Fault::Run),
-        (0..30usize).prop_map(Fault::Deliver),
-    ]
+fn fault(n: u32) -> impl Strategy<Value = faults::Fault<Timer>> {
+    faults::fault(
+        n,
+        Mix {
+            one_way: false,
+            fire: None,
+            longest_run: 5 * HEARTBEAT,
+            most_deliveries: 30,
+        },
+    )
 }
 
 proptest! {
@@ -323,27 +293,21 @@ proptest! {
         let mut c = cluster(5);
         c.start_all();
         for f in faults {
-            match f {
-                Fault::Crash(i) => c.crash(i),
-                Fault::Recover(i) => c.recover(i),
-                Fault::Partition(side) => {
-                    let rest: Vec<u32> = (0..5).filter(|i| !side.contains(i)).collect();
-                    c.partition(&[&side, &rest]);
-                }
-                Fault::Heal => c.heal(),
-                Fault::Run(t) => c.run_for(t),
-                Fault::Deliver(k) => {
+            match f.apply(&mut c) {
+                Some(Step::Run(t)) => c.run_for(t),
+                Some(Step::Deliver(k)) => {
                     for _ in 0..k {
                         if c.deliver_next().is_none() { break; }
                     }
                 }
+                None => {}
             }
         }
         if c.live().is_empty() {
             c.recover(0);
         }
         c.heal();
-        c.run_for(bound(&c));
+        c.run_for(c.liveness_bound());
         let highest = *c.live().last().unwrap();
         prop_assert_eq!(c.check_one_leader(), Ok(highest));
         for id in c.live() {

@@ -68,6 +68,12 @@ pub struct NodeOptions {
     /// How often a node re-announces its member table to one random member, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 1000)]
     pub announce_ms: u64,
+    /// Also report every protocol message sent and received (kind, peer, the sender's message
+    /// number) to the logserver, batched and rate-limited with the status reports, so its
+    /// /timeline draws arrows and /api/shiviz has send and receive events (default: off, status
+    /// changes and faults only).
+    #[arg(long)]
+    pub report_messages: bool,
     /// How envelopes travel: udp (datagrams; loss and reordering possible) or tcp (one
     /// length-framed connection per peer and direction: reliable and FIFO) (default: udp).
     #[arg(long, value_enum, default_value_t = TransportKind::Udp)]
@@ -104,6 +110,9 @@ impl NodeOptions {
         }
         if self.insecure {
             args.push("--insecure".to_string());
+        }
+        if self.report_messages {
+            args.push("--report-messages".to_string());
         }
         args.push(format!("--max-members={}", self.max_members));
         args.push(format!("--announce-ms={}", self.announce_ms));

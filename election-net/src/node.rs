@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use election_core::membership::{Effect, Joining, View, ViewConfig};
-use election_core::report::{BlockedLink, NodeReport, ReportEvent};
+use election_core::report::{BlockedLink, Direction, MessageReport, NodeReport, ReportEvent};
 use election_core::{
-    Algorithm, Command, ConfigOf, Context, Input, InputOf, Membership, Node, NodeId, OutOf,
+    Algorithm, Command, ConfigOf, Context, Input, InputOf, Kind, Membership, Node, NodeId, OutOf,
     Protocol, Status, validated,
 };
 use rand::SeedableRng;
@@ -105,12 +105,17 @@ pub(crate) async fn run<P: Protocol>(
     let dir = options.state_dir.as_deref();
     let assigned_file = state_file(dir, "assigned", me);
     let members_file = state_file(dir, "members", me);
+    // A joined node's id from its last welcome, claimed when it joins again (membership doc).
+    let claim_file = state_file(dir, "claim", me);
     let incarnation_file = state_file(dir, "incarnation", me);
     let state_file = state_file(dir, P::NAME, me);
     let persisted = read_state(&state_file)?;
-    let assigned = read_state(&assigned_file)?
-        .and_then(|b| String::from_utf8(b).ok()?.trim().parse().ok())
-        .map(NodeId);
+    let read_id = |path: &Path| -> Result<Option<NodeId>, Error> {
+        Ok(read_state(path)?
+            .and_then(|b| String::from_utf8(b).ok()?.trim().parse().ok())
+            .map(NodeId))
+    };
+    let assigned = read_id(&assigned_file)?;
     let incarnation = next_incarnation(&incarnation_file)?;
     let view_config = ViewConfig {
         max_members: options.max_members,
@@ -138,7 +143,13 @@ pub(crate) async fn run<P: Protocol>(
     let view = match (args.join, &lines) {
         (Some(member), _) => {
             let wait = Duration::from_millis(options.timeout_ms);
-            join::<P>(&mut link, member, view_config, wait, clock).await?
+            let claim = read_id(&claim_file)?;
+            let view = join::<P>(&mut link, member, claim, view_config, wait, clock).await?;
+            if let Err(e) = write_atomically(&claim_file, view.id().0.to_string().as_bytes()) {
+                tracing::warn!(path = %claim_file.display(), error = %e,
+                    "cannot persist the id; a re-join through another admitter may get a second one");
+            }
+            view
         }
         (None, Some(config)) => {
             if config.id_of(me).is_none() {
@@ -181,6 +192,7 @@ pub(crate) async fn run<P: Protocol>(
         blocked_from: HashSet::new(),
         reporter,
         report_ms: options.report_ms,
+        report_messages: options.report_messages,
         reported_drops: 0,
         state_file,
         failed_persist: None,
@@ -193,10 +205,15 @@ pub(crate) async fn run<P: Protocol>(
         keys = ?shell.link.keys.as_ref().map(Keyring::ids), "node starting");
     shell.report(ReportEvent::Started, Status::down());
     shell.input(Input::Start { persisted });
-    if args.join.is_none() {
+    if args.join.is_some() {
+        // The welcome told only the admitter's table to this node; the rest of the cluster
+        // learns of it through the layer now, and their answers fill in joiners that other
+        // admitters let in meanwhile (as the simulator drives it).
+        shell.view.announce(&mut shell.effects);
+    } else {
         shell.view.hello(&mut shell.effects);
-        shell.carry_effects();
     }
+    shell.carry_effects();
 
     let mut datagram = vec![0u8; MAX_DATAGRAM + 1];
     let mut announce = tokio::time::interval(Duration::from_millis(options.announce_ms));
@@ -326,16 +343,18 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
-/// Asks `member` (and the admitters it names) to let this node in until a welcome arrives.
+/// Asks `member` (and the admitters it names) to let this node in, claiming the id of its last
+/// welcome, until a welcome arrives.
 async fn join<P: Protocol>(
     link: &mut Link,
     member: SocketAddr,
+    claim: Option<NodeId>,
     config: ViewConfig,
     wait: Duration,
     clock: Clock,
 ) -> Result<View<SocketAddr>, Error> {
     let failed = |source| Error::Join { member, source };
-    let mut joining = Joining::new(link.me, member, JOIN_TRIES, config);
+    let mut joining = Joining::new(link.me, member, JOIN_TRIES, config).claiming(claim);
     let mut datagram = vec![0u8; MAX_DATAGRAM + 1];
     loop {
         let (to, request) = joining.request().map_err(failed)?;
@@ -350,7 +369,7 @@ async fn join<P: Protocol>(
             let keep = |a: &SocketAddr| joining.asked(a);
             let (from, reply) =
                 match link.accept::<P::Msg>(&datagram[..len], source, clock.now_us(), keep) {
-                    Ok((from, Body::Control(reply))) => (from, reply),
+                    Ok((from, _, Body::Control(reply))) => (from, reply),
                     Ok(_) => continue,
                     Err(reason) => {
                         link.drops.count(reason.name(), Some(source.addr()));
@@ -452,7 +471,7 @@ impl Link {
         source: Source,
         now: u64,
         keep: impl Fn(&SocketAddr) -> bool,
-    ) -> Result<(SocketAddr, Body<M>), DropReason> {
+    ) -> Result<(SocketAddr, Stamp, Body<M>), DropReason> {
         let expect = Header {
             cluster: &self.cluster,
             algorithm: self.algorithm,
@@ -466,7 +485,7 @@ impl Link {
         self.guard
             .check(opened.from, opened.stamp, now, keep)
             .map_err(|_| DropReason::Replay)?;
-        Ok((opened.from, opened.body()?))
+        Ok((opened.from, opened.stamp, opened.body()?))
     }
 }
 
@@ -484,6 +503,8 @@ struct Shell<P: Protocol> {
     /// Peers whose datagrams this node drops.
     blocked_from: HashSet<SocketAddr>,
     reporter: Option<Reporter>,
+    /// `--report-messages`: protocol sends and receives go to the reporter too.
+    report_messages: bool,
     report_ms: u64,
     /// The drop total last reported (and logged).
     reported_drops: u64,
@@ -615,6 +636,28 @@ impl<P: Protocol> Shell<P> {
             return;
         }
         self.link.send(to, body);
+        if let Body::Protocol(msg) = body {
+            self.record(Direction::Send, msg.kind(), to, self.link.stamp);
+        }
+    }
+
+    /// With `--report-messages`, hands one protocol message to the reporter; `stamp` is the
+    /// sender's, which names the message at both ends.
+    fn record(&mut self, dir: Direction, kind: &str, peer: SocketAddr, stamp: Stamp) {
+        if !self.report_messages {
+            return;
+        }
+        let node_time_us = self.clock.now_us();
+        if let Some(reporter) = self.reporter.as_mut() {
+            reporter.message(MessageReport {
+                dir,
+                kind: kind.to_string(),
+                peer: peer.to_string(),
+                incarnation: stamp.incarnation,
+                number: stamp.sequence,
+                node_time_us,
+            });
+        }
     }
 
     fn on_datagram(&mut self, datagram: &[u8], source: Source) {
@@ -624,7 +667,7 @@ impl<P: Protocol> Shell<P> {
             .accept::<P::Msg>(datagram, source, self.clock.now_us(), |a| {
                 view.id_of(a).is_some()
             });
-        let (from, body) = match accepted {
+        let (from, stamp, body) = match accepted {
             Ok(accepted) => accepted,
             Err(reason) => return self.dropped(reason, source.addr()),
         };
@@ -633,7 +676,10 @@ impl<P: Protocol> Shell<P> {
         }
         match body {
             Body::Protocol(msg) => match self.view.id_of(&from) {
-                Some(id) => self.input(Input::Message { from: id, msg }),
+                Some(id) => {
+                    self.record(Direction::Receive, msg.kind(), from, stamp);
+                    self.input(Input::Message { from: id, msg });
+                }
                 None => self.dropped(DropReason::UnknownSender, from),
             },
             Body::Control(control) => {
@@ -728,6 +774,9 @@ impl<P: Protocol> Shell<P> {
                 .iter()
                 .map(|(reason, n)| (reason.to_string(), *n))
                 .collect(),
+            // The reporter attaches the message records and their drop count.
+            messages: Vec::new(),
+            messages_dropped: 0,
         };
         if let Some(reporter) = &mut self.reporter {
             reporter.send(report);

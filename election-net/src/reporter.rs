@@ -6,11 +6,22 @@
 //! when nothing else was posted for a period, and publishes the blocked links from every answer.
 //! When the logserver cannot be reached or refuses the reports, it warns once, then at most once
 //! a minute while that lasts, and says when reports get through again.
+//!
+//! With `--report-messages` the node also hands over each protocol message it sends or
+//! receives, over a channel of its own (so messages never crowd out status reports). The task
+//! keeps at most [`MESSAGE_BUFFER`] of them (the oldest go first when it is full, and every
+//! record lost on the way, here or on a full channel, is counted in `messages_dropped`) and
+//! attaches at most [`MESSAGES_PER_REPORT`] to the report it posts next — a status change or the
+//! periodic heartbeat — so messages are batched and rate-limited with the status reports.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use election_core::report::{BlockedLink, NodeReport, ReportBatch, ReportEvent, ReportReply};
+use election_core::report::{
+    BlockedLink, MessageReport, NodeReport, ReportBatch, ReportEvent, ReportReply,
+};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::Request;
 use hyper::body::Bytes;
@@ -28,6 +39,10 @@ use crate::Error;
 const QUEUE_LIMIT: usize = 1024;
 /// Reports per request.
 const BATCH_LIMIT: usize = 256;
+/// Message records kept for the next reports.
+pub const MESSAGE_BUFFER: usize = 4096;
+/// Message records one report carries at most (the logserver accepts no more).
+pub const MESSAGES_PER_REPORT: usize = election_core::report::MAX_MESSAGES_PER_REPORT;
 /// Limit on one HTTP exchange, so a hung logserver cannot stall reporting forever.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 /// Largest accepted answer body.
@@ -39,8 +54,11 @@ const WARN_EVERY: Duration = Duration::from_secs(60);
 /// The node's side of the reporter.
 pub struct Reporter {
     tx: mpsc::Sender<NodeReport>,
+    messages: mpsc::Sender<MessageReport>,
     task: JoinHandle<()>,
     dropped: u64,
+    /// Message records lost (full channel or full buffer), shared with the task.
+    lost: Arc<AtomicU64>,
 }
 
 /// The `http://host:port/api/reports` URI of `--logserver host:port`.
@@ -73,12 +91,28 @@ impl Reporter {
         blocked: watch::Sender<Vec<BlockedLink>>,
     ) -> Reporter {
         let (tx, rx) = mpsc::channel(QUEUE_LIMIT);
+        let (messages, messages_rx) = mpsc::channel(MESSAGE_BUFFER);
+        let lost = Arc::new(AtomicU64::new(0));
         let target = Target { uri, token };
-        let task = tokio::spawn(run(rx, target, every, now_us, blocked));
+        let inbox = Inbox {
+            reports: rx,
+            messages: messages_rx,
+            lost: lost.clone(),
+        };
+        let task = tokio::spawn(run(inbox, target, every, now_us, blocked));
         Reporter {
             tx,
+            messages,
             task,
             dropped: 0,
+            lost,
+        }
+    }
+
+    /// Queues a message record without waiting; a full channel loses it (counted).
+    pub fn message(&mut self, message: MessageReport) {
+        if self.messages.try_send(message).is_err() {
+            self.lost.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -95,6 +129,7 @@ impl Reporter {
             tracing::debug!(dropped = self.dropped, "reports dropped on a full queue");
         }
         drop(self.tx);
+        drop(self.messages);
         let mut task = self.task;
         if tokio::time::timeout(grace, &mut task).await.is_err() {
             task.abort();
@@ -141,8 +176,41 @@ impl Complaints {
     }
 }
 
+/// What the task receives from the node.
+struct Inbox {
+    reports: mpsc::Receiver<NodeReport>,
+    messages: mpsc::Receiver<MessageReport>,
+    lost: Arc<AtomicU64>,
+}
+
+/// Message records waiting for a report; the oldest go first when it is full.
+#[derive(Default)]
+struct Messages {
+    items: VecDeque<MessageReport>,
+}
+
+impl Messages {
+    fn push(&mut self, message: MessageReport, lost: &AtomicU64) {
+        if self.items.len() == MESSAGE_BUFFER {
+            self.items.pop_front();
+            lost.fetch_add(1, Ordering::Relaxed);
+        }
+        self.items.push_back(message);
+    }
+
+    /// Moves the oldest records (at most [`MESSAGES_PER_REPORT`]) onto `report`, unless it
+    /// carries some already (a retried report keeps its own).
+    fn attach(&mut self, report: &mut NodeReport, lost: &AtomicU64) {
+        if report.messages.is_empty() {
+            let n = self.items.len().min(MESSAGES_PER_REPORT);
+            report.messages = self.items.drain(..n).collect();
+        }
+        report.messages_dropped = lost.load(Ordering::Relaxed);
+    }
+}
+
 async fn run(
-    mut rx: mpsc::Receiver<NodeReport>,
+    inbox: Inbox,
     target: Target,
     every: Duration,
     now_us: impl Fn() -> u64,
@@ -150,6 +218,13 @@ async fn run(
 ) {
     let client: Client<HttpConnector, Full<Bytes>> =
         Client::builder(TokioExecutor::new()).build_http();
+    let Inbox {
+        reports: mut rx,
+        messages: mut messages_rx,
+        lost,
+    } = inbox;
+    let mut messages = Messages::default();
+    let mut messages_open = true;
     let mut pending = Queue::default();
     let mut complaints = Complaints::default();
     let mut last: Option<NodeReport> = None;
@@ -167,11 +242,16 @@ async fn run(
                 }
                 None => open = false,
             },
+            message = messages_rx.recv(), if messages_open => match message {
+                Some(message) => messages.push(message, &lost),
+                None => messages_open = false,
+            },
             _ = tick.tick() => {
                 if let (true, Some(last)) = (pending.items.is_empty(), &last) {
                     pending.push(NodeReport {
                         event: ReportEvent::Heartbeat,
                         node_time_us: now_us(),
+                        messages: Vec::new(),
                         ..last.clone()
                     });
                 }
@@ -187,7 +267,11 @@ async fn run(
             }
             return;
         }
+        while let Ok(message) = messages_rx.try_recv() {
+            messages.push(message, &lost);
+        }
         let n = pending.items.len().min(BATCH_LIMIT);
+        messages.attach(&mut pending.items[n - 1], &lost);
         let batch = ReportBatch {
             reports: pending.items.range(..n).cloned().collect(),
         };
@@ -314,6 +398,8 @@ mod tests {
             heartbeat_ms: 50,
             pid: 42,
             drops: Default::default(),
+            messages: Vec::new(),
+            messages_dropped: 0,
         }
     }
 

@@ -124,7 +124,7 @@ impl<M: Kind> Wire<M> {
         match self {
             Wire::Protocol(m) => m.kind(),
             Wire::Control(c) => match c {
-                Control::Join => "join",
+                Control::Join { .. } => "join",
                 Control::Welcome { .. } => "welcome",
                 Control::Refused { .. } => "refused",
                 Control::Announce { .. } => "announce",
@@ -194,6 +194,8 @@ struct Slot<P: Protocol> {
     requests: u32,
     /// The last id this node assigned as an admitter: persisted, kept across crashes.
     assigned: Option<NodeId>,
+    /// The id a welcome gave this joined node: persisted, claimed when it joins again.
+    claim: Option<NodeId>,
     /// Its membership table after its last change: persisted, kept across crashes.
     table: Vec<(NodeId, u32)>,
     /// The member a joined node asks (again, after a crash).
@@ -215,6 +217,7 @@ impl<P: Protocol> Slot<P> {
             life: 0,
             requests: 0,
             assigned: None,
+            claim: None,
             table: Vec::new(),
             contact: 0,
             left: false,
@@ -534,6 +537,14 @@ impl<P: Protocol> Sim<P> {
         self.highest_plus_one = true;
     }
 
+    /// Makes joined node `node` ask member `via` when it next recovers, as a real node restarted
+    /// with another `--join` does (plans name no contact for a recovery).
+    pub fn rejoin_through(&mut self, node: u32, via: u32) {
+        if let Some(slot) = self.slots.get_mut(node as usize) {
+            slot.contact = via;
+        }
+    }
+
     /// Node `id`'s status (`Down` if it is not running or does not exist).
     pub fn status(&self, id: u32) -> Status {
         self.slots
@@ -809,6 +820,7 @@ impl<P: Protocol> Sim<P> {
         let slot = &mut self.slots[node as usize];
         slot.persisted = None;
         slot.assigned = None;
+        slot.claim = None;
         slot.table.clear();
         if let Some(id) = self.ids[node as usize] {
             self.members.remove(id);
@@ -857,7 +869,8 @@ impl<P: Protocol> Sim<P> {
         let layer = self.layer.as_ref().expect("joins run with the layer");
         let slot = &mut self.slots[node as usize];
         slot.life += 1;
-        slot.joining = Some(Joining::new(node, slot.contact, JOIN_TRIES, layer.config));
+        let joining = Joining::new(node, slot.contact, JOIN_TRIES, layer.config);
+        slot.joining = Some(joining.claiming(slot.claim));
         self.join_request(node);
     }
 
@@ -924,6 +937,7 @@ impl<P: Protocol> Sim<P> {
         view.announce(&mut effects);
         let slot = &mut self.slots[node as usize];
         slot.joining = None;
+        slot.claim = Some(id);
         slot.view = Some(view);
         let life = slot.life;
         let (quiet, every) = (

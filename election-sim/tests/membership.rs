@@ -140,6 +140,66 @@ fn the_racing_join_check_catches_the_highest_plus_one_rule() {
     assert_eq!(caught, 20, "every racing run hands out one id twice");
 }
 
+/// Node 5 joins through admitter 1 while admitter 0 is cut off, crashes, and comes back
+/// through admitter 0 (a restart with another `--join`), which has not heard of it. Returns the
+/// ids held for node 5's address, by holder, and the id node 5 holds itself.
+fn rejoin_through_another_admitter(seed: u64) -> (Vec<(u32, NodeId)>, Option<NodeId>) {
+    let at = |at_us: u64, fault: Fault| TimedFault { at_us, fault };
+    let plan = Plan {
+        network: Network::default(),
+        faults: vec![
+            join(300_000, 1),
+            at(
+                300_000,
+                Fault::Partition {
+                    groups: vec![vec![0], vec![1, 2, 3, 4, 5]],
+                },
+            ),
+            at(400_000, Fault::Crash { node: 5 }),
+            at(450_000, Fault::Heal),
+            at(450_000, Fault::Recover { node: 5 }),
+        ],
+    };
+    let mut sim =
+        Sim::<Bully>::new(Spec::new(Bully::NAME, NODES, seed, plan), None).expect("valid plan");
+    let _ = sim.run_until(350_000);
+    sim.rejoin_through(5, 0);
+    let end = sim.end_time();
+    let _ = sim.run_until(end);
+    let held = (0..sim.nodes())
+        .filter_map(|n| {
+            let view = sim.view(n)?;
+            Some((n, view.id_of(&5)?))
+        })
+        .collect();
+    (held, sim.id_of(5))
+}
+
+/// Invariant: a process that re-joins through an admitter that has not heard of it keeps the
+/// one id its first welcome gave it — its own claim wins over a fresh assignment — so every
+/// table holds it under that id, and it holds that id itself.
+#[test]
+fn a_rejoin_through_another_admitter_keeps_the_first_id() {
+    for seed in 0..20 {
+        let (held, own) = rejoin_through_another_admitter(seed);
+        let first = NodeId(SLOTS + 1);
+        assert_eq!(
+            own,
+            Some(first),
+            "seed {seed}: node 5 holds {own:?}; tables: {held:?}"
+        );
+        assert_eq!(
+            held.len(),
+            6,
+            "seed {seed}: not every table holds node 5: {held:?}"
+        );
+        assert!(
+            held.iter().all(|(_, id)| *id == first),
+            "seed {seed}: node 5 has two ids: {held:?}"
+        );
+    }
+}
+
 fn supports_membership(algorithm: Algorithm) -> bool {
     election_core::with_protocol!(algorithm, P => {
         P::properties(&election_core::ConfigOf::<P>::new(election_sim::DEFAULT_TIMING)).membership

@@ -779,6 +779,8 @@ mod tests {
             heartbeat_ms: 1000,
             pid: 1,
             drops: BTreeMap::new(),
+            messages: Vec::new(),
+            messages_dropped: 0,
         }
     }
 

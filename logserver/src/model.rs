@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use election_core::report::{BlockedLink, NodeReport, ReportEvent};
+use election_core::report::{BlockedLink, MAX_MESSAGES_PER_REPORT, NodeReport, ReportEvent};
 use serde::{Deserialize, Serialize};
 
 /// A node's current state: the latest report it sent, and when it arrived.
@@ -166,6 +166,25 @@ pub(crate) fn check_report(at: usize, mut r: NodeReport) -> Result<NodeReport, S
         check_name(&field("drops"), reason, true)?;
         check_int(&field(&format!("drops.{reason}")), count)?;
     }
+    if r.messages.len() > MAX_MESSAGES_PER_REPORT {
+        return Err(format!(
+            "{}: {} records, at most {MAX_MESSAGES_PER_REPORT}",
+            field("messages"),
+            r.messages.len()
+        ));
+    }
+    check_int(&field("messages_dropped"), r.messages_dropped)?;
+    for (i, m) in r.messages.iter_mut().enumerate() {
+        let field = |name: &str| field(&format!("messages[{i}].{name}"));
+        if m.kind.is_empty() || m.kind.len() > MAX_NAME {
+            return Err(format!("{}: must be 1-{MAX_NAME} bytes", field("kind")));
+        }
+        check_text(&field("kind"), &m.kind)?;
+        m.peer = parse_addr(&field("peer"), &m.peer)?;
+        check_int(&field("incarnation"), m.incarnation)?;
+        check_int(&field("number"), m.number)?;
+        check_int(&field("node_time_us"), m.node_time_us)?;
+    }
     Ok(r)
 }
 
@@ -206,6 +225,8 @@ mod tests {
             heartbeat_ms: 100,
             pid: 1,
             drops: [("bad-mac".to_string(), 2)].into(),
+            messages: Vec::new(),
+            messages_dropped: 0,
         }
     }
 

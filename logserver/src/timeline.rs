@@ -3,10 +3,14 @@
 //! run (`/timeline`), exported to ShiViz (`/api/shiviz`), and told as recent events on the
 //! status page (`/api/events`: "127.0.0.1:9003 leads 4/4 after 212 ms").
 //!
-//! Nodes report status changes and heartbeats, not messages, so the picture holds status
-//! bands, starts, leaves, block changes and silences: a node that sent nothing for three of its
-//! heartbeats is drawn as crashed at that instant (it is unreachable: killed, paused or cut off
-//! from the logserver), and as recovered when it reports again.
+//! Nodes report status changes and heartbeats, so the picture holds status bands, starts,
+//! leaves, block changes and silences: a node that sent nothing for three of its heartbeats is
+//! drawn as crashed at that instant (it is unreachable: killed, paused or cut off from the
+//! logserver), and as recovered when it reports again. Nodes started with `--report-messages`
+//! also report their protocol sends and receives; a send and the receive of the same message
+//! (sender, receiver, the sender's incarnation and message number) become a send and a deliver
+//! event, an arrow. A node's message times are on its own clock: each is placed at its report's
+//! arrival minus how long before the report it happened, and a receive never before its send.
 
 use std::collections::BTreeSet;
 
@@ -63,7 +67,15 @@ pub(crate) fn run_of(
         .map_or("unknown", |e| e.report.algorithm.as_str());
     let mut b = RunBuilder::new(format!("{algorithm} · live cluster"), algorithm);
     b.detail("from", crate::page::format_ms(from_ms));
-    b.detail("source", "logserver reports (status changes, no messages)");
+    let with_messages = entries.iter().any(|e| !e.report.messages.is_empty());
+    b.detail(
+        "source",
+        if with_messages {
+            "logserver reports (status changes and messages)"
+        } else {
+            "logserver reports (status changes, no messages)"
+        },
+    );
     let us = |ms: u64| -> Time { ms.saturating_sub(from_ms) * 1000 };
     // Per node: its last status pushed, last report time, heartbeat, whether silent.
     struct Seen {
@@ -183,7 +195,92 @@ pub(crate) fn run_of(
     let end = now_ms.max(clock);
     step_to(&mut b, &mut seen, &mut links_now, &mut clock, end);
     b.end(us(end.max(clock)));
-    b.finish()
+    let arrows = message_events(&mut b, entries, from_ms);
+    let mut run = b.finish();
+    if !arrows.is_empty() {
+        run.events.extend(arrows);
+        // Stable: status events and a send before its deliver keep their order at a tie.
+        run.events.sort_by_key(|e| e.t);
+    }
+    run
+}
+
+/// Arrows drawn at most; the most recent are kept.
+const MAX_ARROWS: usize = 20_000;
+
+/// The send and deliver events of the messages `entries` report, paired by (sender, receiver,
+/// the sender's incarnation, its message number); a receive whose send is not in the window has
+/// no arrow to draw and is left out.
+fn message_events(
+    b: &mut RunBuilder,
+    entries: &[LogEntry],
+    from_ms: u64,
+) -> Vec<election_view::Event> {
+    use election_core::report::Direction;
+    use std::collections::BTreeMap;
+    type Key = (String, String, u64, u64);
+    // The time of a record in µs since `from_ms`: its report's arrival less how much earlier
+    // (on the node's clock) it happened.
+    let at = |e: &LogEntry, node_time_us: u64| -> Time {
+        let arrival = e.server_time_ms.saturating_sub(from_ms) * 1000;
+        arrival.saturating_sub(e.report.node_time_us.saturating_sub(node_time_us))
+    };
+    let mut sends: BTreeMap<Key, (Time, String)> = BTreeMap::new();
+    let mut receives: BTreeMap<Key, Time> = BTreeMap::new();
+    for e in entries {
+        for m in &e.report.messages {
+            let t = at(e, m.node_time_us);
+            match m.dir {
+                Direction::Send => {
+                    let key = (
+                        e.report.addr.clone(),
+                        m.peer.clone(),
+                        m.incarnation,
+                        m.number,
+                    );
+                    sends.insert(key, (t, m.kind.clone()));
+                }
+                Direction::Receive => {
+                    let key = (
+                        m.peer.clone(),
+                        e.report.addr.clone(),
+                        m.incarnation,
+                        m.number,
+                    );
+                    receives.entry(key).or_insert(t);
+                }
+            }
+        }
+    }
+    let mut sent: Vec<(Time, Key, String)> = sends
+        .into_iter()
+        .map(|(k, (t, kind))| (t, k, kind))
+        .collect();
+    sent.sort();
+    let skip = sent.len().saturating_sub(MAX_ARROWS);
+    let mut events = Vec::new();
+    for (id, (t, key, kind)) in sent.into_iter().skip(skip).enumerate() {
+        let (from, to) = (b.node(&key.0), b.node(&key.1));
+        let id = id as u64;
+        let delivered = receives.get(&key).map(|&r| r.max(t));
+        events.push(election_view::Event {
+            t,
+            kind: EventKind::Send {
+                id,
+                from,
+                to,
+                kind: kind.clone(),
+                content: None,
+            },
+        });
+        if let Some(r) = delivered {
+            events.push(election_view::Event {
+                t: r,
+                kind: EventKind::Deliver { id, from, to, kind },
+            });
+        }
+    }
+    events
 }
 
 /// Adds an event; every node index comes from `RunBuilder::node`, so it cannot be refused.
@@ -510,6 +607,8 @@ mod tests {
                 heartbeat_ms: 100,
                 pid: 1,
                 drops: Default::default(),
+                messages: Vec::new(),
+                messages_dropped: 0,
             },
         }
     }

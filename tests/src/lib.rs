@@ -151,6 +151,12 @@ impl Logserver {
         nodes_of(self.addr).await
     }
 
+    /// `GET path` as text; panics unless it succeeds.
+    pub async fn get(&self, path: &str) -> String {
+        let body = http(self.addr, Method::GET, path, None).await;
+        String::from_utf8_lossy(&body).into_owned()
+    }
+
     /// `PUT /api/blocks`: replaces the set of blocked links.
     pub async fn set_blocks(&self, links: &[BlockedLink]) {
         let body = serde_json::to_vec(links).unwrap();

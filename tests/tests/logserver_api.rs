@@ -637,6 +637,76 @@ async fn the_timeline_the_events_and_shiviz_show_the_real_cluster() {
     server.shutdown().await.unwrap();
 }
 
+/// Message reports become arrows: a send reported by A and its receive reported by B (in the
+/// other order, as batches from different nodes may arrive) pair up by sender, receiver,
+/// incarnation and number, and the receive's vector clock in `/api/shiviz` dominates the send's;
+/// a bad record is refused with a 400 naming the field.
+#[tokio::test]
+async fn message_reports_pair_into_arrows_with_consistent_vector_clocks() {
+    use election_core::report::{Direction, MessageReport};
+    let dir = temp_dir("messages");
+    let server = start(&dir).await;
+    let http = Http::new(&server);
+    let record = |dir, peer: &str, number, node_time_us| MessageReport {
+        dir,
+        kind: "AreYouThere".to_string(),
+        peer: peer.to_string(),
+        incarnation: 7,
+        number,
+        node_time_us,
+    };
+    let mut received = report(B, B, 50_000);
+    received.messages = vec![record(Direction::Receive, A, 3, 40_000)];
+    http.post_reports(&[received]).await;
+    let mut sent = report(A, B, 50_000);
+    sent.messages = vec![
+        record(Direction::Send, B, 3, 30_000),
+        // Never received: a send without an arrow head.
+        record(Direction::Send, C, 4, 31_000),
+    ];
+    http.post_reports(&[sent]).await;
+
+    let (status, shiviz) = http.send(Method::GET, "/api/shiviz", "").await;
+    assert_eq!(status, StatusCode::OK);
+    let events = election_view::check_shiviz(&shiviz).unwrap_or_else(|e| panic!("{e}\n{shiviz}"));
+    let find = |host: &str, text: &str| {
+        events
+            .iter()
+            .find(|e| e.host == host && e.text.contains(text))
+            .unwrap_or_else(|| panic!("no {text:?} at {host}: {shiviz}"))
+    };
+    let send = find(A, &format!("AreYouThere to {B}"));
+    let receive = find(B, &format!("AreYouThere from {A}"));
+    assert!(
+        send.clock
+            .iter()
+            .all(|(h, c)| receive.clock.get(h).is_some_and(|r| r >= c)),
+        "{send:?} then {receive:?}"
+    );
+    assert!(receive.clock[A] >= send.clock[A] && receive.clock[B] > 0);
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.text.contains("receive #"))
+            .count(),
+        1,
+        "one paired receive: {shiviz}"
+    );
+    let (_, page) = http.send(Method::GET, "/timeline", "").await;
+    assert!(
+        page.contains("status changes and messages"),
+        "the timeline says so"
+    );
+
+    let mut bad = report(A, B, 60_000);
+    bad.messages = vec![record(Direction::Send, "nowhere", 5, 59_000)];
+    let body = json!({ "reports": [bad] }).to_string();
+    let (status, text) = http.send(Method::POST, "/api/reports", &body).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(text.contains("reports[0].messages[0].peer"), "{text}");
+    server.shutdown().await.unwrap();
+}
+
 #[tokio::test]
 async fn off_loopback_changes_need_the_admin_token_and_reading_stays_open() {
     let dir = temp_dir("token");

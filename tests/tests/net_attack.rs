@@ -386,7 +386,7 @@ async fn forge_while_leading(
                     bodies.push((leader, Body::Protocol(msg.clone())));
                     bodies.push((addrs[round % addrs.len()], Body::Protocol(msg)));
                 }
-                bodies.push((me, Body::Control(Control::Join)));
+                bodies.push((me, Body::Control(Control::Join { claim: None })));
                 bodies.push((
                     me,
                     Body::Control(Control::Announce {

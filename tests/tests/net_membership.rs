@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use election_core::Algorithm;
 use election_tests::{
-    Cluster, FAST, Logserver, REPORT_SLACK, Speed, TransportKind, agreed_leader, free_udp_addrs,
-    highest_wins,
+    Cluster, FAST, Logserver, REPORT_SLACK, Speed, TransportKind, agreed_leader, cut,
+    free_udp_addrs, highest_wins,
 };
 
 const STARTUP: Duration = Duration::from_secs(30);
@@ -196,8 +196,40 @@ async fn race_two_joins(transport: TransportKind) {
     logserver.shutdown().await;
 }
 
+/// Once welcomed, a joiner announces itself through the membership layer: a member its admitter
+/// cannot reach learns of it at once, not at the next periodic re-announcement (put off here
+/// past the end of the test).
+async fn joiner_announces_itself(transport: TransportKind) {
+    let logserver = Logserver::start().await;
+    let mut flags = FAST.flags();
+    flags.push("--announce-ms=600000".to_string());
+    let mut cluster = Cluster::start("bully", 5, logserver.addr(), &flags, transport);
+    let addrs = cluster.addrs.clone();
+    cluster.wait_for_leader(&logserver, &addrs, STARTUP).await;
+    logserver.set_blocks(&cut(&addrs[..1], &addrs[2..3])).await;
+    // The nodes learn the blocked links with their next report (every 100 ms).
+    tokio::time::sleep(REPORT_SLACK).await;
+    let joiner = free_udp_addrs(1)[0];
+    cluster.spawn(joiner, &[format!("--join={}", addrs[0])]);
+    let deadline = tokio::time::Instant::now() + FAST.bound(Algorithm::Bully, 6) + REPORT_SLACK;
+    let learned = |log: String| {
+        log.lines()
+            .any(|l| l.contains("member joined") && l.contains(&joiner.to_string()))
+    };
+    while !learned(cluster.log(addrs[2])) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "n2, cut off from the admitter, never learned the joiner:\n{}",
+            cluster.log_tails(20)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    logserver.shutdown().await;
+}
+
 election_tests::on_both_transports! {
     racing_joins_get_distinct_ids => race_two_joins;
+    a_joiner_announces_itself_to_members_its_admitter_cannot_reach => joiner_announces_itself;
     bully_restarted_higher_node_takes_over => |t| restart_highest(false, t);
     sticky_bully_keeps_its_leader_when_a_higher_node_returns => |t| restart_highest(true, t);
     bully_join_and_leave => |t| join_then_leader_leaves(Algorithm::Bully, t);

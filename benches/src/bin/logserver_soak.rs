@@ -57,6 +57,8 @@ fn report(node: u16, t: u64, every_ms: u64) -> NodeReport {
         heartbeat_ms: every_ms,
         pid: 10_000 + u32::from(node),
         drops: [("blocked".to_string(), t / 1000)].into(),
+        messages: Vec::new(),
+        messages_dropped: 0,
     }
 }
 

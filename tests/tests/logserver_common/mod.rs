@@ -164,6 +164,8 @@ pub fn report(addr: &str, coordinator: &str, node_time_us: u64) -> NodeReport {
         heartbeat_ms: 1_000,
         pid: 4242,
         drops: Default::default(),
+        messages: Vec::new(),
+        messages_dropped: 0,
     }
 }
 

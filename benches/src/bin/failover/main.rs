@@ -597,6 +597,8 @@ mod tests {
                 heartbeat_ms: 20,
                 pid: 1,
                 drops: Default::default(),
+                messages: Vec::new(),
+                messages_dropped: 0,
             },
         }
     }

@@ -30,7 +30,7 @@ use crate::protocol::{NodeId, Properties, Scope, Time};
 use crate::status::{GroupId, State, Status};
 
 /// The properties the checkers check (the simulator, the chaos verdict, the logserver monitor).
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Invariant {
     /// Two nodes in one scope follow different coordinators (Garcia-Molina's Assertion 1).
@@ -341,8 +341,8 @@ pub fn settlement(
 pub struct Episode {
     /// The invariant.
     pub invariant: Invariant,
-    /// The nodes involved: the node whose status completed the breach, then the other leader or
-    /// the other coordinator followed.
+    /// The nodes involved: the node whose status completed the breach, then for two leaders
+    /// the other leader, for a split the coordinator it follows and the other one followed.
     pub nodes: Vec<NodeId>,
     /// What was seen, in [`describe`]'s words.
     pub detail: String,
@@ -350,6 +350,26 @@ pub struct Episode {
     pub from: Time,
     /// When it ended; `None` while it lasts.
     pub until: Option<Time>,
+}
+
+impl Episode {
+    /// The breach in a few words, naming nodes with `name`: "two leaders: A and B".
+    pub fn headline(&self, name: impl Fn(NodeId) -> String) -> String {
+        let names: Vec<String> = self.nodes.iter().map(|&n| name(n)).collect();
+        match (self.invariant, names.as_slice()) {
+            (Invariant::UniqueLeader | Invariant::ElectionSafety, [a, b]) => {
+                format!("two leaders: {a} and {b}")
+            }
+            (Invariant::Agreement, [a, c, o]) => {
+                format!("two coordinators: {a} follows {c}, another node follows {o}")
+            }
+            (Invariant::Agreement, [a, o]) => {
+                format!("two coordinators: {a} follows none, another node follows {o}")
+            }
+            (invariant, [a, ..]) => format!("{invariant} broken by {a}: {}", self.detail),
+            (invariant, []) => format!("{invariant} broken: {}", self.detail),
+        }
+    }
 }
 
 /// One node as a [`Watch`] knows it.
@@ -495,8 +515,12 @@ impl Watch {
                 out.push(episode);
             }
         }
+        let coordinator_of = |id: NodeId| self.tracks.get(&id).and_then(|t| t.current.coordinator);
         self.open = broken.map(|(me, (invariant, other, detail))| {
             let mut nodes = vec![me];
+            if invariant == Invariant::Agreement && other.is_some() {
+                nodes.extend(coordinator_of(me));
+            }
             nodes.extend(other.filter(|&o| o != me));
             let episode = Episode {
                 invariant,
@@ -698,7 +722,12 @@ mod tests {
                     (e.invariant, e.from, e.until),
                     (Invariant::Agreement, 100, Some(heal_at))
                 );
-                assert_eq!(e.nodes, [NodeId(3), NodeId(2)]);
+                assert_eq!(e.nodes, [NodeId(3), NodeId(3), NodeId(2)]);
+                let name = |n: NodeId| format!("10.0.0.{}", n.0);
+                assert_eq!(
+                    e.headline(name),
+                    "two coordinators: 10.0.0.3 follows 10.0.0.3, another node follows 10.0.0.2"
+                );
                 assert!(w.advance(Some(2000)).is_empty());
             }
         }

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::status::State;
+use crate::protocol::NodeId;
+use crate::status::{GroupId, State, Status};
 
 /// Why a node sent a report.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
@@ -54,6 +55,33 @@ pub struct NodeReport {
     /// empty or left out when none were dropped.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub drops: BTreeMap<String, u64>,
+}
+
+impl NodeReport {
+    /// The status this report states, for the invariant checkers: addresses become ids through
+    /// `id_of` (the coordinator, the group's origin in `ip:port#counter`). A group id of another
+    /// shape is taken as no group id, which the checkers of a per-group scope flag. A node that
+    /// left is `Down`.
+    pub fn status(&self, mut id_of: impl FnMut(&str) -> NodeId) -> Status {
+        if self.event == ReportEvent::Left {
+            return Status::down();
+        }
+        let group = self.group.as_deref().and_then(|g| {
+            let (origin, counter) = g.rsplit_once('#')?;
+            Some(GroupId {
+                origin: id_of(origin),
+                counter: counter.parse().ok()?,
+            })
+        });
+        Status {
+            state: self.state,
+            coordinator: self.coordinator.as_deref().map(&mut id_of),
+            group,
+            incarnation: self.incarnation,
+            term: self.term,
+            phase: "reported",
+        }
+    }
 }
 
 /// A batch of reports in one request (`POST /api/reports`).

@@ -368,6 +368,34 @@ impl Server {
         self.hub.views()
     }
 
+    /// Replaces the blocked links, as `PUT /api/blocks` does, once committed; returns them
+    /// sorted. For drivers running the server in-process (`election chaos`).
+    pub async fn set_blocks(
+        &self,
+        links: Vec<election_core::report::BlockedLink>,
+    ) -> Result<Vec<election_core::report::BlockedLink>, String> {
+        let links = model::check_links(links)?;
+        self.hub.set_blocks(links).await.map_err(|e| e.to_string())
+    }
+
+    /// The committed log entries (at most the newest 100,000 kept in memory) that arrived at
+    /// `from_ms` or later, in log order.
+    pub fn entries_since(&self, from_ms: u64) -> Vec<LogEntry> {
+        self.hub.entries_from(from_ms, None, hub::LOG_MEMORY)
+    }
+
+    /// The run `/timeline` draws, from `from_ms` to now: the same statuses, silences and block
+    /// changes, ready for `election_view::render_spacetime`.
+    pub fn run_since(&self, from_ms: u64) -> election_view::Run {
+        let entries = self.entries_since(from_ms);
+        timeline::run_of(
+            &entries,
+            &self.hub.block_changes(from_ms),
+            from_ms,
+            model::now_ms(),
+        )
+    }
+
     /// Stops accepting connections, lets open requests finish (their reports are committed),
     /// writes whatever is still queued and closes the store.
     pub async fn shutdown(self) -> Result<(), Error> {

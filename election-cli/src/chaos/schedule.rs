@@ -1,0 +1,207 @@
+//! The fault schedule of a chaos campaign: a pure function of the seed, the cluster size and
+//! what the protocol declares, so a campaign is repeated by repeating its seed. Each step is one
+//! fault held for a while and then healed; the driver waits for the cluster to settle before
+//! the next step.
+
+use election_core::Properties;
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+/// One fault, on nodes named by their line in the cluster file (0 = lowest priority).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Fault {
+    /// SIGKILL the node; the heal starts it again with the same command line and state dir.
+    Kill {
+        /// The node.
+        node: usize,
+    },
+    /// SIGSTOP the node; the heal sends SIGCONT.
+    Pause {
+        /// The node.
+        node: usize,
+    },
+    /// SIGTERM the node (it leaves gracefully); the heal starts it again, and it rejoins.
+    Leave {
+        /// The node.
+        node: usize,
+    },
+    /// Drop datagrams from `from` to `to` only.
+    BlockOneWay {
+        /// The sender whose datagrams are dropped.
+        from: usize,
+        /// The receiver.
+        to: usize,
+    },
+    /// Drop datagrams between `a` and `b` both ways.
+    BlockTwoWay {
+        /// One end.
+        a: usize,
+        /// The other end.
+        b: usize,
+    },
+    /// Cut `side` (fewer than half of the nodes) off from the rest, both ways.
+    SplitMinority {
+        /// The minority side.
+        side: Vec<usize>,
+    },
+    /// Cut the cluster into two halves (`side` and the rest; with an odd count the rest is
+    /// the majority by one).
+    SplitHalves {
+        /// One half.
+        side: Vec<usize>,
+    },
+    /// Cut whichever node leads when the fault starts off from every other node (the target
+    /// is chosen at run time and logged).
+    IsolateLeader,
+    /// Block the link between `a` and `b` both ways and unblock it, `flips` times in turn,
+    /// evenly over the hold time.
+    Flap {
+        /// One end.
+        a: usize,
+        /// The other end.
+        b: usize,
+        /// How many block/unblock changes.
+        flips: u32,
+    },
+}
+
+impl Fault {
+    /// Whether the fault leaves Garcia-Molina's synchronous model: lost datagrams (every block
+    /// and split) and a pause (a stopped process answers late, like a message slower than the
+    /// timeouts allow). A crash, a graceful leave and a restart stay inside it.
+    pub fn leaves_synchronous_model(&self) -> bool {
+        !matches!(self, Fault::Kill { .. } | Fault::Leave { .. })
+    }
+}
+
+/// One step of the campaign.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Step {
+    /// The fault.
+    pub fault: Fault,
+    /// How long it is held before the heal, in ms.
+    pub hold_ms: u64,
+}
+
+/// `events` steps for an `n`-node cluster running a protocol with `properties`, whose timeout
+/// is `timeout_ms`, drawn from `seed`. Graceful leaves only where the protocol declares its
+/// guarantees across membership changes (as the simulator does); splits only with 3 nodes or
+/// more. Each fault is held two to four timeouts: long enough for the cluster to notice.
+pub fn schedule(
+    seed: u64,
+    n: usize,
+    events: usize,
+    properties: &Properties,
+    timeout_ms: u64,
+) -> Vec<Step> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut kinds: Vec<u8> = vec![0, 1, 3, 4, 7, 8];
+    if properties.membership {
+        kinds.push(2);
+    }
+    if n >= 3 {
+        kinds.extend([5, 6]);
+    }
+    (0..events)
+        .map(|_| {
+            let kind = kinds[rng.random_range(0..kinds.len())];
+            let node = rng.random_range(0..n);
+            let other = (node + rng.random_range(1..n)) % n;
+            let fault = match kind {
+                0 => Fault::Kill { node },
+                1 => Fault::Pause { node },
+                2 => Fault::Leave { node },
+                3 => Fault::BlockOneWay {
+                    from: node,
+                    to: other,
+                },
+                4 => Fault::BlockTwoWay { a: node, b: other },
+                5 => Fault::SplitMinority {
+                    side: pick(&mut rng, n, rng_minority(n)),
+                },
+                6 => Fault::SplitHalves {
+                    side: pick(&mut rng, n, n / 2),
+                },
+                7 => Fault::IsolateLeader,
+                _ => Fault::Flap {
+                    a: node,
+                    b: other,
+                    flips: 4 + 2 * rng.random_range(0..3),
+                },
+            };
+            Step {
+                fault,
+                hold_ms: timeout_ms * 2 + rng.random_range(0..=timeout_ms * 2),
+            }
+        })
+        .collect()
+}
+
+/// The size of the minority side: the largest set that is still fewer than half.
+fn rng_minority(n: usize) -> usize {
+    (n - 1) / 2
+}
+
+/// `k` distinct nodes of `0..n`, sorted.
+fn pick(rng: &mut ChaCha8Rng, n: usize, k: usize) -> Vec<usize> {
+    let mut all: Vec<usize> = (0..n).collect();
+    for i in 0..k {
+        let j = rng.random_range(i..n);
+        all.swap(i, j);
+    }
+    let mut side = all[..k].to_vec();
+    side.sort_unstable();
+    side
+}
+
+#[cfg(test)]
+mod tests {
+    use election_core::{Algorithm, Protocol, Timing, with_protocol};
+
+    use super::*;
+
+    fn properties(algorithm: Algorithm) -> Properties {
+        let timing = Timing {
+            heartbeat: 100_000,
+            timeout: 500_000,
+        };
+        with_protocol!(algorithm, P => P::properties(&election_core::Config::new(timing)))
+    }
+
+    #[test]
+    fn the_schedule_is_a_function_of_the_seed_and_names_real_nodes() {
+        let p = properties(Algorithm::Bully);
+        let a = schedule(7, 5, 200, &p, 500);
+        assert_eq!(a, schedule(7, 5, 200, &p, 500));
+        assert_ne!(a, schedule(8, 5, 200, &p, 500));
+        for step in &a {
+            assert!((1000..=2000).contains(&step.hold_ms), "{step:?}");
+            match &step.fault {
+                Fault::SplitMinority { side } => assert_eq!(side.len(), 2),
+                Fault::SplitHalves { side } => assert_eq!(side.len(), 2),
+                Fault::BlockOneWay { from: a, to: b }
+                | Fault::BlockTwoWay { a, b }
+                | Fault::Flap { a, b, .. } => assert!(a != b && *a < 5 && *b < 5),
+                _ => {}
+            }
+        }
+        // Every kind of fault turns up in a long campaign.
+        let kinds: std::collections::BTreeSet<_> =
+            a.iter().map(|s| std::mem::discriminant(&s.fault)).collect();
+        assert_eq!(kinds.len(), 9);
+    }
+
+    #[test]
+    fn no_leaves_where_the_guarantees_do_not_cover_membership_changes() {
+        let raft = properties(Algorithm::Raft);
+        assert!(!raft.membership);
+        let steps = schedule(1, 5, 300, &raft, 500);
+        assert!(
+            steps
+                .iter()
+                .all(|s| !matches!(s.fault, Fault::Leave { .. }))
+        );
+    }
+}

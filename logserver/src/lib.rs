@@ -1,7 +1,7 @@
 //! The central logserver: every node reports its status here; the server keeps the ordered
 //! activity log and each node's current state, serves the live `/status` page with its
 //! "Block connections" form, a JSON API (documented in the repository README), `/healthz` and
-//! `/metrics`.
+//! `/metrics`, and checks the invariants on the reports as they arrive (`/api/violations`).
 //!
 //! "Accepted" means durable: a report is acknowledged only after the store committed it (many
 //! requests share one commit). Sequence numbers are reserved in the store in the same commit,
@@ -10,7 +10,7 @@
 //!
 //! Modules, each using only those after it: this one (the server and router) → `api`, `page`
 //! → `http` (state, errors, access checks) → `hub` (memory and the writer) → `store`,
-//! `metrics` → `model`. `conn` accepts connections for this module.
+//! `metrics`, `monitor` → `model`. `conn` accepts connections for this module.
 
 mod api;
 mod conn;
@@ -18,6 +18,7 @@ mod http;
 mod hub;
 mod metrics;
 mod model;
+mod monitor;
 mod page;
 mod store;
 mod timeline;

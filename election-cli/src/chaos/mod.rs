@@ -54,6 +54,13 @@ pub struct ChaosArgs {
     /// How many faults the campaign applies (each is held, healed and waited out).
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub events: u64,
+    /// Draw only these kinds of fault (comma-separated; default: every kind that applies).
+    #[arg(long, value_name = "KINDS", value_delimiter = ',')]
+    pub faults: Vec<schedule::FaultKind>,
+    /// Hold every fault this long, in milliseconds (default: two to four timeouts, drawn from
+    /// the seed).
+    #[arg(long, value_name = "MS")]
+    pub hold_ms: Option<u64>,
     /// The seed the schedule is drawn from; the same seed gives the same schedule.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -160,13 +167,22 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<ExitCode> {
         let config = Config::new(timing);
         (P::properties(&config), P::liveness_bound(&config, addrs.len()))
     });
-    let steps = schedule::schedule(
-        args.seed,
-        addrs.len(),
-        usize::try_from(args.events).unwrap_or(usize::MAX),
-        &properties,
-        args.timeout_ms,
-    );
+    let steps = schedule::schedule(&schedule::Plan {
+        seed: args.seed,
+        n: addrs.len(),
+        events: usize::try_from(args.events).unwrap_or(usize::MAX),
+        properties: &properties,
+        timeout_ms: args.timeout_ms,
+        kinds: &args.faults,
+        hold_ms: args.hold_ms,
+    });
+    if steps.is_empty() {
+        bail!(
+            "--faults: none of the kinds asked for applies to {} with {} nodes",
+            args.algorithm,
+            addrs.len()
+        );
+    }
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create the results folder {}", args.out.display()))?;
     write_json(&args.out.join("schedule.json"), &steps)?;

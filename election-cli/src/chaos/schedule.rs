@@ -76,6 +76,44 @@ impl Fault {
     }
 }
 
+/// The kinds of [`Fault`], for choosing which a campaign draws (`--faults`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
+pub enum FaultKind {
+    /// SIGKILL and restart.
+    Kill,
+    /// SIGSTOP and SIGCONT.
+    Pause,
+    /// Graceful leave and rejoin.
+    Leave,
+    /// Block one direction of a link.
+    BlockOneWay,
+    /// Block a link both ways.
+    BlockTwoWay,
+    /// Cut a minority off.
+    SplitMinority,
+    /// Cut the cluster in halves.
+    SplitHalves,
+    /// Cut the current leader off.
+    IsolateLeader,
+    /// Block and unblock a link in turn.
+    Flap,
+}
+
+impl FaultKind {
+    /// Every kind, in the order the schedule draws from.
+    pub const ALL: [FaultKind; 9] = [
+        FaultKind::Kill,
+        FaultKind::Pause,
+        FaultKind::Leave,
+        FaultKind::BlockOneWay,
+        FaultKind::BlockTwoWay,
+        FaultKind::SplitMinority,
+        FaultKind::SplitHalves,
+        FaultKind::IsolateLeader,
+        FaultKind::Flap,
+    ];
+}
+
 /// One step of the campaign.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Step {
@@ -85,62 +123,90 @@ pub struct Step {
     pub hold_ms: u64,
 }
 
-/// `events` steps for an `n`-node cluster running a protocol with `properties`, whose timeout
-/// is `timeout_ms`, drawn from `seed`. Graceful leaves only where the protocol declares its
-/// guarantees across membership changes (as the simulator does); splits only with 3 nodes or
-/// more. Each fault is held two to four timeouts: long enough for the cluster to notice.
-pub fn schedule(
-    seed: u64,
-    n: usize,
-    events: usize,
-    properties: &Properties,
-    timeout_ms: u64,
-) -> Vec<Step> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut kinds: Vec<u8> = vec![0, 1, 3, 4, 7, 8];
-    if properties.membership {
-        kinds.push(2);
+/// What a campaign is drawn from.
+#[derive(Clone, Debug)]
+pub struct Plan<'a> {
+    /// The seed.
+    pub seed: u64,
+    /// Cluster size (2 or more).
+    pub n: usize,
+    /// How many steps.
+    pub events: usize,
+    /// What the protocol declares.
+    pub properties: &'a Properties,
+    /// The nodes' timeout, ms.
+    pub timeout_ms: u64,
+    /// The kinds to draw from (empty: all that apply).
+    pub kinds: &'a [FaultKind],
+    /// Every fault held this long, ms (`None`: two to four timeouts, drawn).
+    pub hold_ms: Option<u64>,
+}
+
+/// The kinds a plan draws from: those asked for (all by default) that apply. Graceful leaves
+/// only where the protocol declares its guarantees across membership changes (as the
+/// simulator does); splits only with 3 nodes or more.
+pub fn kinds(plan: &Plan<'_>) -> Vec<FaultKind> {
+    let asked = if plan.kinds.is_empty() {
+        &FaultKind::ALL[..]
+    } else {
+        plan.kinds
+    };
+    FaultKind::ALL
+        .into_iter()
+        .filter(|k| asked.contains(k))
+        .filter(|k| *k != FaultKind::Leave || plan.properties.membership)
+        .filter(|k| !matches!(k, FaultKind::SplitMinority | FaultKind::SplitHalves) || plan.n >= 3)
+        .collect()
+}
+
+/// The steps of `plan`, drawn from its seed. Each fault is held two to four timeouts unless
+/// the plan fixes the hold: long enough for the cluster to notice.
+pub fn schedule(plan: &Plan<'_>) -> Vec<Step> {
+    let n = plan.n;
+    let timeout_ms = plan.timeout_ms;
+    let kinds = kinds(plan);
+    let mut rng = ChaCha8Rng::seed_from_u64(plan.seed);
+    if kinds.is_empty() {
+        return Vec::new();
     }
-    if n >= 3 {
-        kinds.extend([5, 6]);
-    }
-    (0..events)
+    (0..plan.events)
         .map(|_| {
             let kind = kinds[rng.random_range(0..kinds.len())];
             let node = rng.random_range(0..n);
             let other = (node + rng.random_range(1..n)) % n;
             let fault = match kind {
-                0 => Fault::Kill { node },
-                1 => Fault::Pause { node },
-                2 => Fault::Leave { node },
-                3 => Fault::BlockOneWay {
+                FaultKind::Kill => Fault::Kill { node },
+                FaultKind::Pause => Fault::Pause { node },
+                FaultKind::Leave => Fault::Leave { node },
+                FaultKind::BlockOneWay => Fault::BlockOneWay {
                     from: node,
                     to: other,
                 },
-                4 => Fault::BlockTwoWay { a: node, b: other },
-                5 => Fault::SplitMinority {
-                    side: pick(&mut rng, n, rng_minority(n)),
+                FaultKind::BlockTwoWay => Fault::BlockTwoWay { a: node, b: other },
+                FaultKind::SplitMinority => Fault::SplitMinority {
+                    side: pick(&mut rng, n, minority(n)),
                 },
-                6 => Fault::SplitHalves {
+                FaultKind::SplitHalves => Fault::SplitHalves {
                     side: pick(&mut rng, n, n / 2),
                 },
-                7 => Fault::IsolateLeader,
-                _ => Fault::Flap {
+                FaultKind::IsolateLeader => Fault::IsolateLeader,
+                FaultKind::Flap => Fault::Flap {
                     a: node,
                     b: other,
                     flips: 4 + 2 * rng.random_range(0..3),
                 },
             };
+            let drawn = timeout_ms * 2 + rng.random_range(0..=timeout_ms * 2);
             Step {
                 fault,
-                hold_ms: timeout_ms * 2 + rng.random_range(0..=timeout_ms * 2),
+                hold_ms: plan.hold_ms.unwrap_or(drawn),
             }
         })
         .collect()
 }
 
 /// The size of the minority side: the largest set that is still fewer than half.
-fn rng_minority(n: usize) -> usize {
+fn minority(n: usize) -> usize {
     (n - 1) / 2
 }
 
@@ -170,12 +236,24 @@ mod tests {
         with_protocol!(algorithm, P => P::properties(&election_core::Config::new(timing)))
     }
 
+    fn plan<'a>(seed: u64, properties: &'a Properties, kinds: &'a [FaultKind]) -> Plan<'a> {
+        Plan {
+            seed,
+            n: 5,
+            events: 300,
+            properties,
+            timeout_ms: 500,
+            kinds,
+            hold_ms: None,
+        }
+    }
+
     #[test]
     fn the_schedule_is_a_function_of_the_seed_and_names_real_nodes() {
         let p = properties(Algorithm::Bully);
-        let a = schedule(7, 5, 200, &p, 500);
-        assert_eq!(a, schedule(7, 5, 200, &p, 500));
-        assert_ne!(a, schedule(8, 5, 200, &p, 500));
+        let a = schedule(&plan(7, &p, &[]));
+        assert_eq!(a, schedule(&plan(7, &p, &[])));
+        assert_ne!(a, schedule(&plan(8, &p, &[])));
         for step in &a {
             assert!((1000..=2000).contains(&step.hold_ms), "{step:?}");
             match &step.fault {
@@ -197,11 +275,21 @@ mod tests {
     fn no_leaves_where_the_guarantees_do_not_cover_membership_changes() {
         let raft = properties(Algorithm::Raft);
         assert!(!raft.membership);
-        let steps = schedule(1, 5, 300, &raft, 500);
+        let steps = schedule(&plan(1, &raft, &[]));
         assert!(
             steps
                 .iter()
                 .all(|s| !matches!(s.fault, Fault::Leave { .. }))
+        );
+        // Asking for leaves only leaves nothing to draw.
+        assert!(schedule(&plan(1, &raft, &[FaultKind::Leave])).is_empty());
+        let only = schedule(&Plan {
+            hold_ms: Some(4000),
+            ..plan(1, &raft, &[FaultKind::SplitHalves])
+        });
+        assert!(
+            only.iter()
+                .all(|s| matches!(s.fault, Fault::SplitHalves { .. }) && s.hold_ms == 4000)
         );
     }
 }

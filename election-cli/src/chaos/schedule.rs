@@ -266,8 +266,10 @@ mod tests {
             }
         }
         // Every kind of fault turns up in a long campaign.
-        let kinds: std::collections::BTreeSet<_> =
-            a.iter().map(|s| std::mem::discriminant(&s.fault)).collect();
+        let kinds: std::collections::BTreeSet<String> = a
+            .iter()
+            .map(|s| serde_json::to_value(&s.fault).unwrap()["kind"].to_string())
+            .collect();
         assert_eq!(kinds.len(), 9);
     }
 

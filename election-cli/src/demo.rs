@@ -96,7 +96,7 @@ pub fn child_role() -> Option<ExitCode> {
 
 /// Starts the watcher that removes `dir` once this process has exited, by any means. Its own
 /// process group, so a Ctrl-C at the terminal leaves it to finish its job.
-fn watch_scratch(dir: &Path) -> anyhow::Result<std::process::Child> {
+pub(crate) fn watch_scratch(dir: &Path) -> anyhow::Result<std::process::Child> {
     Command::new(std::env::current_exe()?)
         .env(CLEANUP_ENV, dir)
         .stdin(Stdio::piped())
@@ -195,23 +195,24 @@ async fn run_in(args: &DemoArgs, addrs: &[SocketAddr], scratch: &Path) -> anyhow
 /// The nodes' addresses, after checking that their ports are free so a clash is reported up
 /// front rather than as a node dying.
 fn node_addrs(args: &DemoArgs) -> anyhow::Result<Vec<SocketAddr>> {
-    let last = u32::from(args.base_port) + u32::from(args.nodes) - 1;
-    if last > u32::from(u16::MAX) {
-        bail!(
-            "--base-port {} leaves no room for {} nodes",
-            args.base_port,
-            args.nodes
-        );
-    }
     if TcpListener::bind((Ipv4Addr::LOCALHOST, args.port)).is_err() {
         bail!(
             "port {} is in use: is another logserver or demo running? (try --port)",
             args.port
         );
     }
-    (0..args.nodes)
+    free_node_addrs(args.base_port, args.nodes)
+}
+
+/// `nodes` loopback addresses from `base_port` on, each checked to be free.
+pub(crate) fn free_node_addrs(base_port: u16, nodes: u16) -> anyhow::Result<Vec<SocketAddr>> {
+    let last = u32::from(base_port) + u32::from(nodes) - 1;
+    if last > u32::from(u16::MAX) {
+        bail!("--base-port {base_port} leaves no room for {nodes} nodes");
+    }
+    (0..nodes)
         .map(|i| {
-            let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, args.base_port + i));
+            let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, base_port + i));
             UdpSocket::bind(addr)
                 .map(|_| addr)
                 .map_err(|e| anyhow::anyhow!("UDP port {addr} is not free ({e}); try --base-port"))

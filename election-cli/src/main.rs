@@ -1,5 +1,6 @@
 //! The `election` command: one binary whose subcommands wire the workspace's libraries together.
 
+mod chaos;
 mod demo;
 
 use std::process::ExitCode;
@@ -19,6 +20,11 @@ struct Cli {
 enum Cmd {
     /// Start a logserver and a cluster of nodes on loopback, and show who leads as you break it.
     Demo(demo::DemoArgs),
+    /// Drive a seeded campaign of real faults (kill, pause, leave, blocks, splits, an isolated
+    /// leader, flapping links) against a cluster started here, and judge it from the log:
+    /// invariants, reconvergence after each heal, unavailability; exit 1 on an unexpected
+    /// violation.
+    Chaos(chaos::ChaosArgs),
     /// Run one election node over UDP (stop it with Ctrl-C or SIGTERM to leave gracefully).
     Node(election_net::NodeArgs),
     /// Start every node of the config file whose IP belongs to this host, and supervise them.
@@ -88,8 +94,8 @@ fn one_line(error: &anyhow::Error) -> String {
 fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     // Logs go to stderr; RUST_LOG overrides the default level (info; warnings only for the
-    // demo and the simulator, whose own output is the point).
-    let quiet = matches!(cli.command, Cmd::Demo(_) | Cmd::Sim(_));
+    // demo, the chaos campaign and the simulator, whose own output is the point).
+    let quiet = matches!(cli.command, Cmd::Demo(_) | Cmd::Sim(_) | Cmd::Chaos(_));
     let default = if quiet { "warn" } else { "info" };
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| default.into()))
@@ -98,6 +104,10 @@ fn run() -> anyhow::Result<ExitCode> {
         .init();
     match cli.command {
         Cmd::Demo(args) => block_on(Threads::Many, demo::run(args)),
+        Cmd::Chaos(args) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+            .block_on(chaos::run(args)),
         // A node is one event loop plus a reporter task: one thread keeps its idle CPU and
         // memory low.
         Cmd::Node(args) => block_on(Threads::One, election_net::run_node(args)),

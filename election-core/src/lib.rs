@@ -38,6 +38,7 @@ pub mod bully;
 pub mod cluster_config;
 pub mod detector;
 pub mod harness;
+pub mod invariant;
 pub mod invitation;
 pub mod membership;
 pub mod protocol;

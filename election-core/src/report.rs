@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::status::State;
+use crate::protocol::NodeId;
+use crate::status::{GroupId, State, Status};
 
 /// Why a node sent a report.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
@@ -99,6 +100,33 @@ pub struct MessageReport {
     pub number: u64,
     /// When it was sent or received, on the reporting node's clock (as `node_time_us`).
     pub node_time_us: u64,
+}
+
+impl NodeReport {
+    /// The status this report states, for the invariant checkers: addresses become ids through
+    /// `id_of` (the coordinator, the group's origin in `ip:port#counter`). A group id of another
+    /// shape is taken as no group id, which the checkers of a per-group scope flag. A node that
+    /// left is `Down`.
+    pub fn status(&self, mut id_of: impl FnMut(&str) -> NodeId) -> Status {
+        if self.event == ReportEvent::Left {
+            return Status::down();
+        }
+        let group = self.group.as_deref().and_then(|g| {
+            let (origin, counter) = g.rsplit_once('#')?;
+            Some(GroupId {
+                origin: id_of(origin),
+                counter: counter.parse().ok()?,
+            })
+        });
+        Status {
+            state: self.state,
+            coordinator: self.coordinator.as_deref().map(&mut id_of),
+            group,
+            incarnation: self.incarnation,
+            term: self.term,
+            phase: "reported",
+        }
+    }
 }
 
 /// A batch of reports in one request (`POST /api/reports`).

@@ -56,6 +56,8 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
+use election_core::invariant::{Settlement, settlement};
+
 use crate::check::{Invariant, Safety, Violation, describe};
 use crate::plan::{Fault, Network, PlanError};
 use crate::queue::Queue;
@@ -1306,47 +1308,34 @@ impl<P: Protocol> Sim<P> {
             .filter_map(|i| Some((self.id_of(i)?, self.status(i))))
             .collect();
         live.sort_by_key(|(id, _)| *id);
-        if self.properties.quorum && live.len() * 2 <= self.members.len() {
-            self.stats.no_quorum = true;
-            self.phase = Phase::NoQuorum;
-            return;
-        }
-        let Some(&(_, first)) = live.first() else {
-            self.settle(None, None);
-            return;
-        };
-        let leader = first.coordinator;
-        let odd: Vec<&(NodeId, Status)> = live
-            .iter()
-            .filter(|(_, s)| {
-                s.state != State::Normal || s.coordinator != leader || s.group != first.group
-            })
-            .collect();
-        let leader_ok = leader.is_some_and(|l| {
-            self.node_of(l)
-                .is_some_and(|n| self.id_of(n) == Some(l) && self.status(n).is_leader(l))
-        });
-        if !odd.is_empty() || !leader_ok {
+        let shown = || -> String {
             let shown: Vec<String> = live.iter().take(12).map(|(i, s)| describe(*i, s)).collect();
-            let mut nodes: Vec<NodeId> = odd.iter().take(8).map(|(i, _)| *i).collect();
-            nodes.extend(leader.filter(|_| !leader_ok));
-            let n = live.len();
-            self.violate(
-                Invariant::Liveness,
-                nodes,
-                format!(
-                    "{} of {n} live nodes not Normal behind one live leader ({}) {}us after the calm; nodes: {}",
+            shown.join("; ")
+        };
+        match settlement(&self.properties, self.members.len(), &live) {
+            Settlement::NoQuorum => {
+                self.stats.no_quorum = true;
+                self.phase = Phase::NoQuorum;
+            }
+            Settlement::Settled { leader, group } => self.settle(leader, group),
+            Settlement::Unsettled {
+                odd,
+                leader,
+                leader_ok,
+            } => {
+                let detail = format!(
+                    "{} of {} live nodes not Normal behind one live leader ({}) {}us after the calm; nodes: {}",
                     odd.len(),
+                    live.len(),
                     leader.map_or("none".into(), |l| l.to_string()),
                     self.now - self.stats.calm_at,
-                    shown.join("; ")
-                ),
-            );
-            return;
-        }
-        let highest = live.last().map(|(i, _)| *i);
-        if self.properties.highest_wins && leader != highest {
-            self.violate(
+                    shown()
+                );
+                let mut nodes: Vec<NodeId> = odd.into_iter().take(8).collect();
+                nodes.extend(leader.filter(|_| !leader_ok));
+                self.violate(Invariant::Liveness, nodes, detail);
+            }
+            Settlement::NotHighest { leader, highest } => self.violate(
                 Invariant::Validity,
                 leader.into_iter().chain(highest).collect(),
                 format!(
@@ -1354,10 +1343,8 @@ impl<P: Protocol> Sim<P> {
                     leader.map_or("none".into(), |l| l.to_string()),
                     highest.map_or("none".into(), |h| h.to_string())
                 ),
-            );
-            return;
+            ),
         }
-        self.settle(leader, first.group);
     }
 
     fn settle(&mut self, leader: Option<NodeId>, group: Option<election_core::GroupId>) {

@@ -30,6 +30,7 @@ pub(crate) fn routes() -> Router<AppState> {
             "/api/blocks",
             get(get_blocks).put(put_blocks).delete(delete_blocks),
         )
+        .route("/api/violations", get(get_violations))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
 }
@@ -112,6 +113,12 @@ async fn get_log(
         body,
     )
         .into_response())
+}
+
+/// `GET /api/violations`: the invariant breaches found in the reports, oldest first (the
+/// last 256), each with `until_ms: null` while it lasts.
+async fn get_violations(State(s): State<AppState>) -> Json<Vec<crate::monitor::ViolationRecord>> {
+    Json(s.hub.violations())
 }
 
 async fn get_blocks(State(s): State<AppState>) -> Json<Vec<BlockedLink>> {

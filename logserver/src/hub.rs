@@ -18,6 +18,7 @@ use tokio::time::Instant;
 
 use crate::metrics::{Metrics, Refusal};
 use crate::model::{LogEntry, NodeDoc, NodeView, now_ms};
+use crate::monitor::{Monitor, ViolationRecord};
 use crate::store::{Retention, Snapshot, Store, WriteBatch, Written};
 use crate::timeline::BlockChange;
 
@@ -177,6 +178,8 @@ struct Inner {
     block_history: VecDeque<BlockChange>,
     /// The blocks in force before the oldest change of `block_history`.
     blocks_before_history: Vec<BlockedLink>,
+    /// The invariants checked on the committed reports.
+    monitor: Monitor,
 }
 
 /// Block changes remembered for `/timeline` and the recent events.
@@ -218,6 +221,7 @@ impl Hub {
                 writing_since: None,
                 block_history: VecDeque::new(),
                 blocks_before_history: before,
+                monitor: Monitor::default(),
             }),
             wake: Notify::new(),
             limits,
@@ -395,6 +399,22 @@ impl Hub {
         out
     }
 
+    /// Counts the newest `found` violations of the monitor's history in the metrics.
+    fn count_violations(&self, monitor: &Monitor, found: usize) {
+        if found == 0 {
+            return;
+        }
+        let history = monitor.history();
+        for v in &history[history.len().saturating_sub(found)..] {
+            self.metrics.violation(&v.invariant.to_string(), v.expected);
+        }
+    }
+
+    /// The invariant violations the monitor found, oldest first.
+    pub fn violations(&self) -> Vec<ViolationRecord> {
+        self.lock().monitor.history()
+    }
+
     /// The blocked links, sorted.
     pub fn blocks(&self) -> Vec<BlockedLink> {
         self.lock().blocks.clone()
@@ -437,6 +457,10 @@ impl Hub {
         let inner = &mut *g;
         let mut evicted = BTreeSet::new();
         if evict {
+            let blocked = !inner.blocks.is_empty();
+            inner.monitor.blocks(blocked, now);
+            let found = inner.monitor.tick(now);
+            self.count_violations(&inner.monitor, found.len());
             let limit = u64::try_from(self.limits.forget_after.as_millis()).unwrap_or(u64::MAX);
             evicted.extend(
                 inner
@@ -539,18 +563,22 @@ impl Hub {
                 at_ms: now_ms(),
                 links: links.clone(),
             });
+            inner.monitor.blocks(!links.is_empty(), now_ms());
             inner.blocks = links;
         }
+        let mut found = 0;
         for (e, json) in batch.log.iter().zip(batch.log_json) {
             if quarantined_log.contains(&e.seq) {
                 continue;
             }
+            found += inner.monitor.report(e).len();
             if inner.log.len() == LOG_MEMORY {
                 inner.log.pop_front();
             }
             inner.log.push_back(Logged::new(e, json));
         }
         inner.failing = None;
+        self.count_violations(&inner.monitor, found);
         drop(g);
         if !batch.evict.is_empty() {
             self.metrics.evicted.inc_by(batch.evict.len() as u64);

@@ -1,7 +1,7 @@
 //! The central logserver: every node reports its status here; the server keeps the ordered
 //! activity log and each node's current state, serves the live `/status` page with its
 //! "Block connections" form, a JSON API (documented in the repository README), `/healthz` and
-//! `/metrics`.
+//! `/metrics`, and checks the invariants on the reports as they arrive (`/api/violations`).
 //!
 //! "Accepted" means durable: a report is acknowledged only after the store committed it (many
 //! requests share one commit). Sequence numbers are reserved in the store in the same commit,
@@ -10,7 +10,7 @@
 //!
 //! Modules, each using only those after it: this one (the server and router) → `api`, `page`
 //! → `http` (state, errors, access checks) → `hub` (memory and the writer) → `store`,
-//! `metrics` → `model`. `conn` accepts connections for this module.
+//! `metrics`, `monitor` → `model`. `conn` accepts connections for this module.
 
 mod api;
 mod conn;
@@ -18,6 +18,7 @@ mod http;
 mod hub;
 mod metrics;
 mod model;
+mod monitor;
 mod page;
 mod store;
 mod timeline;
@@ -366,6 +367,34 @@ impl Server {
     /// Every node as `GET /api/nodes` shows it, read in-process.
     pub fn nodes(&self) -> Vec<NodeView> {
         self.hub.views()
+    }
+
+    /// Replaces the blocked links, as `PUT /api/blocks` does, once committed; returns them
+    /// sorted. For drivers running the server in-process (`election chaos`).
+    pub async fn set_blocks(
+        &self,
+        links: Vec<election_core::report::BlockedLink>,
+    ) -> Result<Vec<election_core::report::BlockedLink>, String> {
+        let links = model::check_links(links)?;
+        self.hub.set_blocks(links).await.map_err(|e| e.to_string())
+    }
+
+    /// The committed log entries (at most the newest 100,000 kept in memory) that arrived at
+    /// `from_ms` or later, in log order.
+    pub fn entries_since(&self, from_ms: u64) -> Vec<LogEntry> {
+        self.hub.entries_from(from_ms, None, hub::LOG_MEMORY)
+    }
+
+    /// The run `/timeline` draws, from `from_ms` to now: the same statuses, silences and block
+    /// changes, ready for `election_view::render_spacetime`.
+    pub fn run_since(&self, from_ms: u64) -> election_view::Run {
+        let entries = self.entries_since(from_ms);
+        timeline::run_of(
+            &entries,
+            &self.hub.block_changes(from_ms),
+            from_ms,
+            model::now_ms(),
+        )
     }
 
     /// Stops accepting connections, lets open requests finish (their reports are committed),

@@ -57,6 +57,7 @@ pub(crate) struct Metrics {
     pub connections_open: IntGauge,
     /// Connections refused at the cap.
     pub connections_refused: IntCounter,
+    violations: IntCounterVec,
 }
 
 impl Metrics {
@@ -130,8 +131,28 @@ impl Metrics {
                 "logserver_connections_refused_total",
                 "Connections refused because --max-connections were open",
             ),
+            violations: {
+                let v = IntCounterVec::new(
+                    Opts::new(
+                        "logserver_invariant_violations_total",
+                        "Invariant breaches the live monitor found in the reports (see /api/violations), by invariant and whether the model allows them",
+                    ),
+                    &["invariant", "expected"],
+                )
+                .expect("valid name");
+                registry.register(Box::new(v.clone())).expect("unique");
+                v
+            },
             registry,
         }
+    }
+
+    /// Counts a breach of `invariant` the monitor found.
+    pub fn violation(&self, invariant: &str, expected: bool) {
+        let expected = if expected { "true" } else { "false" };
+        self.violations
+            .with_label_values(&[invariant, expected])
+            .inc();
     }
 
     /// Counts `n` reports acknowledged.

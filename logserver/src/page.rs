@@ -27,6 +27,7 @@ use election_view::escape;
 use crate::http::{ApiError, AppState, body};
 use crate::hub::Refused;
 use crate::model::{NodeDoc, now_ms, parse_addr};
+use crate::monitor::ViolationRecord;
 use crate::timeline::RecentEvent;
 
 /// Above this many nodes the page lists no pair checkboxes (there would be n²/2 of them);
@@ -92,7 +93,16 @@ async fn status(State(s): State<AppState>) -> Html<String> {
         admin_token: s.access.token_required(),
     };
     let events = crate::timeline::recent(&s);
-    Html(render(&nodes, &blocks, &events, now_ms(), &forms))
+    let violations = s.hub.violations();
+    let banner = ongoing(&violations).map(banner_text);
+    Html(render(
+        &nodes,
+        &blocks,
+        &events,
+        banner.as_deref(),
+        now_ms(),
+        &forms,
+    ))
 }
 
 /// `GET /status/graph.svg`: the picture of the cluster (the page's script reloads it).
@@ -539,6 +549,25 @@ fn format_time_ms(ms: u64) -> String {
     )
 }
 
+/// The newest breach still in progress.
+fn ongoing(violations: &[ViolationRecord]) -> Option<&ViolationRecord> {
+    violations.iter().rev().find(|v| v.until_ms.is_none())
+}
+
+/// The banner's sentence, as the page's script writes it too.
+fn banner_text(v: &ViolationRecord) -> String {
+    let expected = if v.expected {
+        " (expected: outside the synchronous model, links were blocked)"
+    } else {
+        ""
+    };
+    format!(
+        "{} since {}{expected}",
+        v.headline,
+        format_time_ms(v.since_ms)
+    )
+}
+
 /// `/status.css`.
 const STYLE: &str = "body{font-family:sans-serif;margin:1.5em}\
 table{border-collapse:collapse}th,td{border:1px solid #bbb;padding:.25em .6em;text-align:left}\
@@ -550,7 +579,9 @@ ul.pairs,ul.sides{columns:3;list-style:none;padding:0}#live{color:#666}\
 #events{max-height:340px;overflow:auto;font-size:.9em;list-style:none;padding-left:0}\
 #events time{color:#666;font-variant-numeric:tabular-nums}#events li.leader{font-weight:600}\
 #events li.no-leader,#events li.silent{color:#b54708}\
-ul#node-actions{columns:2;list-style:none;padding:0}#error{color:#b42318;font-weight:600}";
+ul#node-actions{columns:2;list-style:none;padding:0}#error{color:#b42318;font-weight:600}\
+#violation{background:#b42318;color:#fff;padding:.5em .8em;font-weight:600}\
+#violation.expected{background:#b54708}";
 
 /// `/status.js`: polls `/api/nodes` and `/api/events` each second and rebuilds the table rows
 /// and the events with `textContent`, so node text is never parsed as HTML (the columns match
@@ -580,6 +611,7 @@ const SCRIPT: &str = r#"(function () {
   }
   const holder = document.getElementById('graph-holder');
   const eventList = document.getElementById('events');
+  const banner = document.getElementById('violation');
   const two = (v, n) => String(v).padStart(n, '0');
   const clock = (ms) => { const d = new Date(ms); return two(d.getUTCHours(), 2) + ':' +
     two(d.getUTCMinutes(), 2) + ':' + two(d.getUTCSeconds(), 2) + '.' + two(d.getUTCMilliseconds(), 3); };
@@ -601,6 +633,15 @@ const SCRIPT: &str = r#"(function () {
     const action = g.dataset.blocked === 'true' ? 'heal' : 'isolate';
     form.requestSubmit(form.querySelector('button[value="' + action + '"]'));
   });
+  // The newest breach in progress, in the words of the server's `banner_text`.
+  function showViolation(list) {
+    const v = list.filter((x) => x.until_ms === null).pop();
+    banner.hidden = !v;
+    if (!v) return;
+    banner.className = v.expected ? 'expected' : '';
+    banner.textContent = v.headline + ' since ' + clock(v.since_ms) +
+      (v.expected ? ' (expected: outside the synchronous model, links were blocked)' : '');
+  }
   let last = '', lastBlocks = '', lastEvents = '';
   async function text(url) {
     const r = await fetch(url, { cache: 'no-store' });
@@ -609,8 +650,9 @@ const SCRIPT: &str = r#"(function () {
   }
   async function poll() {
     try {
-      const [text_, blocks, events] = await Promise.all(
-        [text('/api/nodes'), text('/api/blocks'), text('/api/events')]);
+      const [text_, blocks, events, violations] = await Promise.all(
+        [text('/api/nodes'), text('/api/blocks'), text('/api/events'), text('/api/violations')]);
+      showViolation(JSON.parse(violations));
       const nodes = JSON.parse(text_);
       // Rebuild only on change, so a user's text selection survives quiet periods.
       if (text_ !== last) body.replaceChildren(...nodes.map(row));
@@ -635,6 +677,7 @@ fn render(
     nodes: &[NodeDoc],
     blocks: &BTreeSet<BlockedLink>,
     events: &[RecentEvent],
+    banner: Option<&str>,
     now: u64,
     forms: &Forms<'_>,
 ) -> String {
@@ -644,7 +687,8 @@ fn render(
         h,
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <title>election status</title><link rel=\"stylesheet\" href=\"/status.css\"></head><body>\
-         <h1>Election status</h1><p><a href=\"/status\">refresh</a> · \
+         <h1>Election status</h1><p id=\"violation\" role=\"alert\"{}>{}</p>\
+         <p><a href=\"/status\">refresh</a> · \
          <a href=\"/timeline\">timeline of the last minute</a> · \
          <span id=\"live\">not live (JavaScript is off): use refresh</span></p>\
          <div id=\"top\"><section id=\"picture\"><div id=\"graph-holder\">{}</div>\
@@ -656,6 +700,8 @@ fn render(
          <table><thead><tr><th>addr</th><th>coordinator</th><th>groupid</th><th>status</th>\
          <th>date</th><th>algorithm</th><th>incarnation</th><th>pid</th><th>reachable</th>\
          <th>last event</th><th>drops</th></tr></thead><tbody id=\"nodes\" data-addrs=\"{}\">",
+        if banner.is_some() { "" } else { " hidden" },
+        escape(banner.unwrap_or_default()),
         graph_svg(nodes, blocks, now),
         events_html(events),
         escape(&addrs.join(" "))

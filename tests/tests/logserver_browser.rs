@@ -10,7 +10,7 @@ use std::time::Duration;
 use election_core::State;
 use election_tests::TempDir;
 use election_tests::browser::{Browser, chromedriver, save_screenshot, skipped};
-use logserver_common::{Http, report, start, temp_dir};
+use logserver_common::{Http, metrics, report, sample, start, temp_dir};
 use serde_json::{Value, json};
 
 const NODES: [&str; 4] = [
@@ -214,6 +214,58 @@ async fn the_status_page_draws_isolates_splits_and_updates_live_in_chromium() {
     wait_text(&browser, &row(newcomer, 1), newcomer).await;
     assert_eq!(browser.run(hidden).await, json!(false));
     assert_eq!(browser.run("return window.stillHere").await, json!(42));
+
+    // Two coordinators at once among Bully nodes, held for longer than the monitor's slack:
+    // the banner says so live, with its start, as expected (the split is in force); the
+    // history and the counter have it too. Fresh pids and node clocks that run with real time,
+    // so the monitor maps them onto the server's.
+    let hidden = "return document.getElementById('violation').hidden";
+    assert_eq!(browser.run(hidden).await, json!(true));
+    let start = std::time::Instant::now();
+    let everyone = [NODES[0], NODES[1], NODES[2], NODES[3], newcomer];
+    for _ in 0..5 {
+        let now_us = start.elapsed().as_micros() as u64 + 1_000_000;
+        let split: Vec<_> = everyone
+            .iter()
+            .map(|&a| {
+                let follows = if a == NODES[0] || a == NODES[2] {
+                    NODES[2]
+                } else {
+                    leader
+                };
+                let mut r = node(a, follows, now_us);
+                r.pid = 4343;
+                r
+            })
+            .collect();
+        api.post_reports(&split).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    browser
+        .wait_for(
+            "the violation banner",
+            "const b = document.getElementById('violation'); return !b.hidden && \
+             b.textContent.startsWith('two coordinators: ') && b.textContent.includes(' since ')",
+            WAIT,
+        )
+        .await;
+    let banner = browser.text("#violation").await;
+    assert!(
+        banner.contains("(expected: outside the synchronous model"),
+        "{banner}"
+    );
+    let violations = api.get_json("/api/violations").await;
+    assert_eq!(violations.as_array().unwrap().len(), 1, "{violations}");
+    assert_eq!(violations[0]["invariant"], "agreement");
+    assert_eq!(violations[0]["expected"], true);
+    assert_eq!(violations[0]["until_ms"], Value::Null);
+    let scrape = metrics(&api).await;
+    let labels = [("invariant", "agreement"), ("expected", "true")];
+    assert_eq!(
+        sample(&scrape, "logserver_invariant_violations_total", &labels),
+        1.0
+    );
+    save_screenshot(&browser.screenshot().await, "status-violation.png");
 
     // A refused form answers a page that says why, with a way back.
     browser

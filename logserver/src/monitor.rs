@@ -241,6 +241,8 @@ mod tests {
                 heartbeat_ms: 100,
                 pid: 1,
                 drops: BTreeMap::new(),
+                messages: Vec::new(),
+                messages_dropped: 0,
             },
         }
     }

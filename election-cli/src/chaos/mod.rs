@@ -290,6 +290,8 @@ impl Cluster {
             algorithm_options: Vec::new(),
             cluster_id: format!("chaos-{}", std::process::id()),
             state_dir: Some(scratch.join("state")),
+            // Status only: message records would add load to the very timing the campaign measures.
+            report_messages: false,
         };
         let mut supervisor = Supervisor::current_exe()?;
         if std::env::var_os("RUST_LOG").is_none() {

@@ -54,6 +54,13 @@
 //!   finds the silent node is the very candidate of the `Election` it carries drops that
 //!   candidacy (it can never come back round). If every other node is silent, the sender is
 //!   alone and leads.
+//! * **Earlier candidacies.** A candidacy names its candidate's *life* (a number drawn at each
+//!   boot) and its number in that life. A node whose earlier candidacy is still travelling —
+//!   one that skipped a node that was down at the time — would otherwise take that candidacy's
+//!   return for its latest one's and lead beside the higher node that led meanwhile, breaking
+//!   the one-leader claim inside the synchronous model. `election sim explore --algorithm ring
+//!   --nodes 3 --crashes 1 --recoveries 1` found both runs (15 and 17 steps, one across a
+//!   restart, one within a life) before this rule.
 //! * **Failure detection.** Members `Check` their coordinator every `heartbeat`; a coordinator
 //!   answers `CheckOk` while it is the Normal leader. Without an answer within `timeout` the member
 //!   starts an election, as the report's nodes do.
@@ -148,6 +155,12 @@ pub enum Hop {
     Election {
         /// The candidate.
         candidate: NodeId,
+        /// The candidate's life (drawn at each boot) and its candidacy's number in that life,
+        /// so that an earlier candidacy coming back is not taken for the current one (see the
+        /// module docs).
+        life: u64,
+        /// See `life`.
+        round: u64,
     },
     /// The winner's announcement.
     Coordinator {
@@ -225,7 +238,7 @@ impl Hop {
     /// a candidacy, a later lap over an earlier one.
     fn rank(&self) -> (NodeId, u64) {
         match *self {
-            Hop::Election { candidate } => (candidate, 0),
+            Hop::Election { candidate, .. } => (candidate, 0),
             Hop::Coordinator { leader, lap } => (leader, lap.saturating_add(1)),
         }
     }
@@ -248,6 +261,10 @@ pub struct Ring {
     coordinator: Option<NodeId>,
     lap: u64,
     pending: Option<Pending>,
+    /// Drawn at boot: tells this life's candidacies from an earlier life's.
+    life: u64,
+    /// This life's candidacies so far: tells the latest from an earlier one.
+    round: u64,
 }
 
 impl Ring {
@@ -292,12 +309,26 @@ impl Ring {
     /// Initiates an election (again, if already participant).
     fn start_election(&mut self, cx: &mut Context<'_>, out: &mut Out) {
         self.become_participant(cx, out);
-        self.forward_candidate(cx, self.me, out);
+        self.stand(cx, out);
     }
 
-    fn forward_candidate(&mut self, cx: &mut Context<'_>, candidate: NodeId, out: &mut Out) {
-        self.best = Some(candidate);
-        self.send_hop(cx, Hop::Election { candidate }, out);
+    /// Sends a new candidacy of this node.
+    fn stand(&mut self, cx: &mut Context<'_>, out: &mut Out) {
+        self.round += 1;
+        let hop = Hop::Election {
+            candidate: self.me,
+            life: self.life,
+            round: self.round,
+        };
+        self.forward_candidate(cx, hop, out);
+    }
+
+    /// Passes on an `Election` hop, this node's own or a better one it received.
+    fn forward_candidate(&mut self, cx: &mut Context<'_>, hop: Hop, out: &mut Out) {
+        if let Hop::Election { candidate, .. } = hop {
+            self.best = Some(candidate);
+        }
+        self.send_hop(cx, hop, out);
     }
 
     fn become_participant(&mut self, cx: &mut Context<'_>, out: &mut Out) {
@@ -334,13 +365,23 @@ impl Ring {
         self.send_hop(cx, hop, out);
     }
 
-    fn on_election(&mut self, cx: &mut Context<'_>, candidate: NodeId, out: &mut Out) {
+    fn on_election(&mut self, cx: &mut Context<'_>, hop: Hop, out: &mut Out) {
+        let Hop::Election {
+            candidate,
+            life,
+            round,
+        } = hop
+        else {
+            return;
+        };
         if !cx.members.contains(candidate) {
             return;
         }
         if candidate == self.me {
-            // Round the whole ring, never beaten: this node is the highest.
-            if self.best == Some(self.me) {
+            // Round the whole ring, never beaten: this node is the highest — if this is its
+            // latest candidacy, not an earlier one (of this life or before a restart) that
+            // skipped a node that was down then.
+            if self.best == Some(self.me) && (life, round) == (self.life, self.round) {
                 self.become_leader(cx, out);
             }
             return;
@@ -348,12 +389,17 @@ impl Ring {
         let better = candidate.max(self.me);
         match self.best {
             Some(best) if better <= best => {}
-            Some(_) => self.forward_candidate(cx, better, out),
+            Some(_) if better == candidate => self.forward_candidate(cx, hop, out),
+            Some(_) => self.stand(cx, out),
             // The leader would win this election: announce the outcome instead of re-running it.
             None if self.is_leader() && candidate < self.me => self.announce(cx, out),
             None => {
                 self.become_participant(cx, out);
-                self.forward_candidate(cx, better, out);
+                if better == candidate {
+                    self.forward_candidate(cx, hop, out);
+                } else {
+                    self.stand(cx, out);
+                }
             }
         }
     }
@@ -389,7 +435,7 @@ impl Ring {
         let Some(Pending { to: silent, hop }) = self.pending.take() else {
             return;
         };
-        if hop == (Hop::Election { candidate: silent }) {
+        if matches!(hop, Hop::Election { candidate, .. } if candidate == silent) {
             // The candidate itself is silent: its candidacy can never complete.
             return;
         }
@@ -403,7 +449,7 @@ impl Explorable for Ring {
     fn reclock(&mut self, _clock: Reclock) {}
 
     fn epoch(&self) -> u64 {
-        self.lap
+        self.lap.saturating_add(self.round)
     }
 }
 
@@ -422,6 +468,8 @@ impl Protocol for Ring {
             coordinator: None,
             lap: 0,
             pending: None,
+            life: 0,
+            round: 0,
         }
     }
 
@@ -501,6 +549,7 @@ impl Protocol for Ring {
     fn on_start(&mut self, cx: &mut Context<'_>, _persisted: Option<&[u8]>, out: &mut Out) {
         self.me = cx.id;
         self.started = true;
+        self.life = cx.rng.next_u64();
         self.start_election(cx, out);
     }
 
@@ -512,7 +561,7 @@ impl Protocol for Ring {
             Msg::Hop(hop) => {
                 out.send(from, Msg::Ack(hop));
                 match hop {
-                    Hop::Election { candidate } => self.on_election(cx, candidate, out),
+                    Hop::Election { .. } => self.on_election(cx, hop, out),
                     Hop::Coordinator { leader, lap } => self.on_coordinator(cx, leader, lap, out),
                 }
             }

@@ -983,6 +983,7 @@ fn print_explore(r: &ExploreReport) {
             .map_or(String::new(), |m| format!(", peak RSS {m:.0} MiB"))
     );
     match &s.cut {
+        Some(why) if r.violation.is_some() => println!("{why}"),
         Some(why) => println!("INCOMPLETE: {why}; liveness not decided"),
         None if s.past_epoch > 0 => println!(
             "complete within the epoch bound: {} states past it were checked for safety, not expanded",

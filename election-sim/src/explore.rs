@@ -138,7 +138,7 @@ impl Default for Limits {
             max_states: 20_000_000,
             max_depth: None,
             max_memory: 4 << 30,
-            max_epoch: 3,
+            max_epoch: 1,
         }
     }
 }
@@ -442,7 +442,7 @@ pub struct Explorer<P: Explorable> {
 }
 
 /// The default of [`Explorer::max_in_flight`].
-pub const MAX_IN_FLIGHT: usize = 4;
+pub const MAX_IN_FLIGHT: usize = 2;
 
 impl<P: Explorable> Explorer<P> {
     /// An explorer of `nodes` nodes (at most 32) under `budget`; `seed` picks the protocols'
@@ -580,6 +580,8 @@ impl<P: Explorable> Explorer<P> {
         graph.close();
         report.states = graph.len() as u64;
         if let Some((state, (invariant, nodes, detail))) = found {
+            report.complete = false;
+            report.cut = Some("the search stops at the first violation".into());
             let path = graph.path_to(state);
             report.counterexample =
                 Some(self.counterexample(invariant, nodes, detail, &path, None));
@@ -1312,10 +1314,9 @@ impl<P: Explorable> Explorer<P> {
             self.apply(&mut w, action, &mut tracer);
             self.canonical(&mut w, false);
             broken = self.safety(&w);
-            if broken.is_some() && k + 1 < explored.path.len() {
+            if let Some((invariant, ..)) = broken.as_ref().filter(|_| k + 1 < explored.path.len()) {
                 return Err(format!(
-                    "the path breaks {} already at step {}",
-                    broken.expect("checked").0,
+                    "the path breaks {invariant} already at step {}",
                     k + 1
                 ));
             }

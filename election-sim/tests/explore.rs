@@ -1,0 +1,209 @@
+//! The exhaustive explorer: every algorithm passes small searches, the broken variants are caught
+//! with short counterexamples that `replay` reproduces, and the search is a function of its
+//! inputs. Sized for debug builds; the larger searches run in release in `.ci/run`.
+
+use election_core::bully::Bully;
+use election_core::harness::{Mutant, Mutation};
+use election_core::raft::Raft;
+use election_core::{ConfigOf, Explorable, NodeId, Protocol, State, Status};
+use election_sim::explore::{Budget, Counterexample, Explorer, Limits, Report};
+use election_sim::{Invariant, Plan, Spec, TraceSink};
+
+fn limits(max_epoch: u64) -> Limits {
+    Limits {
+        max_states: 400_000,
+        max_epoch,
+        ..Limits::default()
+    }
+}
+
+fn config<P: Protocol>(options: &[(&str, &str)]) -> ConfigOf<P> {
+    let spec = Spec {
+        options: options
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        ..Spec::new(P::NAME, 3, 0, Plan::calm())
+    };
+    spec.config::<P>().unwrap()
+}
+
+fn explore<P: Explorable>(
+    options: &[(&str, &str)],
+    nodes: u32,
+    budget: Budget,
+    max_epoch: u64,
+) -> (Explorer<P>, Report) {
+    let explorer = Explorer::<P>::new(config::<P>(options), nodes, budget, 0)
+        .unwrap()
+        .max_in_flight(2);
+    let report = explorer.run(&limits(max_epoch), |_| {});
+    (explorer, report)
+}
+
+const CRASH_AND_RECOVERY: Budget = Budget {
+    crashes: 1,
+    recoveries: 1,
+    partitions: 0,
+    losses: 0,
+    duplicates: 0,
+};
+
+/// Re-runs a counterexample through the trace header `replay` reads, twice: the same hash, and
+/// the trace ends in the violation.
+fn replays<P: Explorable>(
+    explorer: &Explorer<P>,
+    found: &Counterexample,
+    options: &[(&str, &str)],
+) {
+    let spec = Spec {
+        options: options
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        explore: Some(found.explored.clone()),
+        ..Spec::new(P::NAME, 3, 0, Plan::calm())
+    };
+    let hash = |spec: &Spec| {
+        explorer
+            .replay(spec, TraceSink::new(Box::new(std::io::sink())))
+            .unwrap()
+    };
+    assert_eq!(hash(&spec), hash(&spec));
+    let mut shorter = found.explored.clone();
+    shorter.path.pop();
+    let cut = Spec {
+        explore: Some(shorter),
+        ..spec
+    };
+    assert!(
+        explorer
+            .replay(&cut, TraceSink::new(Box::new(std::io::sink())))
+            .is_err(),
+        "a path one step short of the violation must not replay as one"
+    );
+}
+
+/// Invariant: a complete search of every algorithm at n = 2 with a crash and a recovery finds
+/// no violation and decides liveness (n = 3 and partitions: `.ci/run`, in release).
+#[test]
+fn every_algorithm_passes_a_search_at_two_nodes() {
+    for &algorithm in election_core::Algorithm::ALL {
+        election_core::with_protocol!(algorithm, P => {
+            let (_, report) = explore::<P>(&[], 2, CRASH_AND_RECOVERY, 1);
+            assert!(report.cut.is_none(), "{}: {:?}", P::NAME, report.cut);
+            assert!(report.liveness_checked, "{}", P::NAME);
+            assert!(
+                report.counterexample.is_none(),
+                "{}: {:?}",
+                P::NAME,
+                report.counterexample.map(|c| c.violation)
+            );
+            assert!(report.states > 100, "{}: {} states", P::NAME, report.states);
+        })
+    }
+}
+
+/// Invariant: Bully keeps Assertion 1, liveness and validity in every state reachable with a
+/// crash at n = 3 — and with a crash and a recovery the first version's Halt rule breaks
+/// Assertion 1 with a short path that replays.
+#[test]
+fn the_old_halt_rule_is_caught_with_a_short_counterexample() {
+    let crash = Budget {
+        crashes: 1,
+        ..Budget::default()
+    };
+    let (_, report) = explore::<Bully>(&[], 3, crash, 1);
+    assert!(report.counterexample.is_none() && report.liveness_checked);
+    let options = [("halts", "any-higher")];
+    let (explorer, report) = explore::<Bully>(&options, 3, CRASH_AND_RECOVERY, 1);
+    let found = report.counterexample.expect("the old Halt rule is caught");
+    assert_eq!(found.violation.invariant, Invariant::Agreement);
+    assert!(found.explored.path.len() <= 20, "{:?}", found.explored.path);
+    replays(&explorer, &found, &options);
+}
+
+/// A Raft that forgets its term and vote across a crash.
+struct Forgets;
+
+impl Mutation<Raft> for Forgets {
+    const AMNESIA: bool = true;
+}
+
+/// A Raft that forgets its vote across a crash votes twice in one term: two leaders of one
+/// term, followed by different nodes (Raft's agreement per term, or Election Safety). The
+/// honest Raft passes the same search (at n = 3 in `.ci/run`, in release).
+#[test]
+fn a_raft_that_forgets_its_vote_elects_two_leaders_in_one_term() {
+    let (explorer, report) = explore::<Mutant<Raft, Forgets>>(&[], 3, CRASH_AND_RECOVERY, 1);
+    let found = report.counterexample.expect("amnesia is caught");
+    assert!(
+        matches!(
+            found.violation.invariant,
+            Invariant::Agreement | Invariant::ElectionSafety
+        ) && found.violation.detail.contains("term"),
+        "{}",
+        found.violation
+    );
+    replays(&explorer, &found, &[]);
+}
+
+/// A Bully whose node 2 never reports Normal.
+struct NeverNormal;
+
+impl Mutation<Bully> for NeverNormal {
+    fn status(me: NodeId, status: Status) -> Status {
+        if me == NodeId(2) && status.state == State::Normal {
+            Status {
+                state: State::Reorganization,
+                ..status
+            }
+        } else {
+            status
+        }
+    }
+}
+
+/// The liveness check must fail on a variant that never settles: a fair cycle (the synchronous
+/// model's rule) that replays as a cycle.
+#[test]
+fn a_bully_that_never_settles_breaks_liveness_with_a_fair_cycle() {
+    let (explorer, report) = explore::<Mutant<Bully, NeverNormal>>(&[], 3, Budget::default(), 1);
+    let found = report.counterexample.expect("never settling is caught");
+    assert_eq!(found.violation.invariant, Invariant::Liveness);
+    let from = found.explored.cycle_from.expect("a cycle");
+    assert!(from < found.explored.path.len());
+    let spec = Spec {
+        explore: Some(found.explored.clone()),
+        ..Spec::new(Bully::NAME, 3, 0, Plan::calm())
+    };
+    explorer
+        .replay(&spec, TraceSink::new(Box::new(std::io::sink())))
+        .unwrap();
+}
+
+/// Invariant: the search is a function of its inputs — the same counts twice.
+#[test]
+fn a_search_is_deterministic() {
+    let (_, a) = explore::<Raft>(&[], 2, CRASH_AND_RECOVERY, 1);
+    let (_, b) = explore::<Raft>(&[], 2, CRASH_AND_RECOVERY, 1);
+    assert_eq!(
+        (a.states, a.transitions, a.depth),
+        (b.states, b.transitions, b.depth)
+    );
+}
+
+/// A cap cuts the search and says so; liveness is then not decided.
+#[test]
+fn a_state_cap_makes_the_search_incomplete() {
+    let explorer = Explorer::<Bully>::new(config::<Bully>(&[]), 3, CRASH_AND_RECOVERY, 0).unwrap();
+    let report = explorer.run(
+        &Limits {
+            max_states: 1_000,
+            ..Limits::default()
+        },
+        |_| {},
+    );
+    assert!(!report.complete && !report.liveness_checked);
+    assert!(report.cut.unwrap().contains("1000 states"));
+}

@@ -1034,36 +1034,15 @@ impl<P: Explorable> Explorer<P> {
             .filter(|&s| within(s) && !graph.settled[s as usize] && graph.out(s).is_empty())
             .min_by_key(|&s| graph.depth[s as usize])
         {
-            let path = graph.path_to(s);
-            let w = self.replay_actions(&path);
-            return Some(self.counterexample(
-                Invariant::Liveness,
-                Vec::new(),
-                format!(
-                    "stuck: no message in flight, no timer armed, not settled ({})",
-                    self.describe(&w)
-                ),
-                &path,
-                None,
-            ));
+            return Some(self.stuck_at(graph, s, "stuck: no step is possible, not settled"));
         }
         if self.due.is_some() {
             if let Some(found) = self.fair_cycle(graph, within) {
                 return Some(found);
             }
         } else if let Some(s) = graph.trapped(within) {
-            let path = graph.path_to(s);
-            let w = self.replay_actions(&path);
-            return Some(self.counterexample(
-                Invariant::Liveness,
-                Vec::new(),
-                format!(
-                    "no sequence of steps leads from here to one leader ({})",
-                    self.describe(&w)
-                ),
-                &path,
-                None,
-            ));
+            let what = "no sequence of steps leads from here to one leader";
+            return Some(self.stuck_at(graph, s, what));
         }
         // Validity where runs end up: the bottom components of the fault-free graph.
         let invalid = graph
@@ -1088,6 +1067,14 @@ impl<P: Explorable> Explorer<P> {
             &path,
             None,
         ))
+    }
+
+    /// A liveness counterexample ending in state `s`: `what` and the statuses there.
+    fn stuck_at(&self, graph: &Graph, s: u32, what: &str) -> Counterexample {
+        let path = graph.path_to(s);
+        let w = self.replay_actions(&path);
+        let detail = format!("{what} ({})", self.describe(&w));
+        self.counterexample(Invariant::Liveness, Vec::new(), detail, &path, None)
     }
 
     /// Synchronous model: a weakly fair cycle among unsettled states within the bound.

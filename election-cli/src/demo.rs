@@ -119,10 +119,6 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
 }
 
 async fn run_in(args: &DemoArgs, addrs: &[SocketAddr], scratch: &Path) -> anyhow::Result<()> {
-    let config = scratch.join("server_config");
-    let lines: String = addrs.iter().map(|a| format!("{a}\n")).collect();
-    std::fs::write(&config, lines).with_context(|| format!("cannot write {}", config.display()))?;
-
     let data_dir = args
         .data_dir
         .clone()
@@ -138,34 +134,16 @@ async fn run_in(args: &DemoArgs, addrs: &[SocketAddr], scratch: &Path) -> anyhow
     let logserver = server.local_addr();
 
     // The demo's nodes sign every datagram with a key of their own, made afresh each run.
-    let key = scratch.join("cluster.key");
-    election_net::keys::generate(&key)
-        .with_context(|| format!("cannot make the demo's key {}", key.display()))?;
-    let options = NodeOptions {
-        key_files: vec![key],
-        insecure: false,
-        max_members: 1024,
-        announce_ms: 1000,
-        transport: election_net::TransportKind::Udp,
-        config: config.clone(),
-        logserver: Some(logserver.to_string()),
-        report_token: None,
-        heartbeat_ms: args.heartbeat_ms,
-        timeout_ms: args.timeout_ms,
-        report_ms: REPORT_MS,
-        algorithm_options: Vec::new(),
-        cluster_id: format!("demo-{}", std::process::id()),
-        state_dir: Some(scratch.join("state")),
-        report_messages: args.report_messages,
-    };
+    let options = local_node_options(
+        addrs,
+        scratch,
+        logserver,
+        (args.heartbeat_ms, args.timeout_ms, REPORT_MS),
+        &format!("demo-{}", std::process::id()),
+        args.report_messages,
+    )?;
     options.timing().context("node timing")?;
-    let mut nodes = Supervisor::current_exe()?;
-    // The nodes' own info logs would drown the commentary; the status page shows their state.
-    // An explicit RUST_LOG still wins.
-    if std::env::var_os("RUST_LOG").is_none() {
-        nodes.env("RUST_LOG", "warn");
-    }
-    nodes.env(PARENT_ENV, &std::process::id().to_string());
+    let mut nodes = node_supervisor()?;
     let mut pids = BTreeMap::new();
     let mut command_lines = BTreeMap::new();
     for &addr in addrs {
@@ -179,7 +157,7 @@ async fn run_in(args: &DemoArgs, addrs: &[SocketAddr], scratch: &Path) -> anyhow
         pids.insert(addr.to_string(), pid);
         command_lines.insert(addr.to_string(), node.to_args());
     }
-    print_banner(args, logserver, &pids, &config);
+    print_banner(args, logserver, &pids, &options.config);
 
     let watched = watch(&server, &mut nodes, &command_lines).await;
     println!(
@@ -190,6 +168,54 @@ async fn run_in(args: &DemoArgs, addrs: &[SocketAddr], scratch: &Path) -> anyhow
     server.shutdown().await.context("logserver shutdown")?;
     println!("demo stopped");
     watched
+}
+
+/// The options of the nodes of a keyed cluster on this machine (the demo's, a chaos campaign's):
+/// writes the `server_config` of `addrs` and a fresh key into `scratch`; the nodes report to
+/// `logserver` every `report_ms` and keep their state in `scratch/state` (the periods are the
+/// heartbeat, timeout and report period, in ms).
+pub(crate) fn local_node_options(
+    addrs: &[SocketAddr],
+    scratch: &Path,
+    logserver: SocketAddr,
+    (heartbeat_ms, timeout_ms, report_ms): (u64, u64, u64),
+    cluster_id: &str,
+    report_messages: bool,
+) -> anyhow::Result<NodeOptions> {
+    let config = scratch.join("server_config");
+    let lines: String = addrs.iter().map(|a| format!("{a}\n")).collect();
+    std::fs::write(&config, lines).with_context(|| format!("cannot write {}", config.display()))?;
+    let key = scratch.join("cluster.key");
+    election_net::keys::generate(&key)
+        .with_context(|| format!("cannot make the cluster's key {}", key.display()))?;
+    Ok(NodeOptions {
+        key_files: vec![key],
+        insecure: false,
+        max_members: 1024,
+        announce_ms: 1000,
+        transport: election_net::TransportKind::Udp,
+        config,
+        logserver: Some(logserver.to_string()),
+        report_token: None,
+        heartbeat_ms,
+        timeout_ms,
+        report_ms,
+        algorithm_options: Vec::new(),
+        cluster_id: cluster_id.to_string(),
+        state_dir: Some(scratch.join("state")),
+        report_messages,
+    })
+}
+
+/// The supervisor of a local cluster's node processes: they die with this process, and log only
+/// warnings (the status page shows their state; an explicit RUST_LOG still wins).
+pub(crate) fn node_supervisor() -> anyhow::Result<Supervisor> {
+    let mut nodes = Supervisor::current_exe()?;
+    if std::env::var_os("RUST_LOG").is_none() {
+        nodes.env("RUST_LOG", "warn");
+    }
+    nodes.env(PARENT_ENV, &std::process::id().to_string());
+    Ok(nodes)
 }
 
 /// The nodes' addresses, after checking that their ports are free so a clash is reported up

@@ -762,6 +762,25 @@ mod tests {
             .collect()
     }
 
+    /// `effects` re-admit `id` (at `addr`) and send it the whole table of `view`.
+    fn rejoined_and_told_the_table(
+        view: &View<Addr>,
+        addr: &Addr,
+        id: NodeId,
+        effects: &[Effect<Addr>],
+    ) {
+        assert_eq!(effects[0], Effect::Change(Membership::Joined(id)));
+        assert_eq!(
+            sends(&effects[1..]),
+            vec![(
+                addr.clone(),
+                Control::Announce {
+                    members: view.entries()
+                }
+            )]
+        );
+    }
+
     /// A pure network of views and joiners: messages wait in a bag and are delivered in an
     /// order drawn from the seed, so racing joins interleave every which way.
     struct Net {
@@ -1132,16 +1151,7 @@ mod tests {
             &mut effects,
         );
         // Back in, and told the table (it is a member this view just learned).
-        assert_eq!(effects[0], Effect::Change(Membership::Joined(NodeId(2))));
-        assert_eq!(
-            sends(&effects[1..]),
-            vec![(
-                all[2].clone(),
-                Control::Announce {
-                    members: a0.entries()
-                }
-            )]
-        );
+        rejoined_and_told_the_table(&a0, &all[2], NodeId(2), &effects);
     }
 
     #[test]
@@ -1311,17 +1321,8 @@ mod tests {
         a0.on_control(&all[2], Control::Left, &mut effects);
         effects.clear();
         a0.on_control(&all[2], Control::Hello { id: NodeId(2) }, &mut effects);
-        assert_eq!(effects[0], Effect::Change(Membership::Joined(NodeId(2))));
         // The rebooted node is told the whole table at once (joiners it never heard of).
-        assert_eq!(
-            sends(&effects[1..]),
-            vec![(
-                all[2].clone(),
-                Control::Announce {
-                    members: a0.entries()
-                }
-            )]
-        );
+        rejoined_and_told_the_table(&a0, &all[2], NodeId(2), &effects);
         effects.clear();
         a0.on_control(&all[1], Control::Hello { id: NodeId(2) }, &mut effects);
         assert_eq!(

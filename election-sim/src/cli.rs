@@ -843,6 +843,8 @@ struct ExploreReport<'a> {
     budget: Budget,
     #[serde(flatten)]
     search: &'a crate::explore::Report,
+    /// Every reachable state was visited.
+    complete: bool,
     states_per_second: f64,
     /// Peak resident memory of this process (Linux), MiB.
     peak_rss_mb: Option<f64>,
@@ -858,14 +860,6 @@ struct ExploreViolation {
     /// Where the path's cycle starts (liveness).
     cycle_from: Option<usize>,
     trace: PathBuf,
-}
-
-/// The process's peak resident memory in MiB, from `/proc/self/status` (Linux only).
-fn peak_rss_mb() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
 }
 
 fn explore<P: Explorable>(args: &ExploreArgs) -> Result<ExitCode, String> {
@@ -943,7 +937,8 @@ fn explore<P: Explorable>(args: &ExploreArgs) -> Result<ExitCode, String> {
         budget,
         search: &report,
         states_per_second: report.states as f64 / report.seconds.max(1e-9),
-        peak_rss_mb: peak_rss_mb(),
+        complete: report.complete(),
+        peak_rss_mb: crate::explore::peak_rss_mb(),
         violation,
     };
     if let Some(v) = &out.violation {

@@ -243,9 +243,8 @@ pub struct Report {
     pub transitions: u64,
     /// The largest number of steps from the boot to a visited state.
     pub depth: u32,
-    /// Whether every reachable state was visited (no limit cut the search).
-    pub complete: bool,
-    /// Why the search is not complete, if it is not.
+    /// Why the search did not visit every reachable state (a limit, or the first violation),
+    /// if it did not: see [`Report::complete`].
     pub cut: Option<String>,
     /// States past the epoch bound: checked for safety, not expanded. Liveness and validity are
     /// then decided on the states within the bound (a violation found there is real; paths
@@ -261,6 +260,22 @@ pub struct Report {
     /// The violation found, if any (safety first; liveness only on a complete search).
     #[serde(skip)]
     pub counterexample: Option<Counterexample>,
+}
+
+impl Report {
+    /// Whether every reachable state was visited (no limit cut the search).
+    pub fn complete(&self) -> bool {
+        self.cut.is_none()
+    }
+}
+
+/// The peak resident memory of this process in MiB, from `/proc/self/status` (Linux only): what
+/// a search's figures report beside the estimate.
+pub fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
 }
 
 /// A progress report, about every 65,536 states.
@@ -347,8 +362,7 @@ impl<M> Hash for Flight<M> {
 struct Slot<P: Explorable> {
     /// `None` while down (or not booted yet).
     node: Option<Node<P>>,
-    booted: bool,
-    /// Boots so far: each life draws its own random values.
+    /// Boots so far (0: not booted yet); each life draws its own random values.
     boots: u8,
     persisted: Option<Vec<u8>>,
     /// Armed timers and their deadlines, in timer order.
@@ -374,7 +388,6 @@ impl<P: Explorable> World<P> {
             slots: (0..nodes)
                 .map(|_| Slot {
                     node: None,
-                    booted: false,
                     boots: 0,
                     persisted: None,
                     timers: Vec::new(),
@@ -386,6 +399,10 @@ impl<P: Explorable> World<P> {
             cut: None,
             inside: true,
         }
+    }
+
+    fn live_slots(&self) -> impl Iterator<Item = &Slot<P>> {
+        self.slots.iter().filter(|s| s.node.is_some())
     }
 
     fn live(&self) -> impl Iterator<Item = (u32, &Node<P>)> {
@@ -485,7 +502,6 @@ impl<P: Explorable> Explorer<P> {
             states: 0,
             transitions: 0,
             depth: 0,
-            complete: true,
             cut: None,
             past_epoch: 0,
             liveness_checked: false,
@@ -513,7 +529,6 @@ impl<P: Explorable> Explorer<P> {
             }
             graph.open(index);
             if limits.max_depth.is_some_and(|d| depth >= d) {
-                report.complete = false;
                 report.cut = Some(format!("the depth bound of {depth} steps was reached"));
                 continue;
             }
@@ -527,7 +542,6 @@ impl<P: Explorable> Explorer<P> {
                     Some(&t) => t,
                     None => {
                         if graph.len() >= limits.max_states {
-                            report.complete = false;
                             report.cut = Some(format!(
                                 "the cap of {} states was reached (raise --max-states)",
                                 limits.max_states
@@ -537,7 +551,6 @@ impl<P: Explorable> Explorer<P> {
                         let memory = graph.bytes() + visited.len() as u64 * 48 + queue_bytes;
                         report.memory_estimate = report.memory_estimate.max(memory);
                         if memory > limits.max_memory {
-                            report.complete = false;
                             report.cut = Some(format!(
                                 "the memory cap of {} MiB was reached after {} states \
                                  (raise --max-memory-mb, or lower the fault budget)",
@@ -580,12 +593,11 @@ impl<P: Explorable> Explorer<P> {
         graph.close();
         report.states = graph.len() as u64;
         if let Some((state, (invariant, nodes, detail))) = found {
-            report.complete = false;
             report.cut = Some("the search stops at the first violation".into());
             let path = graph.path_to(state);
             report.counterexample =
                 Some(self.counterexample(invariant, nodes, detail, &path, None));
-        } else if report.complete {
+        } else if report.complete() {
             report.liveness_checked = true;
             report.counterexample = self.liveness(&graph);
         }
@@ -599,9 +611,9 @@ impl<P: Explorable> Explorer<P> {
     /// The choices enabled in `w`, in a fixed order.
     fn actions(&self, w: &World<P>) -> Vec<Action> {
         let mut actions = Vec::new();
-        let unbooted = w.slots.iter().any(|s| !s.booted);
+        let unbooted = w.slots.iter().any(|s| s.boots == 0);
         for (i, slot) in w.slots.iter().enumerate() {
-            if !slot.booted {
+            if slot.boots == 0 {
                 actions.push(Action::Start(i as u32));
             }
         }
@@ -612,47 +624,28 @@ impl<P: Explorable> Explorer<P> {
             actions.push(Action::Deliver { from, to, msg });
         }
         let next = |s: &Slot<P>| s.timers.iter().map(|t| t.1).min();
-        match self.due {
-            Some(_) if unbooted => {}
+        // Which deadline may fire on each live node: one clock — the earliest deadline of all,
+        // unless a message is due before it (and only once every node booted at the start);
+        // a clock per node — each node's next one, unless the network is full.
+        let global = match self.due {
+            Some(_) if unbooted => Some(None),
             Some(_) => {
-                // One clock: the earliest deadline fires first, unless a message is due before.
-                let earliest = w
-                    .slots
-                    .iter()
-                    .filter(|s| s.node.is_some())
-                    .filter_map(next)
-                    .min();
+                let earliest = w.live_slots().filter_map(next).min();
                 let due = w.flights.iter().map(|f| f.due).min().unwrap_or(Time::MAX);
-                if let Some(d) = earliest.filter(|&d| d <= due) {
-                    for (i, s) in w.slots.iter().enumerate() {
-                        if s.node.is_some() {
-                            for (timer, at) in &s.timers {
-                                if *at == d {
-                                    actions.push(Action::Fire {
-                                        node: i as u32,
-                                        timer: stable_hash(timer),
-                                    });
-                                }
-                            }
-                        }
-                    }
-                }
+                Some(earliest.filter(|&d| d <= due))
             }
-            None if w.flights.len() >= self.max_in_flight => {}
-            None => {
-                // A clock per node: any node's next timer.
-                for (i, s) in w.slots.iter().enumerate() {
-                    if let (Some(_), Some(d)) = (&s.node, next(s)) {
-                        for (timer, at) in &s.timers {
-                            if *at == d {
-                                actions.push(Action::Fire {
-                                    node: i as u32,
-                                    timer: stable_hash(timer),
-                                });
-                            }
-                        }
-                    }
-                }
+            None if w.flights.len() >= self.max_in_flight => Some(None),
+            None => None,
+        };
+        for (i, s) in w.slots.iter().enumerate().filter(|(_, s)| s.node.is_some()) {
+            let Some(d) = global.unwrap_or_else(|| next(s)) else {
+                continue;
+            };
+            for (timer, _) in s.timers.iter().filter(|t| t.1 == d) {
+                actions.push(Action::Fire {
+                    node: i as u32,
+                    timer: stable_hash(timer),
+                });
             }
         }
         if w.cut.is_some() {
@@ -663,7 +656,7 @@ impl<P: Explorable> Explorer<P> {
             if b.crashes > 0 && slot.node.is_some() {
                 actions.push(Action::Crash(i as u32));
             }
-            if b.recoveries > 0 && slot.booted && slot.node.is_none() {
+            if b.recoveries > 0 && slot.boots > 0 && slot.node.is_none() {
                 actions.push(Action::Recover(i as u32));
             }
         }
@@ -700,10 +693,7 @@ impl<P: Explorable> Explorer<P> {
     /// Carries out `action` on `w`, tracing it if `tracer` is given.
     fn apply(&self, w: &mut World<P>, action: Action, tracer: &mut Option<Tracer>) {
         match action {
-            Action::Start(i) => {
-                w.slots[i as usize].booted = true;
-                self.boot(w, i, tracer);
-            }
+            Action::Start(i) => self.boot(w, i, tracer),
             Action::Deliver { from, to, msg } => {
                 let Some(k) = Self::flight(w, from, to, msg) else {
                     return;

@@ -204,6 +204,6 @@ fn a_state_cap_makes_the_search_incomplete() {
         },
         |_| {},
     );
-    assert!(!report.complete && !report.liveness_checked);
+    assert!(!report.complete() && !report.liveness_checked);
     assert!(report.cut.unwrap().contains("1000 states"));
 }

@@ -1,14 +1,15 @@
 //! The exhaustive explorer's table for BENCHMARKS.md: every built-in algorithm at n = 2, 3, 4,
 //! fault-free and with one crash and one recovery, at the default bounds (`--max-epoch 1`,
 //! `--max-in-flight 2`). One Markdown row per search: distinct states, transitions, depth,
-//! seconds, states/s, estimated memory and peak RSS, whether it completed.
+//! seconds, states/s, estimated memory and peak RSS (the process's, so a row's own only where it
+//! is the largest so far), whether it completed.
 //!
 //! `cargo run --release -p election-benches --bin explore_table -- [--max-states N]`
 
 use clap::Parser;
 use election_core::{Algorithm, ConfigOf};
 use election_sim::DEFAULT_TIMING;
-use election_sim::explore::{Budget, Explorer, Limits};
+use election_sim::explore::{Budget, Explorer, Limits, peak_rss_mb};
 
 /// Flags of the table run.
 #[derive(Parser)]
@@ -19,18 +20,6 @@ struct Args {
     /// Largest cluster size.
     #[arg(long, default_value_t = 4)]
     max_nodes: u32,
-}
-
-/// The process's peak resident memory in MiB (Linux), since the start: a search's own peak only
-/// where it is the largest so far.
-fn peak_rss_mb() -> String {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            let line = s.lines().find(|l| l.starts_with("VmHWM:"))?.to_string();
-            line.split_whitespace().nth(1)?.parse::<u64>().ok()
-        })
-        .map_or("-".into(), |kb| (kb / 1024).to_string())
 }
 
 fn main() {
@@ -76,7 +65,7 @@ fn main() {
                         r.seconds,
                         r.states as f64 / r.seconds.max(1e-9),
                         r.memory_estimate >> 20,
-                        peak_rss_mb(),
+                        peak_rss_mb().map_or("-".into(), |m| format!("{m:.0}")),
                     );
                 })
             }

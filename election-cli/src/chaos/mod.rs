@@ -25,7 +25,7 @@ use election_core::{
     Algorithm, ClusterConfig, Config, NodeId, Properties, Protocol, State, Status, Time, Timing,
     with_protocol,
 };
-use election_net::{NodeArgs, NodeOptions, Supervisor};
+use election_net::{NodeArgs, Supervisor};
 use logserver::{NodeView, ServeArgs, Server};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -265,39 +265,19 @@ impl Cluster {
         properties: Properties,
         scratch: &Path,
     ) -> anyhow::Result<Cluster> {
-        let config = scratch.join("server_config");
-        let lines: String = addrs.iter().map(|a| format!("{a}\n")).collect();
-        std::fs::write(&config, lines)
-            .with_context(|| format!("cannot write {}", config.display()))?;
         let server = Server::start(ServeArgs::new(args.port, scratch.join("logserver-data")))
             .await
             .with_context(|| format!("cannot start the logserver on port {}", args.port))?;
-        let key = scratch.join("cluster.key");
-        election_net::keys::generate(&key)
-            .with_context(|| format!("cannot make the campaign's key {}", key.display()))?;
-        let options = NodeOptions {
-            key_files: vec![key],
-            insecure: false,
-            max_members: 1024,
-            announce_ms: 1000,
-            transport: election_net::TransportKind::Udp,
-            config,
-            logserver: Some(server.local_addr().to_string()),
-            report_token: None,
-            heartbeat_ms: args.heartbeat_ms,
-            timeout_ms: args.timeout_ms,
-            report_ms: REPORT_MS,
-            algorithm_options: Vec::new(),
-            cluster_id: format!("chaos-{}", std::process::id()),
-            state_dir: Some(scratch.join("state")),
-            // Status only: message records would add load to the very timing the campaign measures.
-            report_messages: false,
-        };
-        let mut supervisor = Supervisor::current_exe()?;
-        if std::env::var_os("RUST_LOG").is_none() {
-            supervisor.env("RUST_LOG", "warn");
-        }
-        supervisor.env(demo::PARENT_ENV, &std::process::id().to_string());
+        // Status only: message records would add load to the very timing the campaign measures.
+        let options = demo::local_node_options(
+            addrs,
+            scratch,
+            server.local_addr(),
+            (args.heartbeat_ms, args.timeout_ms, REPORT_MS),
+            &format!("chaos-{}", std::process::id()),
+            false,
+        )?;
+        let supervisor = demo::node_supervisor()?;
         let command_lines = addrs
             .iter()
             .map(|&addr| {

@@ -2,31 +2,19 @@
 
 use std::collections::BTreeSet;
 
-use election_core::async_bully::{AsyncBully, AsyncBullyConfig, Stage, Timer};
+use election_core::async_bully::{AsyncBully, Stage, Timer};
 use election_core::harness::Cluster;
 use election_core::{GroupId, NodeId, Protocol, State};
 use proptest::prelude::*;
 
 #[path = "support/timing.rs"]
 mod timing;
-use timing::{HEARTBEAT, TIMEOUT, TIMING};
-
-fn config() -> AsyncBullyConfig {
-    AsyncBullyConfig::new(TIMING)
-}
-
-fn cluster(n: u32) -> Cluster<AsyncBully> {
-    Cluster::new(config(), n).unwrap()
-}
+use timing::{HEARTBEAT, TIMEOUT, booted_at_once, cluster, config, split_two_three};
 
 #[test]
 fn fresh_start_elects_the_highest_with_one_halt_ack_and_ldr_per_lower_node() {
-    let mut c = cluster(5);
-    c.start_all();
-    c.deliver_all();
     // The highest has no one to wait for: stage 2 at once, no timer needed.
-    assert_eq!(c.now(), 0);
-    assert_eq!(c.check_one_leader(), Ok(4));
+    let c = booted_at_once::<AsyncBully>(5);
     assert_eq!(c.sent("Halt"), 4);
     assert_eq!(c.sent("Ack"), 4);
     assert_eq!(c.sent("Ldr"), 4);
@@ -50,7 +38,7 @@ fn fresh_start_elects_the_highest_with_one_halt_ack_and_ldr_per_lower_node() {
 
 #[test]
 fn leader_crash_second_highest_halts_the_n_minus_2_others() {
-    let mut c = cluster(5);
+    let mut c = cluster::<AsyncBully>(5);
     c.start_all();
     assert_eq!(c.settle(), Ok(4));
     c.crash(4);
@@ -70,7 +58,7 @@ fn leader_crash_second_highest_halts_the_n_minus_2_others() {
 /// not the next tick, notices).
 #[test]
 fn detection_takes_a_silent_window_not_less() {
-    let mut c = cluster(3);
+    let mut c = cluster::<AsyncBully>(3);
     c.start_all();
     assert_eq!(c.settle(), Ok(2));
     // Crash the leader right after its Ldr heartbeat reached node 1.
@@ -83,7 +71,7 @@ fn detection_takes_a_silent_window_not_less() {
     })
     .unwrap();
     let waited = c.now() - crashed_at;
-    let window = config().leader_silence();
+    let window = config::<AsyncBully>().leader_silence();
     assert_eq!(
         waited, window,
         "suspected after {waited}us, window {window}us"
@@ -96,7 +84,7 @@ fn detection_takes_a_silent_window_not_less() {
 
 #[test]
 fn a_recovering_higher_node_takes_over_with_a_new_incarnation() {
-    let mut c = cluster(5);
+    let mut c = cluster::<AsyncBully>(5);
     c.start_all();
     c.settle().unwrap();
     let first = c.status(4).group.unwrap();
@@ -116,7 +104,7 @@ fn a_recovering_higher_node_takes_over_with_a_new_incarnation() {
 
 #[test]
 fn incarnation_survives_restarts_and_election_ids_never_repeat() {
-    let mut c = cluster(3);
+    let mut c = cluster::<AsyncBully>(3);
     let mut seen = BTreeSet::new();
     for boot in 0..4u64 {
         if boot == 0 {
@@ -149,13 +137,10 @@ fn incarnation_survives_restarts_and_election_ids_never_repeat() {
 
 #[test]
 fn partition_gives_one_leader_per_side_and_the_highest_absorbs_after_healing() {
-    let mut c = cluster(5);
+    let mut c = cluster::<AsyncBully>(5);
     c.start_all();
     assert_eq!(c.settle(), Ok(4));
-    c.partition(&[&[0, 1], &[2, 3, 4]]);
-    c.run_for(c.liveness_bound());
-    assert_eq!(c.check_group(&[0, 1]), Ok(1));
-    assert_eq!(c.check_group(&[2, 3, 4]), Ok(4));
+    split_two_three(&mut c);
     let low = c.status(0).group.unwrap();
     assert_eq!(low.origin, NodeId(1));
     assert_ne!(low, c.status(2).group.unwrap());
@@ -170,7 +155,7 @@ fn partition_gives_one_leader_per_side_and_the_highest_absorbs_after_healing() {
 
 #[test]
 fn a_higher_joiner_takes_over_without_waiting_for_a_timeout() {
-    let mut c = cluster(5);
+    let mut c = cluster::<AsyncBully>(5);
     c.start_all();
     c.settle().unwrap();
     let t = c.now();
@@ -183,7 +168,7 @@ fn a_higher_joiner_takes_over_without_waiting_for_a_timeout() {
 
 #[test]
 fn a_lower_joiner_is_absorbed_by_the_leaders_normq() {
-    let mut c = Cluster::<AsyncBully>::new(config(), 0).unwrap();
+    let mut c = Cluster::<AsyncBully>::new(config::<AsyncBully>(), 0).unwrap();
     for id in [3, 5, 8] {
         c.join(id);
     }
@@ -200,7 +185,7 @@ fn a_lower_joiner_is_absorbed_by_the_leaders_normq() {
 
 #[test]
 fn graceful_leave_of_the_leader_starts_an_election_at_once() {
-    let mut c = cluster(5);
+    let mut c = cluster::<AsyncBully>(5);
     c.start_all();
     c.settle().unwrap();
     let t = c.now();
@@ -214,7 +199,7 @@ fn graceful_leave_of_the_leader_starts_an_election_at_once() {
 
 #[test]
 fn stage_two_skips_a_crashed_process_after_one_ack_timeout() {
-    let mut c = cluster(5);
+    let mut c = cluster::<AsyncBully>(5);
     c.start_all();
     c.settle().unwrap();
     c.crash(2);
@@ -242,7 +227,7 @@ fn stage_two_skips_a_crashed_process_after_one_ack_timeout() {
 
 #[test]
 fn lost_acks_and_ldrs_are_repaired() {
-    let mut c = cluster(4);
+    let mut c = cluster::<AsyncBully>(4);
     c.start_all();
     // Drop everything node 1 says: its Ack is lost, so node 3 skips it.
     c.cut_one_way(1, 3);
@@ -265,7 +250,7 @@ fn corrupt_persisted_bytes_do_not_panic() {
         members: &members,
         rng: &mut rng,
     };
-    let mut node = Node::new(AsyncBully::new(&config()));
+    let mut node = Node::new(AsyncBully::new(&config::<AsyncBully>()));
     let mut out = Out::new();
     node.handle(
         &mut cx,
@@ -279,7 +264,7 @@ fn corrupt_persisted_bytes_do_not_panic() {
 
 #[path = "support/faults.rs"]
 mod faults;
-use faults::{Mix, Step};
+use faults::Mix;
 
 fn fault(n: u32) -> impl Strategy<Value = faults::Fault<Timer>> {
     faults::fault(
@@ -328,35 +313,11 @@ proptest! {
     fn safe_always_and_the_highest_live_node_leads_within_the_bound(
         faults in proptest::collection::vec(fault(5), 0..40)
     ) {
-        let mut c = cluster(5);
-        c.start_all();
-        for f in faults {
-            match f.apply(&mut c) {
-                Some(Step::Run(t)) => {
-                    let end = c.now() + t;
-                    while c.now() < end {
-                        let before = c.now();
-                        c.run_for((end - before).min(HEARTBEAT / 4));
-                        prop_assert_eq!(check_safety(&c), Ok(()));
-                    }
-                }
-                Some(Step::Deliver(k)) => {
-                    for _ in 0..k {
-                        if c.deliver_next().is_none() { break; }
-                        prop_assert_eq!(check_safety(&c), Ok(()));
-                    }
-                }
-                None => {}
-            }
-            prop_assert_eq!(check_safety(&c), Ok(()));
-        }
-        if c.live().is_empty() {
-            c.recover(0);
-        }
-        c.heal();
-        c.run_for(c.liveness_bound());
-        let highest = *c.live().last().unwrap();
-        prop_assert_eq!(c.check_one_leader(), Ok(highest));
+        let mut c = cluster::<AsyncBully>(5);
+        prop_assert_eq!(
+            faults::highest_leads_after(&mut c, faults, HEARTBEAT / 4, check_safety),
+            Ok(())
+        );
     }
 }
 
@@ -368,7 +329,7 @@ proptest! {
 fn a_single_forged_halt_cannot_keep_a_follower_out_of_normal() {
     use election_core::async_bully::Msg;
     for far_ahead in [true, false] {
-        let mut c = cluster(4);
+        let mut c = cluster::<AsyncBully>(4);
         c.start_all();
         assert_eq!(c.settle(), Ok(3));
         let real = c.status(0).group.unwrap();
@@ -382,7 +343,7 @@ fn a_single_forged_halt_cannot_keep_a_follower_out_of_normal() {
         };
         c.inject(3, 0, Msg::Halt(forged));
         c.deliver_all();
-        let wait = config().wait_for_ldr(4);
+        let wait = config::<AsyncBully>().wait_for_ldr(4);
         // Back in the leader's real election within the wait, a heartbeat and a round trip.
         c.run_for(wait + HEARTBEAT + TIMEOUT);
         assert_eq!(

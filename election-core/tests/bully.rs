@@ -228,10 +228,7 @@ fn a_member_leaving_does_not_disturb_the_leader() {
 #[test]
 fn each_side_of_a_partition_elects_its_highest_and_the_highest_wins_after_healing() {
     let mut c = settled(false);
-    c.partition(&[&[0, 1], &[2, 3, 4]]);
-    c.run_for(bound());
-    assert_eq!(c.check_group(&[0, 1]), Ok(1), "{}", c.describe(&c.live()));
-    assert_eq!(c.check_group(&[2, 3, 4]), Ok(4));
+    timing::split_two_three(&mut c);
     c.heal();
     c.run_for(bound());
     assert_eq!(c.check_one_leader(), Ok(4), "{}", c.describe(&c.live()));

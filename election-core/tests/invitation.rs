@@ -1,7 +1,7 @@
 //! Scenario tests of Garcia-Molina's Invitation algorithm through the hand-driven harness.
 
 use election_core::harness::Cluster;
-use election_core::invitation::{Invitation, InvitationConfig, Msg, Timer};
+use election_core::invitation::{Invitation, Msg, Timer};
 use election_core::{
     Context, GroupId, Input, InputOf, Members, Node, NodeId, Out, Protocol, State,
 };
@@ -9,28 +9,20 @@ use proptest::prelude::*;
 
 #[path = "support/timing.rs"]
 mod timing;
-use timing::TIMING;
+use timing::{TIMING, cluster, config};
 
 #[path = "support/inputs.rs"]
 mod inputs;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-fn config() -> InvitationConfig {
-    InvitationConfig::new(TIMING)
-}
-
 fn bound() -> u64 {
-    Invitation::liveness_bound(&config(), 5)
-}
-
-fn cluster(n: u32) -> Cluster<Invitation> {
-    Cluster::new(config(), n).unwrap()
+    Invitation::liveness_bound(&config::<Invitation>(), 5)
 }
 
 /// A started 5-node cluster that has settled into one group.
 fn settled() -> Cluster<Invitation> {
-    let mut c = cluster(5);
+    let mut c = cluster::<Invitation>(5);
     c.start_all();
     c.run_for(bound());
     c
@@ -42,7 +34,7 @@ fn group_of(c: &Cluster<Invitation>, id: u32) -> GroupId {
 
 #[test]
 fn fresh_start_ends_in_one_group_led_by_the_highest() {
-    let mut c = cluster(5);
+    let mut c = cluster::<Invitation>(5);
     c.start_all();
     // Every node boots as its own singleton group.
     for id in 0..5 {
@@ -85,7 +77,7 @@ fn fresh_start_ends_in_one_group_led_by_the_highest() {
 #[test]
 fn a_cold_boot_costs_six_messages_per_node() {
     for n in [50u32, 200] {
-        let mut c = cluster(n);
+        let mut c = cluster::<Invitation>(n);
         c.start_all();
         c.run_for(3 * TIMING.timeout);
         assert_eq!(c.check_one_leader(), Ok(n - 1), "n = {n}");
@@ -125,11 +117,11 @@ fn a_cold_boot_costs_six_messages_per_node() {
 /// scheduled one timeout per rank later, hear it first and stay quiet.
 #[test]
 fn without_the_top_node_the_next_checks_first_and_the_rest_stay_quiet() {
-    let mut c = cluster(5);
+    let mut c = cluster::<Invitation>(5);
     for id in 0..4 {
         c.start(id);
     }
-    let config = config();
+    let config = config::<Invitation>();
     assert_eq!(config.first_check_delay(0), 0);
     assert_eq!(config.first_check_delay(1), TIMING.heartbeat);
     assert_eq!(
@@ -160,7 +152,7 @@ fn without_the_top_node_the_next_checks_first_and_the_rest_stay_quiet() {
 /// (the higher one will invite it), but still answers; without news from above it checks again.
 #[test]
 fn a_coordinator_that_hears_a_higher_check_stays_quiet() {
-    let mut c = cluster(3);
+    let mut c = cluster::<Invitation>(3);
     c.start_all();
     c.partition(&[&[0], &[1, 2]]);
     c.run_for(bound());
@@ -223,15 +215,7 @@ fn a_recovering_higher_node_takes_over_and_gets_a_fresh_group_id() {
 #[test]
 fn a_partition_gives_one_group_per_side_and_healing_merges_them() {
     let mut c = settled();
-    c.partition(&[&[0, 1], &[2, 3, 4]]);
-    c.run_for(bound());
-    assert_eq!(c.check_group(&[0, 1]), Ok(1), "{}", c.describe(&c.live()));
-    assert_eq!(
-        c.check_group(&[2, 3, 4]),
-        Ok(4),
-        "{}",
-        c.describe(&c.live())
-    );
+    timing::split_two_three(&mut c);
     assert_ne!(group_of(&c, 0), group_of(&c, 2));
 
     c.heal();
@@ -317,7 +301,7 @@ fn a_member_the_coordinator_forgot_is_told_no_and_recovers() {
 /// lost or overtaken, and the question proves the member accepted.
 #[test]
 fn a_poll_about_the_forming_group_counts_as_an_accept() {
-    let mut c = cluster(2);
+    let mut c = cluster::<Invitation>(2);
     c.start_all();
     assert!(c.fire(0, Timer::Heartbeat));
     assert!(c.fire(1, Timer::Heartbeat));
@@ -429,7 +413,7 @@ proptest! {
     #[test]
     fn any_input_sequence_is_handled(inputs in proptest::collection::vec(any_input(), 0..200)) {
         let persisted = Some(3u64.to_le_bytes().to_vec());
-        inputs::feed::<Invitation>(&config(), persisted, inputs, |input, s, _| {
+        inputs::feed::<Invitation>(&config::<Invitation>(), persisted, inputs, |input, s, _| {
             if input.is_none() {
                 prop_assert_eq!(s.group, Some(group(2, 4)), "the persisted counter goes on");
             }
@@ -445,7 +429,7 @@ proptest! {
     fn faults_keep_assertion_1_and_end_in_one_group(
         actions in proptest::collection::vec(any_action(), 1..30),
     ) {
-        let mut c = cluster(5);
+        let mut c = cluster::<Invitation>(5);
         c.start_all();
         for action in actions {
             match action {
@@ -483,7 +467,7 @@ fn unreadable_persisted_state_does_not_reuse_group_ids() {
     let mut rng = ChaCha8Rng::seed_from_u64(7);
     let mut counters = Vec::new();
     for bytes in [vec![1, 2, 3], vec![0; 9], Vec::new()] {
-        let mut node = Node::new(Invitation::new(&config()));
+        let mut node = Node::new(Invitation::new(&config::<Invitation>()));
         let mut out = Out::new();
         let mut cx = Context {
             id: NodeId(1),

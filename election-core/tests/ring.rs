@@ -1,29 +1,16 @@
 //! Scenario and property tests of the Chang–Roberts ring through the hand-driven harness.
 
-use election_core::harness::Cluster;
-use election_core::ring::{Ring, RingConfig, Timer};
-use election_core::{Node, Protocol, State, validated};
+use election_core::ring::{Ring, Timer};
+use election_core::{Node, Protocol, Time, validated};
 use proptest::prelude::*;
 
 #[path = "support/timing.rs"]
 mod timing;
-use timing::{HEARTBEAT, TIMING};
-
-fn config() -> RingConfig {
-    RingConfig::new(TIMING)
-}
-
-fn cluster(n: u32) -> Cluster<Ring> {
-    Cluster::new(config(), n).unwrap()
-}
+use timing::{HEARTBEAT, booted_at_once, cluster, config, split_two_three};
 
 #[test]
 fn fresh_start_elects_the_highest_with_exact_message_counts() {
-    let mut c = cluster(5);
-    c.start_all();
-    c.deliver_all();
-    assert_eq!(c.now(), 0);
-    assert_eq!(c.check_one_leader(), Ok(4));
+    let c = booted_at_once::<Ring>(5);
     // Every node initiates; each candidacy but the highest dies at the next (higher) node, the
     // highest goes round once: n + (n - 1). The announcement stops before the winner: n - 1.
     assert_eq!(c.sent("Election"), 9);
@@ -38,7 +25,7 @@ fn fresh_start_elects_the_highest_with_exact_message_counts() {
 fn one_initiator_reaching_the_live_leader_costs_d_hops_and_one_announcement_lap() {
     for n in [3u32, 5, 8] {
         for initiator in 0..n - 1 {
-            let mut c = cluster(n);
+            let mut c = cluster::<Ring>(n);
             c.start_all();
             c.deliver_all();
             c.reset_counts();
@@ -61,7 +48,7 @@ fn one_initiator_reaching_the_live_leader_costs_d_hops_and_one_announcement_lap(
 
 #[test]
 fn leader_crash_is_detected_by_checks_and_the_dead_node_is_skipped() {
-    let mut c = cluster(5);
+    let mut c = cluster::<Ring>(5);
     c.start_all();
     assert_eq!(c.settle(), Ok(4));
     c.crash(4);
@@ -80,7 +67,7 @@ fn leader_crash_is_detected_by_checks_and_the_dead_node_is_skipped() {
 
 #[test]
 fn a_recovering_higher_node_leads_after_it_boots() {
-    let mut c = cluster(5);
+    let mut c = cluster::<Ring>(5);
     c.start_all();
     c.crash(4);
     assert_eq!(c.settle(), Ok(3));
@@ -101,7 +88,7 @@ fn a_recovering_higher_node_leads_after_it_boots() {
 
 #[test]
 fn a_higher_joiner_becomes_leader_by_the_election_it_starts_on_boot() {
-    let mut c = cluster(5);
+    let mut c = cluster::<Ring>(5);
     c.start_all();
     c.settle().unwrap();
     let t = c.now();
@@ -116,7 +103,7 @@ fn a_higher_joiner_becomes_leader_by_the_election_it_starts_on_boot() {
 
 #[test]
 fn graceful_leave_of_the_leader_starts_an_election_at_once() {
-    let mut c = cluster(5);
+    let mut c = cluster::<Ring>(5);
     c.start_all();
     c.settle().unwrap();
     let t = c.now();
@@ -138,7 +125,7 @@ fn graceful_leave_of_the_leader_starts_an_election_at_once() {
 
 #[test]
 fn after_a_graceful_leave_the_next_node_is_the_one_after_it() {
-    let mut c = cluster(5);
+    let mut c = cluster::<Ring>(5);
     c.start_all();
     c.settle().unwrap();
     c.leave(2);
@@ -155,7 +142,7 @@ fn after_a_graceful_leave_the_next_node_is_the_one_after_it() {
 
 #[test]
 fn a_hop_waiting_on_a_node_that_leaves_goes_on_at_once() {
-    let mut c = cluster(5);
+    let mut c = cluster::<Ring>(5);
     c.start_all();
     c.settle().unwrap();
     c.crash(4);
@@ -174,26 +161,23 @@ fn a_hop_waiting_on_a_node_that_leaves_goes_on_at_once() {
 
 #[test]
 fn partition_sides_elect_their_own_and_the_higher_leader_unites_the_ring() {
-    let mut c = cluster(5);
+    let mut c = cluster::<Ring>(5);
     c.start_all();
     assert_eq!(c.settle(), Ok(4));
-    c.partition(&[&[0, 1], &[2, 3, 4]]);
-    c.run_for(c.liveness_bound());
-    assert_eq!(c.check_group(&[0, 1]), Ok(1));
-    assert_eq!(c.check_group(&[2, 3, 4]), Ok(4));
+    split_two_three(&mut c);
     c.heal();
     // The next announcement lap of 4 converts the other side.
-    c.run_for(config().announce_every(5) + config().lap(5));
+    c.run_for(config::<Ring>().announce_every(5) + config::<Ring>().lap(5));
     assert_eq!(c.check_one_leader(), Ok(4));
     assert_eq!(c.settle(), Ok(4));
 }
 
 #[test]
 fn a_restarted_leaders_laps_pass_nodes_that_saw_higher_laps_before() {
-    let mut c = cluster(5);
+    let mut c = cluster::<Ring>(5);
     c.start_all();
     assert_eq!(c.settle(), Ok(4));
-    c.run_for(3 * config().announce_every(5));
+    c.run_for(3 * config::<Ring>().announce_every(5));
     // Leader 4 restarts; node 0 misses its election and first announcement and still follows
     // the old incarnation's (higher) lap numbers.
     c.cut_one_way(4, 0);
@@ -220,20 +204,14 @@ fn a_restarted_leaders_laps_pass_nodes_that_saw_higher_laps_before() {
 
 #[test]
 fn a_lone_node_leads_itself() {
-    let mut c = cluster(1);
-    c.start_all();
-    c.deliver_all();
-    assert_eq!(c.check_one_leader(), Ok(0));
+    let c = booted_at_once::<Ring>(1);
     assert_eq!(c.sent_by_kind().values().sum::<usize>(), 0);
 }
 
 #[test]
 fn two_thousand_node_ring_elects_with_linear_messages_and_constant_state() {
     let n = 2_000u32;
-    let mut c = cluster(n);
-    c.start_all();
-    c.deliver_all();
-    assert_eq!(c.check_one_leader(), Ok(n - 1));
+    let c = booted_at_once::<Ring>(n);
     assert_eq!(c.sent("Election"), 2 * n as usize - 1);
     assert_eq!(c.sent("Coordinator"), n as usize - 1);
     // The ring state has no heap parts (no per-peer data), so this is all a node holds.
@@ -241,16 +219,19 @@ fn two_thousand_node_ring_elects_with_linear_messages_and_constant_state() {
     assert!(size <= 256, "a ring node takes {size} bytes");
     // On a large ring the leader re-announces once per lap, not every `announce`.
     assert_eq!(
-        config().announce_every(n as usize),
-        config().lap(n as usize)
+        config::<Ring>().announce_every(n as usize),
+        config::<Ring>().lap(n as usize)
     );
-    assert_eq!(config().announce_every(5), 10 * config().timing.heartbeat);
+    assert_eq!(
+        config::<Ring>().announce_every(5),
+        10 * config::<Ring>().timing.heartbeat
+    );
 }
 
 #[test]
 fn invalid_configuration_is_rejected_with_the_field_named() {
     let pairs = [("announce_heartbeats".to_string(), "0".to_string())];
-    let bad = config().with_options(Ring::NAME, &pairs).unwrap();
+    let bad = config::<Ring>().with_options(Ring::NAME, &pairs).unwrap();
     let e = validated::<Ring>(bad).unwrap_err();
     assert_eq!(e.field, "announce_heartbeats");
     assert!(e.to_string().contains("ring"), "{e}");
@@ -258,14 +239,14 @@ fn invalid_configuration_is_rejected_with_the_field_named() {
 
 #[test]
 fn liveness_bound_grows_with_the_ring() {
-    let c = config();
+    let c = config::<Ring>();
     assert!(Ring::liveness_bound(&c, 1_000) > Ring::liveness_bound(&c, 10));
     assert!(Ring::liveness_bound(&c, 100) >= 10 * c.lap(100));
 }
 
 #[path = "support/faults.rs"]
 mod faults;
-use faults::{Mix, Step};
+use faults::Mix;
 
 fn fault(n: u32) -> impl Strategy<Value = faults::Fault<Timer>> {
     faults::fault(
@@ -290,28 +271,10 @@ proptest! {
     fn one_leader_within_the_bound_after_any_faults(
         faults in proptest::collection::vec(fault(5), 0..30)
     ) {
-        let mut c = cluster(5);
-        c.start_all();
-        for f in faults {
-            match f.apply(&mut c) {
-                Some(Step::Run(t)) => c.run_for(t),
-                Some(Step::Deliver(k)) => {
-                    for _ in 0..k {
-                        if c.deliver_next().is_none() { break; }
-                    }
-                }
-                None => {}
-            }
-        }
-        if c.live().is_empty() {
-            c.recover(0);
-        }
-        c.heal();
-        c.run_for(c.liveness_bound());
-        let highest = *c.live().last().unwrap();
-        prop_assert_eq!(c.check_one_leader(), Ok(highest));
-        for id in c.live() {
-            prop_assert_eq!(c.status(id).state, State::Normal);
-        }
+        let mut c = cluster::<Ring>(5);
+        prop_assert_eq!(
+            faults::highest_leads_after(&mut c, faults, Time::MAX, |_| Ok(())),
+            Ok(())
+        );
     }
 }

@@ -13,9 +13,11 @@
 //! - **Check** (the coordinator, periodically): [`Msg::AreYouNormal`] to every member; a member
 //!   that is not `Normal` under this coordinator answers [`Msg::NotNormal`] and the coordinator
 //!   calls Election, which (re)includes it. This is how a recovered lower node gets back in.
-//! - **Timeout** (a member, periodically): [`Msg::AreYouThere`] to the coordinator; no answer
-//!   within the timeout, or an answer saying it no longer leads, calls Election. A node left in
-//!   `Election` or `Reorganization` longer than [`BullyConfig::election_wait`] calls Election too.
+//! - **Timeout** (a member): the paper's member asks its coordinator [`Msg::AreYouThere`]
+//!   periodically; here the coordinator's Check, which reaches every member every heartbeat, is
+//!   what the member times: no Check for [`BullyConfig::coordinator_silence`] calls Election
+//!   ([`Timer::Silence`]; see the departures). A node left in `Election` or `Reorganization`
+//!   longer than [`BullyConfig::election_wait`] calls Election too.
 //! - **Election**: [`Msg::AreYouThere`] to every higher node; if one answers, the node returns and
 //!   waits to be halted. Otherwise it sets `s = Election, h = i`, sends [`Msg::Halt`] to every lower
 //!   node and puts those that answer in `Up`, then `c = i, s = Reorganization`,
@@ -83,20 +85,30 @@
 //! - The `sticky` option (not in the paper; the peer-to-peer report's behaviour): a booting node
 //!   first asks every node AreYouThere and, if a `Normal` coordinator answers — even a lower one —
 //!   joins it directly as a `Normal` member; it calls an election only when that leader fails.
-//! - A member whose poll of the coordinator went unanswered does not ask the coordinator again in
-//!   the election that follows: the poll was that question, and in the synchronous model a
-//!   timeout without an answer means the coordinator is down. When the coordinator was the only
-//!   higher node, the member halts the others at once, one timeout sooner than the paper (whose
-//!   Election probes every higher node, the silent coordinator included). A coordinator that
-//!   recovered meanwhile halts everyone itself, as after any probe that found it down.
+//! - Members do not poll: the coordinator's Check (AreYouNormal to every member, every
+//!   heartbeat) is their heartbeat, and a `Normal` member that has heard none for
+//!   [`BullyConfig::coordinator_silence`] (`5/4 (H + max_delay)`; after a Ready,
+//!   [`BullyConfig::first_silence`], which also covers the rest of the Ready round) takes the
+//!   coordinator for dead. In the synchronous model that silence proves the crash as surely as
+//!   an unanswered poll: a live coordinator that is `Normal` Checks every heartbeat, and one in
+//!   `Reorganization` is `Normal` within a timeout of its Ready. It is noticed sooner (about
+//!   `H/2 + max_delay` after the crash on average, against `H/2 + T` for a poll) and a member
+//!   costs no message per heartbeat. A coordinator that stops Checking because it is holding an
+//!   election again is in `Election` itself, so a member that suspects it then cannot break
+//!   Assertion 1; the coordinator's Halts sort them out as after any crash.
+//! - The member that noticed the silence does not ask the coordinator again in the election
+//!   that follows: in the synchronous model it is down. When the coordinator was the only higher
+//!   node, the member halts the others at once, one timeout sooner than the paper (whose Election
+//!   probes every higher node, the silent coordinator included). A coordinator that recovered
+//!   meanwhile halts everyone itself, as after any probe that found it down. (Issue 15 measured
+//!   both savings against etcd's failover; BENCHMARKS.md.)
 //! - Membership: when the coordinator (or the node that halted us) leaves gracefully, an election
 //!   starts at once instead of after a timeout; a leaving member is dropped from `Up` and from any
 //!   round that awaits its answer.
 //!
 //! # Cost
 //! Members keep O(1) state; only a coordinator holding an election keeps `Up`. In normal operation
-//! a heartbeat costs two messages per member (AreYouThere and its answer) and `n - 1`
-//! AreYouNormal. An election costs `n - 2` Halts, NewCoordinators and Readys (and their answers)
+//! a heartbeat costs `n - 1` messages, the coordinator's AreYouNormal. An election costs `n - 2` Halts, NewCoordinators and Readys (and their answers)
 //! in the best case, when the second-highest node notices the crash first; in the worst case every
 //! member notices and probes every higher node, `O(n²)` AreYouThere, as in the paper.
 
@@ -139,8 +151,8 @@ impl Options for BullyOptions {
          halts=authority|any-higher  any-higher is the broken first rule, kept to show the Halt race (default authority)";
 }
 
-/// Bully's configuration: the common timing (heartbeat: the member's poll and the
-/// coordinator's check period; timeout: a round trip) and [`BullyOptions`].
+/// Bully's configuration: the common timing (heartbeat: the coordinator's Check period, which
+/// its members also time it by; timeout: a round trip) and [`BullyOptions`].
 pub type BullyConfig = Config<BullyOptions>;
 
 impl BullyConfig {
@@ -149,11 +161,30 @@ impl BullyConfig {
     /// node that is not `Normal`.
     ///
     /// It must outlast what the node waits for. A node that lost its probe waits for the highest
-    /// live node to notice the failure (a poll period and a timeout) and to probe (a timeout)
-    /// before the Halt comes; a halted node waits one halting round for NewCoordinator; a node in
-    /// Reorganization waits one announcing round for Ready. One more timeout covers delivery.
+    /// live node to notice the failure ([`coordinator_silence`](Self::coordinator_silence)) and
+    /// to probe (a timeout) before the Halt comes; a halted node waits one halting round for
+    /// NewCoordinator; a node in Reorganization waits one announcing round for Ready. One more
+    /// timeout covers delivery.
     pub fn election_wait(&self) -> Time {
-        self.timing.heartbeat + 3 * self.timing.timeout
+        self.coordinator_silence() + 3 * self.timing.timeout
+    }
+
+    /// How long a `Normal` member waits for its coordinator's next Check before it takes the
+    /// coordinator for dead: `5/4 (H + max_delay)`. A live `Normal` coordinator broadcasts its
+    /// Check every heartbeat, and each arrives within [`Timing::max_delay`], so two arrive at
+    /// most `H + max_delay` apart; the quarter more covers a coordinator's clock running slow
+    /// and the member's running fast by [`Model::SYNCHRONOUS_DRIFT`] (10 %) each. In the
+    /// synchronous model this silence is as sure a sign of a crash as an unanswered poll.
+    ///
+    /// [`Timing::max_delay`]: crate::protocol::Timing::max_delay
+    pub fn coordinator_silence(&self) -> Time {
+        (self.timing.heartbeat + self.timing.max_delay()) * 5 / 4
+    }
+
+    /// The first such wait, from the coordinator's Ready: its Ready round may take up to a
+    /// timeout more before it is `Normal` and Checks again, so a quarter more than `T` on top.
+    pub fn first_silence(&self) -> Time {
+        self.coordinator_silence() + self.timing.timeout * 5 / 4
     }
 
     /// How long a node, once halted by `h`, refuses Halts from nodes lower than `h`: one timeout.
@@ -174,7 +205,8 @@ type Out = crate::protocol::Out<Msg, Timer>;
 /// Bully's wire messages: the paper's remote calls and their answers.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize, Hash)]
 pub enum Msg {
-    /// "Are you there?": a member polling its coordinator, or an Election probing a higher node.
+    /// "Are you there?": an Election probing a higher node (or a sticky boot looking for a
+    /// leader).
     AreYouThere,
     /// The answer to AreYouThere.
     IAmThere {
@@ -182,7 +214,7 @@ pub enum Msg {
         /// the last answers to Ready).
         leader: bool,
     },
-    /// The coordinator's Check: "are you `Normal` under me?"
+    /// The coordinator's Check: "are you `Normal` under me?" Also its members' heartbeat.
     AreYouNormal,
     /// The "no" answer to AreYouNormal ("yes" is not sent).
     NotNormal,
@@ -220,8 +252,11 @@ impl Kind for Msg {
 /// Bully's timers.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug, Serialize, Deserialize, Hash)]
 pub enum Timer {
-    /// Periodic: a member polls its coordinator, a coordinator checks its members.
+    /// Periodic: a coordinator checks its members.
     Heartbeat,
+    /// A `Normal` member has not heard its coordinator's Check for
+    /// [`BullyConfig::coordinator_silence`].
+    Silence,
     /// The answer to the node's outstanding request round is overdue.
     Reply,
     /// The node has waited [`BullyConfig::election_wait`] outside `Normal`.
@@ -232,6 +267,7 @@ impl Kind for Timer {
     fn kind(&self) -> &'static str {
         match self {
             Timer::Heartbeat => "Heartbeat",
+            Timer::Silence => "Silence",
             Timer::Reply => "Reply",
             Timer::Wait => "Wait",
         }
@@ -243,8 +279,6 @@ impl Kind for Timer {
 enum Step {
     /// No request outstanding.
     Idle,
-    /// A member's AreYouThere to its coordinator.
-    Polling,
     /// Election's AreYouThere to the higher nodes (to every node when `join_leader`: a sticky boot).
     Probing {
         /// Join a `Normal` coordinator that answers (sticky boot).
@@ -320,12 +354,13 @@ impl Bully {
     }
 
     /// Election, not asking `silent` again: a higher node whose failure this node has just
-    /// established (its coordinator, whose poll went unanswered for a timeout).
+    /// established (its coordinator, silent for [`BullyConfig::coordinator_silence`]).
     fn election_without(&mut self, cx: &Context<'_>, silent: Option<NodeId>, out: &mut Out) {
         self.state = State::Election;
         self.halted_by = None;
         self.up.clear();
         out.cancel_timer(Timer::Wait);
+        out.cancel_timer(Timer::Silence);
         let mut higher = cx
             .members
             .higher_than(cx.id)
@@ -408,8 +443,6 @@ impl Bully {
     fn on_reply_timeout(&mut self, cx: &Context<'_>, out: &mut Out) {
         match std::mem::replace(&mut self.step, Step::Idle) {
             Step::Idle => {}
-            // The unanswered poll already asked the coordinator "are you there?".
-            Step::Polling => self.election_without(cx, self.coordinator, out),
             Step::Probing { higher_alive, .. } => {
                 if higher_alive {
                     self.lose(out);
@@ -428,16 +461,16 @@ impl Bully {
 
     fn on_heartbeat(&mut self, cx: &Context<'_>, out: &mut Out) {
         out.set_timer(Timer::Heartbeat, self.config.timing.heartbeat);
-        if self.state != State::Normal || self.step != Step::Idle {
-            return;
+        if self.is_leader(cx.id) && self.step == Step::Idle {
+            out.broadcast(Msg::AreYouNormal);
         }
-        match self.coordinator {
-            Some(c) if c == cx.id => out.broadcast(Msg::AreYouNormal),
-            Some(c) => {
-                out.send(c, Msg::AreYouThere);
-                self.await_replies(Step::Polling, out);
-            }
-            None => {}
+    }
+
+    /// The paper's Timeout for a `Normal` member, here its coordinator's silence: an election
+    /// that does not ask the silent coordinator again.
+    fn on_silence(&mut self, cx: &Context<'_>, out: &mut Out) {
+        if self.state == State::Normal && self.coordinator != Some(cx.id) {
+            self.election_without(cx, self.coordinator, out);
         }
     }
 
@@ -454,18 +487,13 @@ impl Bully {
 
     fn on_i_am_there(&mut self, cx: &Context<'_>, from: NodeId, leader: bool, out: &mut Out) {
         match self.step {
-            Step::Polling if Some(from) == self.coordinator => {
-                if leader {
-                    self.stop_round(out);
-                } else {
-                    self.election(cx, out);
-                }
-            }
             Step::Probing { join_leader, .. } if join_leader && leader => {
                 self.state = State::Normal;
                 self.coordinator = Some(from);
                 self.halted_by = None;
                 self.stop_round(out);
+                // It may still be collecting ReadyAcks before it Checks again.
+                out.set_timer(Timer::Silence, self.config.first_silence());
             }
             Step::Probing { join_leader, .. } if from > cx.id => {
                 if join_leader {
@@ -502,6 +530,7 @@ impl Bully {
             self.halted_by = Some(from);
             self.halted_at = cx.now;
             self.up.clear();
+            out.cancel_timer(Timer::Silence);
             self.wait(out);
             out.send(from, Msg::HaltAck);
         } else if from < cx.id && !matches!(self.step, Step::Probing { .. } | Step::Halting) {
@@ -534,11 +563,12 @@ impl Bully {
                 self.state = State::Normal;
                 self.halted_by = None;
                 out.cancel_timer(Timer::Wait);
-                out.send(from, Msg::ReadyAck);
             }
-            State::Normal => out.send(from, Msg::ReadyAck),
-            State::Down | State::Election => {}
+            State::Normal => {}
+            State::Down | State::Election => return,
         }
+        out.send(from, Msg::ReadyAck);
+        out.set_timer(Timer::Silence, self.config.first_silence());
     }
 
     /// Records `from`'s answer in the current Announcing/Readying round.
@@ -590,17 +620,18 @@ impl Protocol for Bully {
         }
     }
 
-    /// `2·heartbeat + 16·timeout`, independent of `n` (all rounds send in parallel).
+    /// `5/2·heartbeat + 16·timeout`, independent of `n` (all rounds send in parallel).
     ///
     /// Let `h` be the highest live node of a component, `H` the heartbeat, `T` the timeout; every
-    /// request is answered within `T`.
-    /// 1. `h` starts an election within `2H + 4T` of the last fault: as a member it polls within
-    ///    `H` and learns within `T` that its (higher, hence dead) coordinator is gone; left in
-    ///    `Election`/`Reorganization` its wait (`H + 3T`) runs out; as a coordinator its Check
-    ///    (`H`) draws a NotNormal (`T`) from any node not following it; an election it is running
-    ///    ends within `4T`. With `sticky`, `h` may follow a lower leader `c`: any disturbance makes
-    ///    `c` call an election (`H + T`), lose its probe to `h` (`T`), and then `h`'s next poll
-    ///    (`H + T`) starts `h`'s election — `2H + 3T`.
+    /// request is answered within `T`; `S` = [`BullyConfig::coordinator_silence`] =
+    /// `5/4 H + T/2`.
+    /// 1. `h` starts an election within `5/2 H + 4T` of the last fault: as a member it stops
+    ///    hearing its (higher, hence dead) coordinator within `S + 5/4 T` (the first wait after a
+    ///    Ready); left in `Election`/`Reorganization` its wait (`S + 3T`) runs out; as a
+    ///    coordinator its Check (`H`) draws a NotNormal (`T`) from any node not following it; an
+    ///    election it is running ends within `4T`. With `sticky`, `h` may follow a lower leader
+    ///    `c`: any disturbance makes `c` call an election (`H + T`) and stop Checking, so `h`'s
+    ///    silence (`S`) starts `h`'s election — `9/4 H + 3/2 T`.
     /// 2. `h`'s election takes at most `4T` (probe, halt, announce, ready, each at most `T`). Every
     ///    live node obeys `h`'s Halt (`h` is higher) and answers — except one that obeyed a
     ///    higher node's Halt less than [`BullyConfig::halt_authority`] (`T`) before; that node is
@@ -612,7 +643,7 @@ impl Protocol for Bully {
     ///    halted by `h`, sends no more. So at most two of `h`'s attempts fail, and the third
     ///    (`3 · 4T`) succeeds: every live node is then `Normal` under `h`.
     fn liveness_bound(config: &BullyConfig, _n: usize) -> Time {
-        2 * config.timing.heartbeat + 16 * config.timing.timeout
+        5 * config.timing.heartbeat / 2 + 16 * config.timing.timeout
     }
 
     /// The complexity table's scenarios, counted exactly as the simulator counts them (every
@@ -623,11 +654,12 @@ impl Protocol for Bully {
     ///   announce and ready the `n - 2` below it, answered — the paper's three calls; the
     ///   textbook's one-message Coordinator variant would send `n - 2`;
     /// - worst (node 0 restarts): its probe round (`n - 1`, answered by the `n - 2` live), then
-    ///   every member's poll of the dead leader times out at the same heartbeat and each probes
-    ///   every higher live node (`n - 2` polls, `(n-2)(n-3)` probes and answers: the paper's
-    ///   O(n²) worst case, which textbooks quote as about `n²/2` *election messages* without the
-    ///   answers; the dead leader is not asked again after its poll went unanswered), then
-    ///   `n - 2` halts the others (`6(n-2)`).
+    ///   the members miss the dead leader's Check and each that does before `n - 2`'s Halt
+    ///   reaches it probes every higher live node — at most `(n-2)(n-3)` probes and answers when
+    ///   all do at once: the paper's O(n²) worst case, which textbooks quote as about `n²/2`
+    ///   *election messages* without the answers; the silent leader is not asked — then `n - 2`
+    ///   halts the others (`6(n-2)`). At most, since the members' silence timers run from
+    ///   Checks that arrived with different delays.
     fn message_bounds(n: u64) -> MessageBounds {
         let m = n.saturating_sub(2);
         MessageBounds {
@@ -639,9 +671,9 @@ impl Protocol for Bully {
                 "1 probe + 6(n-2) halt/announce/ready+answers",
                 1 + 6 * m,
             )),
-            worst: Some(Bound::exact(
-                "(n-1)+(n-2) probe, (n-2) polls, (n-2)(n-3) probes+answers, 6(n-2)",
-                n.saturating_sub(1) + m + m + m * m.saturating_sub(1) + 6 * m,
+            worst: Some(Bound::at_most(
+                "(n-1)+(n-2) probe, (n-2)(n-3) probes+answers, 6(n-2)",
+                n.saturating_sub(1) + m + m * m.saturating_sub(1) + 6 * m,
             )),
         }
     }
@@ -682,7 +714,9 @@ impl Protocol for Bully {
                 self.on_i_am_there(cx, from, true, out);
             }
             Msg::AreYouNormal => {
-                if !(self.state == State::Normal && self.coordinator == Some(from)) {
+                if self.state == State::Normal && self.coordinator == Some(from) {
+                    out.set_timer(Timer::Silence, self.config.coordinator_silence());
+                } else {
                     out.send(from, Msg::NotNormal);
                 }
             }
@@ -708,6 +742,7 @@ impl Protocol for Bully {
     fn on_timer(&mut self, cx: &mut Context<'_>, timer: Timer, out: &mut Out) {
         match timer {
             Timer::Heartbeat => self.on_heartbeat(cx, out),
+            Timer::Silence => self.on_silence(cx, out),
             Timer::Reply => self.on_reply_timeout(cx, out),
             Timer::Wait => {
                 if self.state != State::Normal && self.step == Step::Idle {

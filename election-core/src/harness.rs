@@ -355,7 +355,12 @@ impl<P: Protocol> Cluster<P> {
 
     /// Whether `timer` is set on node `id`.
     pub fn timer_set(&self, id: u32, timer: &P::Timer) -> bool {
-        self.timers.contains_key(&(NodeId(id), timer.clone()))
+        self.deadline(id, timer).is_some()
+    }
+
+    /// When `timer` on node `id` is due, if it is set.
+    pub fn deadline(&self, id: u32, timer: &P::Timer) -> Option<Time> {
+        self.timers.get(&(NodeId(id), timer.clone())).copied()
     }
 
     /// The running node `id`, if it is up.

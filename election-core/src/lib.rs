@@ -52,6 +52,6 @@ pub use cluster_config::{ClusterConfig, ClusterConfigError};
 pub use protocol::{
     Bound, Command, Config, ConfigError, ConfigOf, Context, Explorable, Input, InputOf, Kind,
     MILLIS, Members, Membership, MessageBounds, Model, NoOptions, Node, NodeId, Options, Out,
-    OutOf, Properties, Protocol, Reclock, Scope, Time, Timing, validated,
+    OutOf, Properties, Protocol, Reclock, Relation, Scope, Time, Timing, validated,
 };
 pub use status::{GroupId, State, Status};

@@ -383,27 +383,62 @@ pub struct Bound {
     pub what: String,
     /// Its value for the table's `n`.
     pub value: u64,
-    /// Whether the scenario always costs exactly `value`; otherwise `value` is a lower bound
-    /// (the count depends on timing the scenario does not fix, e.g. delay jitter).
-    pub exact: bool,
+    /// How the scenario's count relates to `value`: a bound rather than the count where it
+    /// depends on timing the scenario does not fix (e.g. delay jitter).
+    pub relation: Relation,
+}
+
+/// How a measured count relates to a [`Bound`]'s value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Relation {
+    /// Always exactly the value.
+    Exact,
+    /// Never below it.
+    AtLeast,
+    /// Never above it.
+    AtMost,
 }
 
 impl Bound {
     /// A count the scenario always meets exactly.
     pub fn exact(what: &str, value: u64) -> Self {
-        Bound {
-            what: what.to_string(),
-            value,
-            exact: true,
-        }
+        Self::new(what, value, Relation::Exact)
     }
 
     /// A lower bound on the scenario's count.
     pub fn at_least(what: &str, value: u64) -> Self {
+        Self::new(what, value, Relation::AtLeast)
+    }
+
+    /// An upper bound on the scenario's count.
+    pub fn at_most(what: &str, value: u64) -> Self {
+        Self::new(what, value, Relation::AtMost)
+    }
+
+    fn new(what: &str, value: u64, relation: Relation) -> Self {
         Bound {
             what: what.to_string(),
             value,
-            exact: false,
+            relation,
+        }
+    }
+
+    /// Whether `measured` meets the bound.
+    pub fn holds(&self, measured: u64) -> bool {
+        match self.relation {
+            Relation::Exact => measured == self.value,
+            Relation::AtLeast => measured >= self.value,
+            Relation::AtMost => measured <= self.value,
+        }
+    }
+
+    /// The bound as the complexity table shows it: `v`, `≥ v` or `≤ v`.
+    pub fn shown(&self) -> String {
+        match self.relation {
+            Relation::Exact => self.value.to_string(),
+            Relation::AtLeast => format!("≥ {}", self.value),
+            Relation::AtMost => format!("≤ {}", self.value),
         }
     }
 }

@@ -225,6 +225,31 @@ fn stage_two_skips_a_crashed_process_after_one_ack_timeout() {
     );
 }
 
+/// A follower that still trusts the crashed leader refuses the first detector's Halt, and the
+/// halter moves on at once (no AckTimeout); the refusers join at the new leader's `NormQ` once
+/// their own silence timers fire.
+#[test]
+fn refused_halts_are_skipped_at_once() {
+    let mut c = cluster::<AsyncBully>(5);
+    c.start_all();
+    assert_eq!(c.settle(), Ok(4));
+    c.crash(4);
+    // Node 3 notices the silence first; the others still follow 4.
+    assert!(c.fire(3, Timer::LeaderSilent));
+    let t = c.now();
+    c.reset_counts();
+    c.deliver_all();
+    assert_eq!(c.now(), t, "no timer was needed");
+    assert_eq!(c.sent("Refuse"), 3);
+    assert_eq!(c.sent("Ack"), 0);
+    assert!(c.status(3).is_leader(NodeId(3)));
+    c.step_until(
+        config::<AsyncBully>().leader_silence() + 2 * HEARTBEAT,
+        |c| c.check_one_leader() == Ok(3),
+    )
+    .unwrap();
+}
+
 #[test]
 fn lost_acks_and_ldrs_are_repaired() {
     let mut c = cluster::<AsyncBully>(4);

@@ -44,7 +44,7 @@ fn fresh_start_elects_the_highest_without_waiting() {
     assert_eq!(c.check_one_leader(), Ok(4), "{}", c.describe(&c.live()));
     assert_eq!(c.sent("NewCoordinator"), 4);
     assert_eq!(c.sent("Ready"), 4);
-    // And it stays that way: polls and checks keep everyone Normal.
+    // And it stays that way: the checks keep everyone Normal.
     c.run_for(10 * bound());
     assert_eq!(c.check_one_leader(), Ok(4));
     assert_eq!(c.sent("Halt"), 4, "no further election");
@@ -63,38 +63,32 @@ fn leader_crash_elects_the_next_highest() {
 
 /// Best case of the paper: the second-highest node is the one that notices the coordinator's
 /// crash, so one election with n-2 Halts and n-2 NewCoordinator announcements settles it. The
-/// unanswered poll counts as the probe of the dead coordinator: the halting starts at once.
+/// coordinator's silence counts as the probe of the dead coordinator: the halting starts at once.
 #[test]
 fn best_case_second_highest_detects_and_sends_n_minus_2_announcements() {
     let mut c = settled(false);
     c.crash(4);
     c.reset_counts();
-    assert!(c.fire(3, Timer::Heartbeat), "n3 polls its coordinator");
-    c.deliver_all();
-    assert!(c.fire(3, Timer::Reply), "the poll goes unanswered");
-    assert_eq!(c.status(3).phase, "Halting", "no second probe of n4");
+    assert!(c.fire(3, Timer::Silence), "n3 stops hearing n4's Checks");
+    assert_eq!(c.status(3).phase, "Halting", "no probe of n4");
     c.deliver_all();
     assert_eq!(c.check_one_leader(), Ok(3), "{}", c.describe(&c.live()));
     let n = 5;
-    assert_eq!(c.sent("AreYouThere"), 1, "the poll, no probe");
+    assert_eq!(c.sent("AreYouThere"), 0, "no probe");
     assert_eq!(c.sent("Halt"), n - 2);
     assert_eq!(c.sent("NewCoordinator"), n - 2);
     assert_eq!(c.sent("Ready"), n - 2);
     assert_eq!(c.sent("IAmThere"), 0);
 }
 
-/// A member made Normal by Ready may poll before the coordinator has every ReadyAck; the
-/// coordinator must still answer that it leads, or the member would start a needless election.
+/// A member made Normal by Ready hears no Check until the coordinator has every ReadyAck (up
+/// to a timeout) and its next heartbeat comes: its first wait for the coordinator's silence
+/// covers both and a delay, or it would take a live coordinator for dead.
 #[test]
-fn a_member_polling_before_the_last_ready_ack_is_answered_as_a_leader() {
+fn a_member_made_normal_by_ready_outwaits_the_rest_of_the_ready_round() {
     let mut c = settled(false);
     c.crash(4);
-    assert!(c.fire(3, Timer::Heartbeat));
-    c.deliver_all();
-    assert!(
-        c.fire(3, Timer::Reply),
-        "the poll of n4 goes unanswered: n3 halts the others"
-    );
+    assert!(c.fire(3, Timer::Silence), "n3 halts the others");
     while !(c.status(0).state == State::Normal && c.status(0).coordinator == Some(NodeId(3))) {
         c.deliver_next().expect("n3's election reaches n0");
     }
@@ -103,8 +97,16 @@ fn a_member_polling_before_the_last_ready_ack_is_answered_as_a_leader() {
         State::Reorganization,
         "n3 still awaits ReadyAcks"
     );
-    assert!(c.fire(0, Timer::Heartbeat), "n0 polls n3 at once");
+    let round_ends = c.deadline(3, &Timer::Reply).expect("n3's Ready round");
+    let silence = c.deadline(0, &Timer::Silence).expect("n0 times n3");
+    let timing = config(false).timing;
+    assert!(
+        silence > round_ends + timing.heartbeat + timing.max_delay(),
+        "n0 suspects n3 at {silence}us, before n3's round (until {round_ends}us), a \
+         heartbeat and a delay"
+    );
     c.deliver_all();
+    c.run_for(bound());
     assert_eq!(c.check_one_leader(), Ok(3), "{}", c.describe(&c.live()));
     assert_eq!(c.sent("Halt"), 4 + 3, "no election after n3's");
 }

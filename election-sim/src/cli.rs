@@ -1114,12 +1114,7 @@ fn complexity(args: &ComplexityArgs) -> Result<ExitCode, String> {
             }
             let measured = complexity_row(algorithm, n, args.seeds)?;
             let theory = bounds(n);
-            // A lower bound reads "≥ v": the measurement may exceed it.
-            let show = |b: Option<election_core::Bound>| match b {
-                None => "-".to_string(),
-                Some(b) if b.exact => b.value.to_string(),
-                Some(b) => format!("≥ {}", b.value),
-            };
+            let show = |b: Option<election_core::Bound>| b.map_or("-".to_string(), |b| b.shown());
             println!(
                 "| {n} | {} | {} | {} | {} | {} | {} |",
                 measured[0],

@@ -42,7 +42,7 @@
 //!   (in `Elec1` and `Wait`, window [`AsyncBullyConfig::suspect_after`]) and, for a `Normal`
 //!   follower, a timer reset by every message of its leader, whose `Ldr` comes every heartbeat
 //!   ([`AsyncBullyConfig::leader_silence`], shorter since nothing waits for an answer: a
-//!   leader's crash is noticed `5/4 (H + T/2)` after its last heartbeat, not at a later tick).
+//!   leader's crash is noticed `5/4 (H + max_delay)` after its last heartbeat, not at a later tick).
 //! * **One higher process watched at a time.** `Elec1` waits until every higher process is
 //!   suspected, as in the paper, but watches them one at a time, the lowest first, moving on
 //!   when one is suspected (a process already known to be silent, such as the leader whose
@@ -134,14 +134,18 @@ impl AsyncBullyConfig {
     }
 
     /// Silence after which a `Normal` follower suspects its leader: the leader's `Ldr` comes
-    /// every heartbeat and travels at most `max_delay` (half a timeout), so from a live leader
-    /// two arrive at most `H + T/2` apart; a quarter more covers drifting clocks. Shorter than
+    /// every heartbeat and, when the network behaves, travels at most the tolerated delay
+    /// ([`Timing::max_delay`], two fifths of a timeout), so from a live leader two arrive at most
+    /// `H + max_delay` apart; a quarter more covers drifting clocks. Shorter than
     /// [`suspect_after`](Self::suspect_after) because nothing waits for an answer: this is what
-    /// makes a leader's crash noticed soon after.
+    /// makes a leader's crash noticed soon after. A slower network only costs a needless
+    /// election (the asynchronous model's safety does not rest on it).
+    ///
+    /// [`Timing::max_delay`]: crate::protocol::Timing::max_delay
     pub fn leader_silence(&self) -> Time {
         self.timing
             .heartbeat
-            .saturating_add(self.timing.timeout / 2)
+            .saturating_add(self.timing.max_delay())
             .saturating_mul(5)
             / 4
     }

@@ -9,7 +9,7 @@ use proptest::prelude::*;
 
 #[path = "support/timing.rs"]
 mod timing;
-use timing::{HEARTBEAT, TIMEOUT, booted_at_once, cluster, config, split_two_three};
+use timing::{HEARTBEAT, TIMEOUT, TIMING, booted_at_once, cluster, config, split_two_three};
 
 #[test]
 fn fresh_start_elects_the_highest_with_one_halt_ack_and_ldr_per_lower_node() {
@@ -77,7 +77,7 @@ fn detection_takes_a_silent_window_not_less() {
         "suspected after {waited}us, window {window}us"
     );
     assert!(
-        window > HEARTBEAT + TIMEOUT / 2,
+        window > HEARTBEAT + TIMING.max_delay(),
         "the window covers a heartbeat and a delay"
     );
 }

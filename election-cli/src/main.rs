@@ -63,7 +63,7 @@ fn keygen(args: &KeygenArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn main() -> ExitCode {
-    if let Some(code) = demo::child_role() {
+    if let Some(code) = chaos::detached::child_role().or_else(demo::child_role) {
         return code;
     }
     match run() {

@@ -1,14 +1,21 @@
 //! `election chaos` against real clusters: a short campaign per algorithm ends with a verdict
 //! (no unexpected violation, every heal measured) and a complete results folder; a Bully cluster
 //! cut in halves must report the split, as expected outside its synchronous model; the same
-//! split of an Invitation cluster breaks nothing (its groups are its model).
+//! split of an Invitation cluster breaks nothing (its groups are its model). Attached to a
+//! cluster a user started (`election logserver`, `election run`), a campaign leaves every node
+//! running; a node paused when the campaign is SIGKILLed is continued, and a cluster the
+//! campaign started goes with it.
 
-use std::net::{Ipv4Addr, UdpSocket};
+use std::io::{BufRead, BufReader};
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::path::Path;
-use std::process::Command;
+use std::process::{Child, ChildStderr, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use election_core::Algorithm;
-use election_tests::{TempDir, election_bin};
+use election_tests::{TempDir, agreed_leader, election_bin, free_udp_addrs, nodes_of};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
 use serde_json::Value;
 
 /// A base port with `n` consecutive free UDP ports, spread by `salt` per test.
@@ -145,4 +152,342 @@ fn bully_cut_in_halves_reports_the_expected_split_and_invitation_none() {
     let (code, s) = chaos("invitation", 9, &dir.path().join("invitation"), &split);
     assert_eq!(code, 0, "{s}");
     assert_eq!(s["violations"], Value::Array(Vec::new()), "{s}");
+}
+
+/// The state letter of `/proc/PID/stat` (R, S, T, Z…), `None` once the process is gone.
+fn proc_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?.1.trim_start().chars().next()
+}
+
+/// Whether the process still exists (a zombie does not count).
+fn alive(pid: u32) -> bool {
+    proc_state(pid).is_some_and(|s| s != 'Z')
+}
+
+/// Waits (at most `within`) until `done` holds.
+fn eventually(within: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < within {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    done()
+}
+
+/// Reads the campaign's stderr until it says it paused a node.
+fn wait_for_pause(stderr: ChildStderr) {
+    for line in BufReader::new(stderr).lines() {
+        let line = line.expect("the campaign's stderr");
+        if line.contains("SIGSTOP") {
+            return;
+        }
+    }
+    panic!("the campaign ended without pausing a node");
+}
+
+/// The one process of `pids` that gets stopped (the campaign logs the pause just before it
+/// sends SIGSTOP).
+fn stopped(pids: &[u32]) -> Vec<u32> {
+    let stopped = || -> Vec<u32> {
+        pids.iter()
+            .copied()
+            .filter(|&p| proc_state(p) == Some('T'))
+            .collect()
+    };
+    assert!(
+        eventually(Duration::from_secs(3), || stopped().len() == 1),
+        "not one node stopped: {:?}",
+        pids.iter().map(|&p| (p, proc_state(p))).collect::<Vec<_>>()
+    );
+    stopped()
+}
+
+/// The children of `parent` whose command line is an `election node`.
+fn node_children(parent: u32) -> Vec<u32> {
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1));
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if ppid == Some(&parent.to_string()) && cmdline.split(|&b| b == 0).nth(1) == Some(b"node") {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// A cluster started the way a user would: a logserver and `election run` in a directory of
+/// their own, with relative paths (so a restart must keep the working directory).
+struct UserCluster {
+    dir: TempDir,
+    logserver: Child,
+    logserver_addr: SocketAddr,
+    run: Child,
+    addrs: Vec<SocketAddr>,
+}
+
+impl UserCluster {
+    fn start(algorithm: &str) -> UserCluster {
+        let dir = TempDir::new("chaos-attach");
+        let ports = free_udp_addrs(4);
+        let (logserver_addr, addrs) = (ports[0], ports[1..].to_vec());
+        let lines: String = addrs.iter().map(|a| format!("{a}\n")).collect();
+        std::fs::write(dir.path().join("server_config"), lines).unwrap();
+        let user = |args: &[&str]| {
+            let mut command = Command::new(election_bin());
+            command
+                .args(args)
+                .current_dir(dir.path())
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            command
+        };
+        assert!(user(&["keygen", "cluster.key"]).status().unwrap().success());
+        let port = logserver_addr.port().to_string();
+        let logserver = user(&["logserver", "--port", &port, "--data-dir", "logs"])
+            .spawn()
+            .unwrap();
+        let report_to = logserver_addr.to_string();
+        let run = user(&[
+            "run",
+            algorithm,
+            "--config",
+            "server_config",
+            "--key-file",
+            "cluster.key",
+            "--logserver",
+            &report_to,
+            "--heartbeat-ms",
+            "100",
+            "--timeout-ms",
+            "500",
+            "--report-ms",
+            "100",
+            "--state-dir",
+            "state",
+        ])
+        .spawn()
+        .unwrap();
+        assert!(
+            eventually(Duration::from_secs(10), || std::net::TcpStream::connect(
+                logserver_addr
+            )
+            .is_ok()),
+            "the logserver never listened"
+        );
+        UserCluster {
+            dir,
+            logserver,
+            logserver_addr,
+            run,
+            addrs,
+        }
+    }
+
+    /// Whether the logserver shows every node behind one leader.
+    fn agreed(&self) -> bool {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let views = runtime.block_on(nodes_of(self.logserver_addr));
+        agreed_leader(&views, &self.addrs).is_some()
+    }
+
+    /// `election chaos ALG --logserver … --config …` with `extra` flags, not waited for.
+    fn chaos(&self, algorithm: &str, out: &str, extra: &[&str]) -> Command {
+        let mut command = Command::new(election_bin());
+        command
+            .args(["chaos", algorithm, "--json", "--out", out])
+            .arg("--logserver")
+            .arg(self.logserver_addr.to_string())
+            .arg("--config")
+            .arg(self.dir.path().join("server_config"))
+            .args(extra)
+            .current_dir(self.dir.path());
+        command
+    }
+
+    /// The pid of each node's process now: the owner of its UDP port, from the log's newest
+    /// report (which carries the pid).
+    fn pids(&self) -> Vec<u32> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let views = runtime.block_on(nodes_of(self.logserver_addr));
+        self.addrs
+            .iter()
+            .map(|a| {
+                views
+                    .iter()
+                    .find(|v| v.addr == a.to_string())
+                    .unwrap_or_else(|| panic!("{a} is not in the node table"))
+                    .pid
+            })
+            .collect()
+    }
+}
+
+impl Drop for UserCluster {
+    fn drop(&mut self) {
+        // Nodes the campaign started again are nobody's children: stopped by pid.
+        for pid in self.pids_quietly() {
+            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGCONT);
+            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGTERM);
+        }
+        let _ = kill(Pid::from_raw(self.run.id() as i32), Signal::SIGTERM);
+        let _ = self.run.wait();
+        let _ = self.logserver.kill();
+        let _ = self.logserver.wait();
+    }
+}
+
+impl UserCluster {
+    fn pids_quietly(&self) -> Vec<u32> {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.pids())).unwrap_or_default()
+    }
+}
+
+#[test]
+fn attached_to_a_running_cluster_a_campaign_leaves_it_running_even_when_killed_in_a_pause() {
+    let cluster = UserCluster::start("bully");
+    assert!(
+        eventually(Duration::from_secs(15), || cluster.agreed()),
+        "the user's cluster never elected a leader"
+    );
+    let before = cluster.pids();
+
+    let run = cluster
+        .chaos(
+            "bully",
+            "out",
+            &[
+                "--events",
+                "3",
+                "--faults",
+                "kill,leave,pause",
+                "--seed",
+                "2",
+            ],
+        )
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    let s: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+        panic!(
+            "no JSON summary ({e}): {stdout}\nstderr {}",
+            String::from_utf8_lossy(&run.stderr)
+        )
+    });
+    assert_eq!(run.status.code(), Some(0), "{s}");
+    assert_eq!(s["unexpected"], 0, "{s}");
+    assert_eq!(
+        (s["events_run"].clone(), s["heals"].clone()),
+        (3.into(), 3.into()),
+        "{s}"
+    );
+    assert_eq!(
+        s["reconvergence"]["count"], 3,
+        "every heal reconverged: {s}"
+    );
+    // The window only: a log of the campaign's own seconds, every node in it.
+    let log = std::fs::read_to_string(cluster.dir.path().join("out/log.jsonl")).unwrap();
+    assert_eq!(log.lines().count() as u64, s["reports"].as_u64().unwrap());
+    let events: Value = serde_json::from_str(
+        &std::fs::read_to_string(cluster.dir.path().join("out/events.json")).unwrap(),
+    )
+    .unwrap();
+    let kinds: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    // The three found running, and at least one started again (seed 2 kills or removes one).
+    assert!(
+        kinds.iter().filter(|k| **k == "up").count() > 3,
+        "no node was restarted: {kinds:?}"
+    );
+
+    // Left running: every node agrees again, each in a live process; a restarted one is
+    // detached (adopted away from the campaign) and kept the user's working directory.
+    assert!(eventually(Duration::from_secs(10), || cluster.agreed()));
+    let after = cluster.pids();
+    for (addr, pid) in cluster.addrs.iter().zip(&after) {
+        assert!(alive(*pid), "{addr} (pid {pid}) is not running");
+        assert!(UdpSocket::bind(addr).is_err(), "{addr} is not bound");
+        let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap();
+        assert_eq!(cwd, cluster.dir.path(), "{addr}");
+    }
+    assert_ne!(before, after, "some node runs in a new process");
+
+    // SIGKILL the campaign in the middle of a long pause: the paused node is continued.
+    let mut chaos = cluster
+        .chaos(
+            "bully",
+            "out-pause",
+            &["--events", "1", "--faults", "pause", "--hold-ms", "20000"],
+        )
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_pause(chaos.stderr.take().unwrap());
+    let paused = stopped(&after);
+    chaos.kill().unwrap();
+    chaos.wait().unwrap();
+    assert!(
+        eventually(Duration::from_secs(3), || matches!(
+            proc_state(paused[0]),
+            Some('R' | 'S')
+        )),
+        "the paused node was left in state {:?}",
+        proc_state(paused[0])
+    );
+}
+
+#[test]
+fn a_campaign_killed_during_a_pause_leaves_no_node_behind() {
+    let base = base_port(20, 3).to_string();
+    let mut chaos = Command::new(election_bin())
+        .args(["chaos", "bully", "--nodes", "3", "--base-port", &base])
+        .args(["--events", "1", "--faults", "pause", "--hold-ms", "20000"])
+        .arg("--out")
+        .arg(TempDir::new("chaos-killed").path().join("out"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_pause(chaos.stderr.take().unwrap());
+    let nodes = node_children(chaos.id());
+    assert_eq!(nodes.len(), 3, "{nodes:?}");
+    stopped(&nodes);
+    chaos.kill().unwrap();
+    chaos.wait().unwrap();
+    // Their parent gone, the nodes leave (PR_SET_PDEATHSIG), the paused one too once the
+    // watchdog continues it: none is left stopped or running as an orphan.
+    assert!(
+        eventually(Duration::from_secs(8), || nodes.iter().all(|&p| !alive(p))),
+        "left behind: {:?}",
+        nodes
+            .iter()
+            .map(|&p| (p, proc_state(p)))
+            .collect::<Vec<_>>()
+    );
 }

@@ -1,24 +1,33 @@
 //! `election chaos`: a seeded campaign of real faults against a real cluster on this machine,
 //! and a verdict from the logserver's log.
 //!
-//! The campaign starts a logserver (in this process) and one node process per line of the
-//! cluster file, like `election demo`, and reuses its clean-up: the nodes die with this process
-//! (`PR_SET_PDEATHSIG`) and the scratch directory is removed by the demo's watcher. Then each
-//! step of the [`schedule`] applies one fault through the processes (SIGKILL, SIGSTOP, SIGTERM)
-//! or the logserver's blocks, holds it, heals it (restart with the same command line and state
-//! dir, SIGCONT, unblock) and waits for the cluster to settle before the next. Every action is
-//! logged with its time. At the end [`verdict`] reads the log of status reports and judges it.
+//! The campaign either starts a logserver (in this process) and one node process per line of
+//! the cluster file, like `election demo`, and reuses its clean-up (the nodes die with this
+//! process through `PR_SET_PDEATHSIG`; the scratch directory is removed by the demo's watcher),
+//! or, with `--logserver`, attaches to a cluster already running on this machine: each node's
+//! process is found from its address ([`procfs`]), and a node the campaign stops is started
+//! again as it was started, detached, so the cluster outlives the campaign as it was found.
+//! Then each step of the [`schedule`] applies one fault through the processes (SIGKILL,
+//! SIGSTOP, SIGTERM) or the logserver's blocks, holds it, heals it (restart with the same
+//! command line and state dir, SIGCONT, unblock) and waits for the cluster to settle before the
+//! next. A pause is also ended by a watchdog process ([`detached`]) if the campaign dies during
+//! it. Every action is logged with its time. At the end [`verdict`] reads the log of status
+//! reports and judges it.
 
+pub mod detached;
+pub mod procfs;
+pub mod remote;
 pub mod schedule;
 pub mod verdict;
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
+use clap::Parser as _;
 use election_core::invariant::{Settlement, settlement};
 use election_core::report::BlockedLink;
 use election_core::{
@@ -26,11 +35,14 @@ use election_core::{
     with_protocol,
 };
 use election_net::{NodeArgs, Supervisor};
-use logserver::{NodeView, ServeArgs, Server};
+use logserver::{LogEntry, NodeView, ServeArgs, Server};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde::Serialize;
 
+use self::detached::Watchdog;
+use self::procfs::Launch;
+use self::remote::Remote;
 use self::schedule::{Fault, Step};
 use crate::demo;
 
@@ -48,9 +60,25 @@ pub struct ChaosArgs {
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(2..=64), conflicts_with = "config")]
     pub nodes: u16,
     /// The cluster file to start instead (one ip:port per line, every address on this host);
-    /// default: --nodes loopback addresses.
+    /// default: --nodes loopback addresses. With --logserver: the running cluster's file.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Attach to a cluster already running on this machine that reports to the logserver at
+    /// this host:port (on this machine too: its clock times the log), instead of starting one.
+    /// Each node's process is found from its --config address; a node the campaign stops is
+    /// started again with the same command line, directory and environment, detached, so the
+    /// cluster is left running. Timing is read from the nodes' command lines.
+    #[arg(long, value_name = "HOST:PORT", requires = "config")]
+    pub logserver: Option<String>,
+    /// The logserver's admin token, for changing blocks on a logserver bound to a non-loopback
+    /// address (default: none; also read from ELECTION_ADMIN_TOKEN).
+    #[arg(
+        long,
+        env = "ELECTION_ADMIN_TOKEN",
+        hide_env_values = true,
+        requires = "logserver"
+    )]
+    pub admin_token: Option<String>,
     /// How many faults the campaign applies (each is held, healed and waited out).
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub events: u64,
@@ -72,16 +100,26 @@ pub struct ChaosArgs {
     #[arg(long, value_name = "DIR", default_value = "chaos-results")]
     pub out: PathBuf,
     /// The logserver's port on 127.0.0.1 (0: any free port).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, conflicts_with = "logserver")]
     pub port: u16,
     /// The first node's UDP port with --nodes; node i listens on 127.0.0.1:(base-port + i).
     #[arg(long, default_value_t = 9100)]
     pub base_port: u16,
     /// Period of the nodes' polls and heartbeats, in milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = 100)]
+    #[arg(
+        long,
+        value_name = "MS",
+        default_value_t = 100,
+        conflicts_with = "logserver"
+    )]
     pub heartbeat_ms: u64,
     /// How long a node waits for an answer before declaring a peer failed, in milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = 500)]
+    #[arg(
+        long,
+        value_name = "MS",
+        default_value_t = 500,
+        conflicts_with = "logserver"
+    )]
     pub timeout_ms: u64,
     /// A breach counts only if the conflicting states were held together for longer than this
     /// (milliseconds, on the nodes' clocks mapped onto the logserver's): it absorbs the error of
@@ -125,7 +163,7 @@ pub enum What {
         /// Its line.
         node: usize,
     },
-    /// A node process was started (again).
+    /// A node process was started (again), or found running when the campaign attached.
     Up {
         /// Its line.
         node: usize,
@@ -145,77 +183,97 @@ pub enum What {
 
 /// Runs the campaign and prints the summary. Exit code 1 on an unexpected violation.
 pub async fn run(args: ChaosArgs) -> anyhow::Result<ExitCode> {
-    let timing = Timing {
-        heartbeat: args.heartbeat_ms * 1000,
-        timeout: args.timeout_ms * 1000,
-    };
-    timing
-        .validate(args.algorithm.name())
-        .context("--heartbeat-ms / --timeout-ms")?;
     let addrs = match &args.config {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read the cluster file {}", path.display()))?;
-            let config = ClusterConfig::parse(&text)
-                .with_context(|| format!("cluster file {}", path.display()))?;
-            check_local(config.addrs())?;
-            config.addrs().to_vec()
-        }
+        Some(path) => read_config(path)?,
         None => demo::free_node_addrs(args.base_port, args.nodes)?,
+    };
+    let found = match &args.logserver {
+        Some(_) => Some(find_nodes(&args, &addrs)?),
+        None => None,
+    };
+    let timing = match &found {
+        Some((_, timing)) => *timing,
+        None => {
+            let timing = Timing {
+                heartbeat: args.heartbeat_ms * 1000,
+                timeout: args.timeout_ms * 1000,
+            };
+            timing
+                .validate(args.algorithm.name())
+                .context("--heartbeat-ms / --timeout-ms")?;
+            timing
+        }
     };
     let (properties, bound) = with_protocol!(args.algorithm, P => {
         let config = Config::new(timing);
         (P::properties(&config), P::liveness_bound(&config, addrs.len()))
     });
+    // The scratch directory of a cluster started here; none when attached.
+    let mut scratch = None;
+    let mut cluster = match (found, &args.logserver) {
+        (Some((launches, _)), Some(logserver)) => {
+            Cluster::attach(&args, logserver, &addrs, launches, properties).await?
+        }
+        _ => {
+            if args.config.is_some() {
+                check_local(&addrs)?;
+            }
+            let dir = tempfile::Builder::new()
+                .prefix("election-chaos-")
+                .tempdir()
+                .context("cannot create the campaign's scratch directory")?;
+            let watcher = demo::watch_scratch(dir.path())?;
+            let cluster = Cluster::start(&args, &addrs, dir.path(), properties).await?;
+            scratch = Some((dir, watcher));
+            cluster
+        }
+    };
     let steps = schedule::schedule(&schedule::Plan {
         seed: args.seed,
         n: addrs.len(),
         events: usize::try_from(args.events).unwrap_or(usize::MAX),
         properties: &properties,
-        timeout_ms: args.timeout_ms,
+        timeout_ms: timing.timeout / 1000,
         kinds: &args.faults,
         hold_ms: args.hold_ms,
     });
+    let result = campaign(&args, &mut cluster, &steps, bound, timing).await;
+    cluster.stop().await;
+    drop(scratch);
+    result
+}
+
+/// Writes the schedule, runs it (until its end, the --duration or a stop signal) and judges it.
+async fn campaign(
+    args: &ChaosArgs,
+    cluster: &mut Cluster,
+    steps: &[Step],
+    bound: Time,
+    timing: Timing,
+) -> anyhow::Result<ExitCode> {
     if steps.is_empty() {
         bail!(
             "--faults: none of the kinds asked for applies to {} with {} nodes",
             args.algorithm,
-            addrs.len()
+            cluster.addrs.len()
         );
     }
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create the results folder {}", args.out.display()))?;
     write_json(&args.out.join("schedule.json"), &steps)?;
-
-    let scratch = tempfile::Builder::new()
-        .prefix("election-chaos-")
-        .tempdir()
-        .context("cannot create the campaign's scratch directory")?;
-    let _watcher = demo::watch_scratch(scratch.path())?;
-    let mut cluster = Cluster::start(&args, &addrs, properties, scratch.path()).await?;
     let stop = election_net::stop_signal()?;
     let campaign = Campaign {
-        steps: &steps,
+        steps,
         bound,
         deadline: tokio::time::Instant::now() + args.duration,
-        heartbeat: Duration::from_millis(args.heartbeat_ms),
+        heartbeat: Duration::from_micros(timing.heartbeat),
     };
-    let done = tokio::select! {
-        done = campaign.run(&mut cluster) => Some(done),
-        () = stop => None,
+    let ran = tokio::select! {
+        done = campaign.run(cluster) => done?,
+        () = stop => bail!("interrupted: no verdict"),
     };
-    let result = match done {
-        None => Err(anyhow::anyhow!(
-            "interrupted: the cluster was stopped, no verdict"
-        )),
-        Some(Err(e)) => Err(e),
-        Some(Ok(ran)) => {
-            let judged = judge(&args, &cluster, properties, bound, &steps, ran);
-            judged.map(|summary| summary.exit_code())
-        }
-    };
-    cluster.stop().await;
-    result
+    let summary = judge(args, cluster, bound, steps, ran).await?;
+    Ok(summary.exit_code())
 }
 
 /// The schedule and the bounds the driver keeps.
@@ -231,13 +289,13 @@ impl Campaign<'_> {
     /// Runs the steps; returns how many ran.
     async fn run(&self, cluster: &mut Cluster) -> anyhow::Result<usize> {
         let wait = Duration::from_micros(self.bound) + Duration::from_secs(2);
-        cluster.settle(None, wait).await;
+        cluster.settle(None, wait).await?;
         for (i, step) in self.steps.iter().enumerate() {
             if tokio::time::Instant::now() >= self.deadline {
                 return Ok(i);
             }
             cluster.apply(i, step).await?;
-            cluster.settle(Some(i), wait).await;
+            cluster.settle(Some(i), wait).await?;
             // A calm moment after the settle: the verdict judges validity on it.
             tokio::time::sleep(self.heartbeat * 3).await;
         }
@@ -245,25 +303,108 @@ impl Campaign<'_> {
     }
 }
 
+/// The logserver the campaign reads and blocks through.
+enum Logserver {
+    /// Started by the campaign, in this process.
+    Own(Server),
+    /// Found running (`--logserver`).
+    Remote(Remote),
+}
+
+impl Logserver {
+    async fn nodes(&self) -> anyhow::Result<Vec<NodeView>> {
+        match self {
+            Logserver::Own(server) => Ok(server.nodes()),
+            Logserver::Remote(remote) => remote.nodes().await,
+        }
+    }
+
+    async fn set_blocks(&self, links: Vec<BlockedLink>) -> anyhow::Result<()> {
+        match self {
+            Logserver::Own(server) => server
+                .set_blocks(links)
+                .await
+                .map(drop)
+                .map_err(|e| anyhow::anyhow!("cannot set the blocked links: {e}")),
+            Logserver::Remote(remote) => remote.set_blocks(&links).await,
+        }
+    }
+
+    async fn entries_since(&self, from_ms: u64) -> anyhow::Result<Vec<LogEntry>> {
+        match self {
+            Logserver::Own(server) => Ok(server.entries_since(from_ms)),
+            Logserver::Remote(remote) => remote.entries_since(from_ms).await,
+        }
+    }
+
+    /// The space-time picture from `from_ms` on.
+    async fn spacetime(&self, from_ms: u64) -> anyhow::Result<String> {
+        match self {
+            Logserver::Own(server) => {
+                Ok(election_view::render_spacetime(&server.run_since(from_ms)))
+            }
+            Logserver::Remote(remote) => {
+                remote
+                    .timeline(now_ms().saturating_sub(from_ms).div_ceil(1000))
+                    .await
+            }
+        }
+    }
+}
+
+/// How the campaign starts a node (again).
+enum Starter {
+    /// A child of the supervisor, with its command line (it dies with the campaign).
+    Own {
+        supervisor: Supervisor,
+        command_lines: Vec<Vec<String>>,
+    },
+    /// Detached, as the process found at attach was started.
+    Found(Vec<Launch>),
+}
+
 /// The running cluster and the campaign's log.
 struct Cluster {
     addrs: Vec<SocketAddr>,
-    command_lines: Vec<Vec<String>>,
-    supervisor: Supervisor,
-    pids: Vec<Option<u32>>,
-    paused: BTreeSet<usize>,
-    server: Server,
+    starter: Starter,
+    /// Each node's process, as (pid, start time), while it runs.
+    pids: Vec<Option<(u32, u64)>>,
+    /// The paused nodes and the watchdogs that would continue them without the campaign.
+    paused: BTreeMap<usize, Watchdog>,
+    /// Whether the campaign's blocks may be in place.
+    blocked: bool,
+    logserver: Logserver,
     properties: Properties,
     events: Vec<Event>,
     started_ms: u64,
 }
 
 impl Cluster {
+    fn new(
+        addrs: &[SocketAddr],
+        starter: Starter,
+        logserver: Logserver,
+        properties: Properties,
+    ) -> Cluster {
+        Cluster {
+            addrs: addrs.to_vec(),
+            starter,
+            pids: vec![None; addrs.len()],
+            paused: BTreeMap::new(),
+            blocked: false,
+            logserver,
+            properties,
+            events: Vec::new(),
+            started_ms: now_ms(),
+        }
+    }
+
+    /// Starts a logserver and one node per address.
     async fn start(
         args: &ChaosArgs,
         addrs: &[SocketAddr],
-        properties: Properties,
         scratch: &Path,
+        properties: Properties,
     ) -> anyhow::Result<Cluster> {
         let server = Server::start(ServeArgs::new(args.port, scratch.join("logserver-data")))
             .await
@@ -277,7 +418,6 @@ impl Cluster {
             &format!("chaos-{}", std::process::id()),
             false,
         )?;
-        let supervisor = demo::node_supervisor()?;
         let command_lines = addrs
             .iter()
             .map(|&addr| {
@@ -290,19 +430,41 @@ impl Cluster {
                 .to_args()
             })
             .collect();
-        let mut cluster = Cluster {
-            addrs: addrs.to_vec(),
+        let starter = Starter::Own {
+            supervisor: demo::node_supervisor()?,
             command_lines,
-            supervisor,
-            pids: vec![None; addrs.len()],
-            paused: BTreeSet::new(),
-            server,
-            properties,
-            events: Vec::new(),
-            started_ms: now_ms(),
         };
+        let mut cluster = Cluster::new(addrs, starter, Logserver::Own(server), properties);
         for node in 0..addrs.len() {
             cluster.spawn(None, node)?;
+        }
+        Ok(cluster)
+    }
+
+    /// Attaches to the nodes `found` running on this machine and reporting to `logserver`.
+    async fn attach(
+        args: &ChaosArgs,
+        logserver: &str,
+        addrs: &[SocketAddr],
+        found: Vec<(u32, Launch)>,
+        properties: Properties,
+    ) -> anyhow::Result<Cluster> {
+        let remote = Remote::connect(logserver, args.admin_token.clone())
+            .await
+            .with_context(|| format!("cannot reach the logserver at {logserver}"))?;
+        let blocks = remote.blocks().await?;
+        if !blocks.is_empty() {
+            bail!(
+                "the logserver at {logserver} has {} blocked links: reset them (status page or \
+                 DELETE /api/blocks) before a campaign, which replaces them",
+                blocks.len()
+            );
+        }
+        let (pids, launches): (Vec<u32>, Vec<Launch>) = found.into_iter().unzip();
+        let starter = Starter::Found(launches);
+        let mut cluster = Cluster::new(addrs, starter, Logserver::Remote(remote), properties);
+        for (node, pid) in pids.into_iter().enumerate() {
+            cluster.up(None, node, pid, "found running");
         }
         Ok(cluster)
     }
@@ -322,44 +484,57 @@ impl Cluster {
         });
     }
 
-    fn spawn(&mut self, step: Option<usize>, node: usize) -> anyhow::Result<()> {
+    /// Notes that `node` runs as `pid`.
+    fn up(&mut self, step: Option<usize>, node: usize, pid: u32, how: &str) {
+        self.pids[node] = procfs::start_time(pid).map(|started| (pid, started));
         let addr = self.addrs[node];
-        let pid = self
-            .supervisor
-            .spawn(&addr.to_string(), &self.command_lines[node])?;
-        self.pids[node] = Some(pid);
         self.log(
             step,
             What::Up { node, pid },
-            format!("{addr} started (pid {pid})"),
+            format!("{addr} {how} (pid {pid})"),
         );
+    }
+
+    fn spawn(&mut self, step: Option<usize>, node: usize) -> anyhow::Result<()> {
+        let addr = self.addrs[node];
+        let pid = match &mut self.starter {
+            Starter::Own {
+                supervisor,
+                command_lines,
+            } => supervisor.spawn(&addr.to_string(), &command_lines[node])?,
+            Starter::Found(launches) => detached::launch(&launches[node])
+                .with_context(|| format!("cannot start {addr} again"))?,
+        };
+        self.up(step, node, pid, "started");
         Ok(())
     }
 
+    /// The node's pid, if it still runs (never a recycled pid).
+    fn pid(&self, node: usize) -> Option<u32> {
+        self.pids[node]
+            .filter(|&(pid, started)| !procfs::gone(pid, started))
+            .map(|(pid, _)| pid)
+    }
+
     fn signal(&self, node: usize, signal: Signal) {
-        if let Some(pid) = self.pids[node] {
+        if let Some(pid) = self.pid(node) {
             let _ = kill(Pid::from_raw(pid as i32), signal);
         }
     }
 
-    /// Signals a node to stop and waits (bounded) for the process to be reaped, so the
-    /// supervisor never signals a recycled pid.
+    /// Signals a node to stop and waits (bounded) until its process is gone, then SIGKILLs it.
     async fn stop_node(&mut self, step: usize, node: usize, signal: Signal) {
-        let Some(pid) = self.pids[node].take() else {
-            return;
-        };
-        let _ = kill(Pid::from_raw(pid as i32), signal);
-        let reaped = tokio::time::timeout(GRACE, async {
-            while let Some(exit) = self.supervisor.wait_any().await {
-                if exit.pid == pid {
-                    break;
-                }
+        self.signal(node, signal);
+        let exited = tokio::time::timeout(GRACE, async {
+            while self.pid(node).is_some() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
             }
         })
         .await;
-        if reaped.is_err() {
-            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+        if exited.is_err() {
+            self.signal(node, Signal::SIGKILL);
         }
+        self.pids[node] = None;
         let addr = self.addrs[node];
         self.log(
             Some(step),
@@ -370,10 +545,8 @@ impl Cluster {
 
     async fn set_blocks(&mut self, step: usize, links: Vec<BlockedLink>) -> anyhow::Result<()> {
         let n = links.len();
-        self.server
-            .set_blocks(links)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot set the blocked links: {e}"))?;
+        self.blocked = true;
+        self.logserver.set_blocks(links).await?;
         self.log(
             Some(step),
             What::Blocks { links: n },
@@ -402,9 +575,9 @@ impl Cluster {
     }
 
     /// The node leading now, as the node table shows it.
-    fn leader(&self) -> Option<usize> {
-        let views = self.server.nodes();
-        views
+    async fn leader(&self) -> anyhow::Result<Option<usize>> {
+        let views = self.logserver.nodes().await?;
+        Ok(views
             .iter()
             .filter(|v| v.reachable)
             .filter(|v| {
@@ -415,7 +588,7 @@ impl Cluster {
                 self.addrs
                     .iter()
                     .position(|a| a.to_string() == v.node.addr())
-            })
+            }))
     }
 
     /// Applies, holds and heals one step.
@@ -424,7 +597,7 @@ impl Cluster {
         let mut fault = step.fault.clone();
         if fault == Fault::IsolateLeader {
             // Resolved now: who leads depends on the run, not the seed.
-            let target = self.leader().unwrap_or(self.addrs.len() - 1);
+            let target = self.leader().await?.unwrap_or(self.addrs.len() - 1);
             fault = Fault::SplitMinority { side: vec![target] };
         }
         let text = match &step.fault {
@@ -443,8 +616,12 @@ impl Cluster {
             Fault::Kill { node } => self.stop_node(i, *node, Signal::SIGKILL).await,
             Fault::Leave { node } => self.stop_node(i, *node, Signal::SIGTERM).await,
             Fault::Pause { node } => {
-                self.signal(*node, Signal::SIGSTOP);
-                self.paused.insert(*node);
+                if let Some(pid) = self.pid(*node) {
+                    // The watchdog first: from the SIGSTOP on, a SIGCONT is certain.
+                    let watchdog = Watchdog::start(pid, hold)?;
+                    self.paused.insert(*node, watchdog);
+                    self.signal(*node, Signal::SIGSTOP);
+                }
             }
             Fault::BlockOneWay { from, to } => {
                 let links = vec![self.link(*from, *to)];
@@ -476,23 +653,26 @@ impl Cluster {
         self.log(Some(i), What::Heal, format!("step {i}: heal"));
         match &fault {
             Fault::Kill { node } | Fault::Leave { node } => self.spawn(Some(i), *node)?,
-            Fault::Pause { node } => {
-                self.signal(*node, Signal::SIGCONT);
-                self.paused.remove(node);
-            }
+            Fault::Pause { node } => self.resume(*node),
             _ => self.set_blocks(i, Vec::new()).await?,
         }
         Ok(())
     }
 
+    /// Continues a paused node, and stops its watchdog.
+    fn resume(&mut self, node: usize) {
+        self.signal(node, Signal::SIGCONT);
+        self.paused.remove(&node);
+    }
+
     /// Waits until every node is Normal behind one leader (on the node table), at most `wait`.
-    async fn settle(&mut self, step: Option<usize>, wait: Duration) {
+    async fn settle(&mut self, step: Option<usize>, wait: Duration) -> anyhow::Result<()> {
         let start = tokio::time::Instant::now();
         loop {
-            if self.agreed() {
+            if self.agreed().await? {
                 let ms = start.elapsed().as_millis();
                 self.log(step, What::Settled, format!("settled after {ms} ms"));
-                return;
+                return Ok(());
             }
             if start.elapsed() >= wait {
                 let ms = wait.as_millis();
@@ -501,7 +681,7 @@ impl Cluster {
                     What::NotSettled,
                     format!("not settled within {ms} ms"),
                 );
-                return;
+                return Ok(());
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -509,8 +689,8 @@ impl Cluster {
 
     /// Whether the node table shows every node live, Normal and behind one leader (the
     /// settlement check of `election_core::invariant`, as the verdict uses it).
-    fn agreed(&self) -> bool {
-        let views = self.server.nodes();
+    async fn agreed(&self) -> anyhow::Result<bool> {
+        let views = self.logserver.nodes().await?;
         let live: Vec<(NodeId, Status)> = (0..self.addrs.len())
             .map(|i| {
                 let addr = self.addrs[i].to_string();
@@ -521,22 +701,123 @@ impl Cluster {
                 (NodeId(i as u32), status)
             })
             .collect();
-        matches!(
+        Ok(matches!(
             settlement(&self.properties, self.addrs.len(), &live),
             Settlement::Settled { .. } | Settlement::NotHighest { .. }
-        )
+        ))
     }
 
-    /// Stops everything: paused nodes are continued first, so they can leave.
+    /// Ends the campaign. Paused nodes are continued first. A cluster started here is stopped
+    /// with its logserver; an attached one is left running as it was found: unblocked, and
+    /// every node the campaign stopped started again.
     async fn stop(mut self) {
-        for node in std::mem::take(&mut self.paused) {
-            self.signal(node, Signal::SIGCONT);
+        for node in self.paused.keys().copied().collect::<Vec<_>>() {
+            self.resume(node);
         }
-        self.supervisor.shutdown(GRACE).await;
-        if let Err(e) = self.server.shutdown().await {
-            eprintln!("[chaos] logserver shutdown: {e}");
+        match (self.starter, self.logserver) {
+            (Starter::Own { mut supervisor, .. }, Logserver::Own(server)) => {
+                supervisor.shutdown(GRACE).await;
+                if let Err(e) = server.shutdown().await {
+                    eprintln!("[chaos] logserver shutdown: {e}");
+                }
+            }
+            (starter, logserver) => {
+                if self.blocked
+                    && let Err(e) = logserver.set_blocks(Vec::new()).await
+                {
+                    eprintln!("[chaos] cannot clear the blocks: {e:#}");
+                }
+                if let Starter::Found(launches) = starter {
+                    for (node, launch) in launches.iter().enumerate() {
+                        if self.pids[node].is_none()
+                            && let Err(e) = detached::launch(launch)
+                        {
+                            eprintln!("[chaos] cannot start {} again: {e:#}", self.addrs[node]);
+                        }
+                    }
+                }
+            }
         }
     }
+}
+
+/// Finds the process of each node of the cluster file running on this machine (the owner of
+/// its UDP socket), checks that it is an `election node` of the campaign's algorithm, and
+/// returns how to start each again and the nodes' common timing.
+fn find_nodes(
+    args: &ChaosArgs,
+    addrs: &[SocketAddr],
+) -> anyhow::Result<(Vec<(u32, Launch)>, Timing)> {
+    let config = args.config.as_deref().unwrap_or(Path::new(""));
+    let mut found = Vec::new();
+    let mut timing: Option<(Timing, SocketAddr)> = None;
+    for (line, &addr) in addrs.iter().enumerate() {
+        let at = || format!("{addr} (line {} of {})", line + 1, config.display());
+        let pid = procfs::udp_owner(addr)?.with_context(|| {
+            format!(
+                "{}: no process of this user has that UDP socket open (is the node running on \
+                 this machine?)",
+                at()
+            )
+        })?;
+        let mut launch = procfs::launch_of(pid).with_context(at)?;
+        let node = node_args(&launch.argv).with_context(|| {
+            format!(
+                "{}: its process (pid {pid}) is not an `election node`",
+                at()
+            )
+        })?;
+        if node.algorithm != args.algorithm.name() || node.addr != addr {
+            bail!(
+                "{}: its process (pid {pid}) runs {} on {}, not {} on {addr}",
+                at(),
+                node.algorithm,
+                node.addr,
+                args.algorithm
+            );
+        }
+        let t = node.options.timing().with_context(at)?;
+        match timing {
+            Some((first, other)) if first != t => {
+                bail!(
+                    "{}: its heartbeat/timeout differ from those of {other}",
+                    at()
+                )
+            }
+            Some(_) => {}
+            None => timing = Some((t, addr)),
+        }
+        // A node the demo started dies with the demo; started again here, it must not.
+        launch
+            .env
+            .retain(|(k, _)| k.as_os_str() != demo::PARENT_ENV);
+        found.push((pid, launch));
+    }
+    let (timing, _) = timing.with_context(|| format!("{}: no nodes", config.display()))?;
+    Ok((found, timing))
+}
+
+/// Parses the command line of an `election node` process.
+fn node_args(argv: &[std::ffi::OsString]) -> anyhow::Result<NodeArgs> {
+    let words: Vec<String> = argv
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    match words.get(1).map(String::as_str) {
+        // `node` stands where the parser expects the program's name.
+        Some("node") => NodeArgs::try_parse_from(&words[1..])
+            .map_err(|e| anyhow::anyhow!("{}", e.to_string().trim())),
+        _ => bail!("its command line is `{}`", words.join(" ")),
+    }
+}
+
+/// The addresses of a cluster file, naming the file in any error.
+fn read_config(path: &Path) -> anyhow::Result<Vec<SocketAddr>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the cluster file {}", path.display()))?;
+    let config =
+        ClusterConfig::parse(&text).with_context(|| format!("cluster file {}", path.display()))?;
+    Ok(config.addrs().to_vec())
 }
 
 /// A node's reported status with addresses numbered by their line.
@@ -571,18 +852,19 @@ fn describe(c: &Cluster, fault: &Fault) -> String {
 }
 
 /// Judges the log, writes the results folder and prints the summary.
-fn judge(
+async fn judge(
     args: &ChaosArgs,
     cluster: &Cluster,
-    properties: Properties,
     bound: Time,
     steps: &[Step],
     ran: usize,
 ) -> anyhow::Result<verdict::Summary> {
-    let entries = cluster.server.entries_since(cluster.started_ms);
+    let mut entries = cluster.logserver.entries_since(cluster.started_ms).await?;
+    // A logserver found running may log other clusters too.
+    entries.retain(|e| cluster.addrs.iter().any(|a| a.to_string() == e.report.addr));
     let input = verdict::Input {
         algorithm: args.algorithm,
-        properties,
+        properties: cluster.properties,
         addrs: &cluster.addrs,
         entries: &entries,
         events: &cluster.events,
@@ -602,11 +884,8 @@ fn judge(
     }
     write(&out.join("log.jsonl"), &log)?;
     write_json(&out.join("summary.json"), &summary)?;
-    let run = cluster.server.run_since(cluster.started_ms);
-    write(
-        &out.join("spacetime.html"),
-        &election_view::render_spacetime(&run),
-    )?;
+    let picture = cluster.logserver.spacetime(cluster.started_ms).await?;
+    write(&out.join("spacetime.html"), &picture)?;
     if args.json {
         println!("{}", serde_json::to_string(&summary)?);
     } else {

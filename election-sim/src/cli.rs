@@ -341,6 +341,10 @@ pub struct ExploreArgs {
     /// not over random values).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Worker threads expanding states (default: every core). The report is the same for any
+    /// number, timing aside: the same states, transitions, depth and counterexample.
+    #[arg(long)]
+    pub jobs: Option<usize>,
     /// Print the result as one JSON object (states, transitions, depth, complete, violation).
     #[arg(long)]
     pub json: bool,
@@ -622,6 +626,13 @@ fn kinds<'a>(sent: impl IntoIterator<Item = (&'a str, u64)>) -> String {
         .join(", ")
 }
 
+/// `--jobs`, or every core.
+fn jobs_or_all_cores(jobs: Option<usize>) -> usize {
+    jobs.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    })
+}
+
 fn check<P: Protocol>(args: &CheckArgs) -> Result<ExitCode, String> {
     let c = &args.cluster;
     c.validate()?;
@@ -631,9 +642,7 @@ fn check<P: Protocol>(args: &CheckArgs) -> Result<ExitCode, String> {
         seeds: args.seeds,
         shard: args.shard,
     };
-    let jobs = args.jobs.unwrap_or_else(|| {
-        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
-    });
+    let jobs = jobs_or_all_cores(args.jobs);
     let random = c.random_faults().respecting(&P::properties(&config));
     let (passed, verdict, wall_s) = crate::sweep::sweep(
         range,
@@ -881,7 +890,8 @@ fn explore<P: Explorable>(args: &ExploreArgs) -> Result<ExitCode, String> {
     };
     let model = P::properties(&config).model;
     let explorer = Explorer::<P>::new(config, args.nodes, budget, args.seed)?
-        .max_in_flight(args.max_in_flight);
+        .max_in_flight(args.max_in_flight)
+        .jobs(jobs_or_all_cores(args.jobs))?;
     let limits = Limits {
         max_states: args.max_states,
         max_depth: args.max_depth,

@@ -76,6 +76,15 @@
 //!   component (where a run ends up once nothing else happens), the settled states are led by
 //!   the highest live node.
 //!
+//! # Threads
+//!
+//! The search runs level by level ([`Explorer::jobs`] threads, `--jobs`): the states of one depth
+//! are expanded in parallel (each successor built, fingerprinted, and, unless already visited,
+//! judged for safety, settling and the epoch bound), then merged into the visited set and the
+//! state graph on one thread in the order a serial breadth-first search meets them. State
+//! numbers, parent links, edges, cuts and the first violation are the serial ones, so the
+//! report and every counterexample are the same for any number of threads.
+//!
 //! Nodes are not symmetric (the id is the priority), so there is no symmetry reduction; the
 //! network is canonicalised (messages in flight as a sorted multiset). Membership changes (joins
 //! and leaves) are not explored.
@@ -91,6 +100,7 @@ use election_core::{
 use foldhash::fast::FixedState;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::check::{Invariant, Safety, Violation, describe};
@@ -435,6 +445,38 @@ impl<P: Explorable> World<P> {
     }
 }
 
+/// States of one level expanded in parallel before their successors are merged: enough to keep
+/// every thread busy, few enough to bound the successors held at once.
+const CHUNK: usize = 2048;
+
+/// A state's successors, from [`Explorer::expand`].
+struct Expansion<P: Explorable> {
+    /// The expanded state's [`World::size`], for the queue's share of the memory estimate.
+    size: u64,
+    /// In action order.
+    successors: Vec<Successor<P>>,
+}
+
+/// One step from an expanded state.
+struct Successor<P: Explorable> {
+    action: Action,
+    /// The fingerprint of the state it leads to.
+    fp: u128,
+    /// That state, unless it was visited before its level.
+    new: Option<Box<New<P>>>,
+}
+
+/// A successor not visited before its level, with what is decided about it in parallel.
+struct New<P: Explorable> {
+    world: World<P>,
+    /// [`Explorer::verdict`].
+    verdict: (bool, bool),
+    /// The safety property it breaks (checked only where a status changed in the step).
+    broken: Option<(Invariant, Vec<NodeId>, String)>,
+    /// Past the epoch bound: not expanded.
+    past: bool,
+}
+
 /// A trace event of protocol `P`.
 type EvOf<'a, P> = Ev<'a, <P as Protocol>::Msg, <P as Protocol>::Timer>;
 
@@ -456,6 +498,8 @@ pub struct Explorer<P: Explorable> {
     budget: Budget,
     seed: u64,
     max_in_flight: usize,
+    /// The threads [`Explorer::run`] expands states on.
+    pool: rayon::ThreadPool,
 }
 
 /// The default of [`Explorer::max_in_flight`].
@@ -479,7 +523,22 @@ impl<P: Explorable> Explorer<P> {
             budget,
             seed,
             max_in_flight: MAX_IN_FLIGHT,
+            pool: Self::threads(1)?,
         })
+    }
+
+    /// Expands states on `jobs` threads (default 1). The report is the same for any number,
+    /// timing aside (see [`Explorer::run`]).
+    pub fn jobs(mut self, jobs: usize) -> Result<Self, String> {
+        self.pool = Self::threads(jobs)?;
+        Ok(self)
+    }
+
+    fn threads(jobs: usize) -> Result<rayon::ThreadPool, String> {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(jobs.max(1))
+            .build()
+            .map_err(|e| format!("cannot start {jobs} worker threads: {e}"))
     }
 
     /// Asynchronous model: no timer fires while `k` messages are in flight (they are delivered,
@@ -492,11 +551,16 @@ impl<P: Explorable> Explorer<P> {
 
     /// Searches every state reachable from a fresh boot, breadth first, within `limits`;
     /// `progress` is called about every 65,536 states.
+    ///
+    /// Level by level: the states of one depth are expanded in chunks on the [`Explorer::jobs`]
+    /// threads, and each chunk's successors are merged into the visited set and the state graph
+    /// serially, in the order a single-threaded search meets them. So the numbering, the parent
+    /// links, the edges, the cuts and the first violation do not depend on the number of
+    /// threads: the report is the same for any, timing aside.
     pub fn run(&self, limits: &Limits, mut progress: impl FnMut(&Progress)) -> Report {
         let started = Instant::now();
         let mut graph = Graph::default();
         let mut visited = Visited::with_hasher(FixedState::with_seed(0));
-        let mut queue: VecDeque<(u32, World<P>)> = VecDeque::new();
         let mut queue_bytes = 0u64;
         let mut report = Report {
             states: 0,
@@ -513,82 +577,94 @@ impl<P: Explorable> Explorer<P> {
         visited.insert(fingerprint(&init), 0);
         graph.add(None, 0, self.verdict(&init));
         queue_bytes += init.size();
-        queue.push_back((0, init));
+        let mut level: Vec<(u32, World<P>)> = vec![(0, init)];
         let mut found = None;
-        'search: while let Some((index, world)) = queue.pop_front() {
-            queue_bytes -= world.size();
-            let depth = graph.depth[index as usize];
-            report.depth = report.depth.max(depth);
-            if graph.len() % 65_536 == 0 {
-                progress(&Progress {
-                    states: graph.len() as u64,
-                    depth,
-                    queue: queue.len(),
-                    seconds: started.elapsed().as_secs_f64(),
+        'search: while let Some(&(first, _)) = level.first() {
+            let depth = graph.depth[first as usize];
+            report.depth = depth;
+            let expand = limits.max_depth.is_none_or(|d| depth < d);
+            let mut next_level = Vec::new();
+            let mut rest = std::mem::take(&mut level).into_iter();
+            while rest.len() > 0 {
+                let chunk: Vec<(u32, World<P>)> = rest.by_ref().take(CHUNK).collect();
+                let expansions: Vec<(u32, Expansion<P>)> = self.pool.install(|| {
+                    chunk
+                        .into_par_iter()
+                        .map(|(index, world)| {
+                            (
+                                index,
+                                self.expand(world, expand, &visited, limits.max_epoch),
+                            )
+                        })
+                        .collect()
                 });
-            }
-            graph.open(index);
-            if limits.max_depth.is_some_and(|d| depth >= d) {
-                report.cut = Some(format!("the depth bound of {depth} steps was reached"));
-                continue;
-            }
-            for action in self.actions(&world) {
-                let mut next = world.clone();
-                self.apply(&mut next, action, &mut None);
-                self.canonical(&mut next, true);
-                report.transitions += 1;
-                let fp = fingerprint(&next);
-                let target = match visited.get(&fp) {
-                    Some(&t) => t,
-                    None => {
-                        if graph.len() >= limits.max_states {
-                            report.cut = Some(format!(
-                                "the cap of {} states was reached (raise --max-states)",
-                                limits.max_states
-                            ));
-                            break 'search;
-                        }
-                        let memory = graph.bytes() + visited.len() as u64 * 48 + queue_bytes;
-                        report.memory_estimate = report.memory_estimate.max(memory);
-                        if memory > limits.max_memory {
-                            report.cut = Some(format!(
-                                "the memory cap of {} MiB was reached after {} states \
-                                 (raise --max-memory-mb, or lower the fault budget)",
-                                limits.max_memory >> 20,
-                                graph.len()
-                            ));
-                            break 'search;
-                        }
-                        let t = graph.len() as u32;
-                        visited.insert(fp, t);
-                        graph.add(Some((index, action)), depth + 1, self.verdict(&next));
-                        // Safety depends on the statuses and the model flag only.
-                        let same = next.inside == world.inside
-                            && next.slots.iter().zip(&world.slots).all(|(a, b)| {
-                                a.node.as_ref().map(Node::status)
-                                    == b.node.as_ref().map(Node::status)
-                            });
-                        if let Some(broken) = (!same).then(|| self.safety(&next)).flatten() {
-                            found = Some((t, broken));
-                            break 'search;
-                        }
-                        if next
-                            .live()
-                            .any(|(_, n)| n.protocol().epoch() > limits.max_epoch)
-                        {
-                            graph.beyond(t);
-                            report.past_epoch += 1;
-                        } else {
-                            queue_bytes += next.size();
-                            queue.push_back((t, next));
-                        }
-                        t
+                for (index, expansion) in expansions {
+                    queue_bytes -= expansion.size;
+                    if graph.len() % 65_536 == 0 {
+                        progress(&Progress {
+                            states: graph.len() as u64,
+                            depth,
+                            queue: rest.len() + next_level.len(),
+                            seconds: started.elapsed().as_secs_f64(),
+                        });
                     }
-                };
-                if !action.is_fault() {
-                    graph.edge(target, action);
+                    graph.open(index);
+                    if !expand {
+                        report.cut = Some(format!("the depth bound of {depth} steps was reached"));
+                        continue;
+                    }
+                    for Successor { action, fp, new } in expansion.successors {
+                        report.transitions += 1;
+                        // A state new before this level may have been met earlier in it.
+                        let target = match visited.get(&fp) {
+                            Some(&t) => t,
+                            None => {
+                                let Some(new) = new else {
+                                    unreachable!("visited only grows: it lacked this state before")
+                                };
+                                if graph.len() >= limits.max_states {
+                                    report.cut = Some(format!(
+                                        "the cap of {} states was reached (raise --max-states)",
+                                        limits.max_states
+                                    ));
+                                    break 'search;
+                                }
+                                let memory =
+                                    graph.bytes() + visited.len() as u64 * 48 + queue_bytes;
+                                report.memory_estimate = report.memory_estimate.max(memory);
+                                if memory > limits.max_memory {
+                                    report.cut = Some(format!(
+                                        "the memory cap of {} MiB was reached after {} states \
+                                         (raise --max-memory-mb, or lower the fault budget)",
+                                        limits.max_memory >> 20,
+                                        graph.len()
+                                    ));
+                                    break 'search;
+                                }
+                                let t = graph.len() as u32;
+                                visited.insert(fp, t);
+                                graph.add(Some((index, action)), depth + 1, new.verdict);
+                                if let Some(broken) = new.broken {
+                                    found = Some((t, broken));
+                                    break 'search;
+                                }
+                                if new.past {
+                                    graph.beyond(t);
+                                    report.past_epoch += 1;
+                                } else {
+                                    queue_bytes += new.world.size();
+                                    next_level.push((t, new.world));
+                                }
+                                t
+                            }
+                        };
+                        if !action.is_fault() {
+                            graph.edge(target, action);
+                        }
+                    }
                 }
             }
+            level = next_level;
         }
         graph.close();
         report.states = graph.len() as u64;
@@ -606,6 +682,58 @@ impl<P: Explorable> Explorer<P> {
             .max(graph.bytes() + visited.len() as u64 * 48);
         report.seconds = started.elapsed().as_secs_f64();
         report
+    }
+
+    /// The successors of `world` in action order (none unless `expand`), each with its
+    /// fingerprint and, unless `visited` already holds it, the state and what the merge needs:
+    /// the part of the search that runs in parallel.
+    fn expand(
+        &self,
+        world: World<P>,
+        expand: bool,
+        visited: &Visited,
+        max_epoch: u64,
+    ) -> Expansion<P> {
+        let size = world.size();
+        let actions = if expand {
+            self.actions(&world)
+        } else {
+            Vec::new()
+        };
+        let successors = actions
+            .into_iter()
+            .map(|action| {
+                let mut next = world.clone();
+                self.apply(&mut next, action, &mut None);
+                self.canonical(&mut next, true);
+                let fp = fingerprint(&next);
+                if visited.contains_key(&fp) {
+                    return Successor {
+                        action,
+                        fp,
+                        new: None,
+                    };
+                }
+                // Safety depends on the statuses and the model flag only.
+                let same = next.inside == world.inside
+                    && next.slots.iter().zip(&world.slots).all(|(a, b)| {
+                        a.node.as_ref().map(Node::status) == b.node.as_ref().map(Node::status)
+                    });
+                let past = next.live().any(|(_, n)| n.protocol().epoch() > max_epoch);
+                let new = New {
+                    verdict: self.verdict(&next),
+                    broken: (!same).then(|| self.safety(&next)).flatten(),
+                    past,
+                    world: next,
+                };
+                Successor {
+                    action,
+                    fp,
+                    new: Some(Box::new(new)),
+                }
+            })
+            .collect();
+        Expansion { size, successors }
     }
 
     /// The choices enabled in `w`, in a fixed order.

@@ -34,10 +34,23 @@ fn explore<P: Explorable>(
     budget: Budget,
     max_epoch: u64,
 ) -> (Explorer<P>, Report) {
+    explore_on::<P>(1, options, nodes, budget, &limits(max_epoch))
+}
+
+/// A search on `jobs` threads.
+fn explore_on<P: Explorable>(
+    jobs: usize,
+    options: &[(&str, &str)],
+    nodes: u32,
+    budget: Budget,
+    limits: &Limits,
+) -> (Explorer<P>, Report) {
     let explorer = Explorer::<P>::new(config::<P>(options), nodes, budget, 0)
         .unwrap()
-        .max_in_flight(2);
-    let report = explorer.run(&limits(max_epoch), |_| {});
+        .max_in_flight(2)
+        .jobs(jobs)
+        .unwrap();
+    let report = explorer.run(limits, |_| {});
     (explorer, report)
 }
 
@@ -106,7 +119,7 @@ fn every_algorithm_passes_a_search_at_two_nodes() {
 
 /// Invariant: Bully keeps Assertion 1, liveness and validity in every state reachable with a
 /// crash at n = 3 — and with a crash and a recovery the first version's Halt rule breaks
-/// Assertion 1 with a short path that replays.
+/// Assertion 1 with a short path that replays, the same path on two threads.
 #[test]
 fn the_old_halt_rule_is_caught_with_a_short_counterexample() {
     let crash = Budget {
@@ -117,10 +130,14 @@ fn the_old_halt_rule_is_caught_with_a_short_counterexample() {
     assert!(report.counterexample.is_none() && report.liveness_checked);
     let options = [("halts", "any-higher")];
     let (explorer, report) = explore::<Bully>(&options, 3, CRASH_AND_RECOVERY, 1);
-    let found = report.counterexample.expect("the old Halt rule is caught");
+    let found = report
+        .counterexample
+        .as_ref()
+        .expect("the old Halt rule is caught");
     assert_eq!(found.violation.invariant, Invariant::Agreement);
     assert!(found.explored.path.len() <= 20, "{:?}", found.explored.path);
-    replays(&explorer, &found, &options);
+    replays(&explorer, found, &options);
+    same_on_two_threads::<Bully>(&report, &options, 3, CRASH_AND_RECOVERY, &limits(1));
 }
 
 /// A Raft that forgets its term and vote across a crash.
@@ -165,10 +182,18 @@ impl Mutation<Bully> for NeverNormal {
 }
 
 /// The liveness check must fail on a variant that never settles: a fair cycle (the synchronous
-/// model's rule) that replays as a cycle.
+/// model's rule) that replays as a cycle, the same cycle on two threads (decided on the state
+/// graph's edges, which the threads must not reorder).
 #[test]
 fn a_bully_that_never_settles_breaks_liveness_with_a_fair_cycle() {
     let (explorer, report) = explore::<Mutant<Bully, NeverNormal>>(&[], 3, Budget::default(), 1);
+    same_on_two_threads::<Mutant<Bully, NeverNormal>>(
+        &report,
+        &[],
+        3,
+        Budget::default(),
+        &limits(1),
+    );
     let found = report.counterexample.expect("never settling is caught");
     assert_eq!(found.violation.invariant, Invariant::Liveness);
     let from = found.explored.cycle_from.expect("a cycle");
@@ -182,28 +207,63 @@ fn a_bully_that_never_settles_breaks_liveness_with_a_fair_cycle() {
         .unwrap();
 }
 
-/// Invariant: the search is a function of its inputs — the same counts twice.
+/// Invariant: the search is a function of its inputs, not of its threads — a passing search
+/// gives the same report on one thread and on two (`same_on_two_threads`).
 #[test]
 fn a_search_is_deterministic() {
-    let (_, a) = explore::<Raft>(&[], 2, CRASH_AND_RECOVERY, 1);
-    let (_, b) = explore::<Raft>(&[], 2, CRASH_AND_RECOVERY, 1);
-    assert_eq!(
-        (a.states, a.transitions, a.depth),
-        (b.states, b.transitions, b.depth)
-    );
+    let (_, serial) = explore::<Raft>(&[], 2, CRASH_AND_RECOVERY, 1);
+    assert!(serial.liveness_checked && serial.counterexample.is_none());
+    same_on_two_threads::<Raft>(&serial, &[], 2, CRASH_AND_RECOVERY, &limits(1));
 }
 
-/// A cap cuts the search and says so; liveness is then not decided.
+/// Everything a report holds but its timing.
+type Timeless = (
+    u64,
+    u64,
+    u32,
+    Option<String>,
+    u64,
+    bool,
+    u64,
+    Option<Counterexample>,
+);
+
+fn timeless(r: &Report) -> Timeless {
+    (
+        r.states,
+        r.transitions,
+        r.depth,
+        r.cut.clone(),
+        r.past_epoch,
+        r.liveness_checked,
+        r.memory_estimate,
+        r.counterexample.clone(),
+    )
+}
+
+/// Asserts that the search that gave `serial` on one thread gives it on two, field for field
+/// but timing: the same counts, cut, memory estimate and counterexample path.
+fn same_on_two_threads<P: Explorable>(
+    serial: &Report,
+    options: &[(&str, &str)],
+    nodes: u32,
+    budget: Budget,
+    limits: &Limits,
+) {
+    let (_, parallel) = explore_on::<P>(2, options, nodes, budget, limits);
+    assert_eq!(timeless(serial), timeless(&parallel));
+}
+
+/// A cap cuts the search and says so, at the same state on two threads; liveness is then not
+/// decided.
 #[test]
 fn a_state_cap_makes_the_search_incomplete() {
-    let explorer = Explorer::<Bully>::new(config::<Bully>(&[]), 3, CRASH_AND_RECOVERY, 0).unwrap();
-    let report = explorer.run(
-        &Limits {
-            max_states: 1_000,
-            ..Limits::default()
-        },
-        |_| {},
-    );
+    let capped = Limits {
+        max_states: 1_000,
+        ..Limits::default()
+    };
+    let (_, report) = explore_on::<Bully>(1, &[], 3, CRASH_AND_RECOVERY, &capped);
     assert!(!report.complete() && !report.liveness_checked);
-    assert!(report.cut.unwrap().contains("1000 states"));
+    assert!(report.cut.as_ref().unwrap().contains("1000 states"));
+    same_on_two_threads::<Bully>(&report, &[], 3, CRASH_AND_RECOVERY, &capped);
 }

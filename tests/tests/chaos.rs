@@ -89,17 +89,9 @@ fn a_short_campaign_per_algorithm_gives_a_verdict_and_a_results_folder() {
             serde_json::from_str(&std::fs::read_to_string(out.join("schedule.json")).unwrap())
                 .unwrap();
         assert_eq!(schedule.as_array().unwrap().len(), 4);
-        let events: Value =
-            serde_json::from_str(&std::fs::read_to_string(out.join("events.json")).unwrap())
-                .unwrap();
-        let kinds: Vec<&str> = events
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| e["kind"].as_str().unwrap())
-            .collect();
-        assert_eq!(kinds.iter().filter(|k| **k == "fault").count(), 4);
-        assert_eq!(kinds.iter().filter(|k| **k == "heal").count(), 4);
+        let kinds = event_kinds(&out);
+        assert_eq!(kinds.iter().filter(|k| *k == "fault").count(), 4);
+        assert_eq!(kinds.iter().filter(|k| *k == "heal").count(), 4);
         let log = std::fs::read_to_string(out.join("log.jsonl")).unwrap();
         assert_eq!(log.lines().count() as u64, s["reports"].as_u64().unwrap());
         let html = std::fs::read_to_string(out.join("spacetime.html")).unwrap();
@@ -409,19 +401,10 @@ fn attached_to_a_running_cluster_a_campaign_leaves_it_running_even_when_killed_i
     // The window only: a log of the campaign's own seconds, every node in it.
     let log = std::fs::read_to_string(cluster.dir.path().join("out/log.jsonl")).unwrap();
     assert_eq!(log.lines().count() as u64, s["reports"].as_u64().unwrap());
-    let events: Value = serde_json::from_str(
-        &std::fs::read_to_string(cluster.dir.path().join("out/events.json")).unwrap(),
-    )
-    .unwrap();
-    let kinds: Vec<&str> = events
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["kind"].as_str().unwrap())
-        .collect();
+    let kinds = event_kinds(&cluster.dir.path().join("out"));
     // The three found running, and at least one started again (seed 2 kills or removes one).
     assert!(
-        kinds.iter().filter(|k| **k == "up").count() > 3,
+        kinds.iter().filter(|k| *k == "up").count() > 3,
         "no node was restarted: {kinds:?}"
     );
 
@@ -490,4 +473,16 @@ fn a_campaign_killed_during_a_pause_leaves_no_node_behind() {
             .map(|&p| (p, proc_state(p)))
             .collect::<Vec<_>>()
     );
+}
+
+/// The kinds of the driver's log entries in a results folder's `events.json`, in order.
+fn event_kinds(out: &std::path::Path) -> Vec<String> {
+    let events: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("events.json")).unwrap()).unwrap();
+    events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap().to_string())
+        .collect()
 }

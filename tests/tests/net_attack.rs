@@ -10,7 +10,7 @@
 //! 3. a genuine keyed join, which must still get the highest id (nothing wrapped);
 //! 4. the leader's traffic captured on loopback (AF_PACKET; root only, else SKIPPED), the
 //!    leader SIGKILLed, and its captured datagrams replayed from its own address and port
-//!    together with spoofed answers (`IAmThere{leader}`, `Pong`, `CheckOk`, `AreYouThereReply`).
+//!    together with spoofed answers (`IAmThere{leader}`, `AreYouNormal`, `Pong`, `CheckOk`, `AreYouThereReply`).
 //!
 //! Each must change nothing: the leader stays (agreed in ≥ 90 % of the samples — the rest is a
 //! loaded machine's timing), nobody answers the attacker, the joiners exit with a clear error,
@@ -301,11 +301,15 @@ fn storm_messages(algorithm: Algorithm, leader: NodeId) -> Vec<Value> {
     }
 }
 
-/// What a live leader would answer to a follower's poll.
+/// What a live leader would answer to a follower's poll, or send as its heartbeat (Bully's
+/// members time the coordinator's Check, AreYouNormal).
 fn leader_answers(algorithm: Algorithm, leader: NodeId, group: Option<GroupId>) -> Vec<Value> {
     use election_core::{bully, invitation, raft};
     match algorithm {
-        Algorithm::Bully => vec![json(bully::Msg::IAmThere { leader: true })],
+        Algorithm::Bully => vec![
+            json(bully::Msg::IAmThere { leader: true }),
+            json(bully::Msg::AreYouNormal),
+        ],
         Algorithm::Invitation => {
             let group = group.unwrap_or(GroupId {
                 origin: leader,

@@ -108,7 +108,8 @@
 //!
 //! # Cost
 //! Members keep O(1) state; only a coordinator holding an election keeps `Up`. In normal operation
-//! a heartbeat costs `n - 1` messages, the coordinator's AreYouNormal. An election costs `n - 2` Halts, NewCoordinators and Readys (and their answers)
+//! a heartbeat costs `n - 1` messages, the coordinator's AreYouNormal. An election costs
+//! `n - 2` Halts, NewCoordinators and Readys (and their answers)
 //! in the best case, when the second-highest node notices the crash first; in the worst case every
 //! member notices and probes every higher node, `O(n²)` AreYouThere, as in the paper.
 

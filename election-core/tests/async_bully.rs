@@ -9,7 +9,9 @@ use proptest::prelude::*;
 
 #[path = "support/timing.rs"]
 mod timing;
-use timing::{HEARTBEAT, TIMEOUT, TIMING, booted_at_once, cluster, config, split_two_three};
+use timing::{
+    HEARTBEAT, TIMEOUT, TIMING, booted_at_once, cluster, config, settled, split_two_three,
+};
 
 #[test]
 fn fresh_start_elects_the_highest_with_one_halt_ack_and_ldr_per_lower_node() {
@@ -38,9 +40,7 @@ fn fresh_start_elects_the_highest_with_one_halt_ack_and_ldr_per_lower_node() {
 
 #[test]
 fn leader_crash_second_highest_halts_the_n_minus_2_others() {
-    let mut c = cluster::<AsyncBully>(5);
-    c.start_all();
-    assert_eq!(c.settle(), Ok(4));
+    let mut c = settled::<AsyncBully>(5);
     c.crash(4);
     c.reset_counts();
     c.step_until(c.liveness_bound(), |c| c.status(3).is_leader(NodeId(3)))
@@ -137,9 +137,7 @@ fn incarnation_survives_restarts_and_election_ids_never_repeat() {
 
 #[test]
 fn partition_gives_one_leader_per_side_and_the_highest_absorbs_after_healing() {
-    let mut c = cluster::<AsyncBully>(5);
-    c.start_all();
-    assert_eq!(c.settle(), Ok(4));
+    let mut c = settled::<AsyncBully>(5);
     split_two_three(&mut c);
     let low = c.status(0).group.unwrap();
     assert_eq!(low.origin, NodeId(1));
@@ -230,9 +228,7 @@ fn stage_two_skips_a_crashed_process_after_one_ack_timeout() {
 /// their own silence timers fire.
 #[test]
 fn refused_halts_are_skipped_at_once() {
-    let mut c = cluster::<AsyncBully>(5);
-    c.start_all();
-    assert_eq!(c.settle(), Ok(4));
+    let mut c = settled::<AsyncBully>(5);
     c.crash(4);
     // Node 3 notices the silence first; the others still follow 4.
     assert!(c.fire(3, Timer::LeaderSilent));

@@ -81,6 +81,26 @@ fn best_case_second_highest_detects_and_sends_n_minus_2_announcements() {
     assert_eq!(c.sent("IAmThere"), 0);
 }
 
+/// A `Normal` member's wait for the next Check outlasts the longest gap the synchronous model
+/// allows between two Checks of a live coordinator: a heartbeat on a clock 10 % slow, plus the
+/// longest delay, measured on the member's clock 10 % fast. A shorter wait would let a member
+/// take a live coordinator for dead and halt the others beside it (Assertion 1).
+#[test]
+fn a_member_outwaits_the_slowest_next_check() {
+    let mut c = settled(false);
+    assert!(c.fire(4, Timer::Heartbeat), "n4 Checks its members");
+    c.deliver_all();
+    let heard = c.now();
+    let wait = c.deadline(0, &Timer::Silence).expect("n0 times n4") - heard;
+    let timing = config(false).timing;
+    let drift = election_core::Model::SYNCHRONOUS_DRIFT;
+    let longest_gap = timing.heartbeat as f64 / (1.0 - drift) + timing.max_delay() as f64;
+    assert!(
+        wait as f64 >= longest_gap * (1.0 + drift),
+        "n0 waits {wait}us for a gap of up to {longest_gap}us real time"
+    );
+}
+
 /// A member made Normal by Ready hears no Check until the coordinator has every ReadyAck (up
 /// to a timeout) and its next heartbeat comes: its first wait for the coordinator's silence
 /// covers both and a delay, or it would take a live coordinator for dead.

@@ -6,7 +6,7 @@ use proptest::prelude::*;
 
 #[path = "support/timing.rs"]
 mod timing;
-use timing::{HEARTBEAT, booted_at_once, cluster, config, split_two_three};
+use timing::{HEARTBEAT, booted_at_once, cluster, config, settled, split_two_three};
 
 #[test]
 fn fresh_start_elects_the_highest_with_exact_message_counts() {
@@ -48,9 +48,7 @@ fn one_initiator_reaching_the_live_leader_costs_d_hops_and_one_announcement_lap(
 
 #[test]
 fn leader_crash_is_detected_by_checks_and_the_dead_node_is_skipped() {
-    let mut c = cluster::<Ring>(5);
-    c.start_all();
-    assert_eq!(c.settle(), Ok(4));
+    let mut c = settled::<Ring>(5);
     c.crash(4);
     c.reset_counts();
     c.step_until(c.liveness_bound(), |c| c.check_one_leader() == Ok(3))
@@ -161,9 +159,7 @@ fn a_hop_waiting_on_a_node_that_leaves_goes_on_at_once() {
 
 #[test]
 fn partition_sides_elect_their_own_and_the_higher_leader_unites_the_ring() {
-    let mut c = cluster::<Ring>(5);
-    c.start_all();
-    assert_eq!(c.settle(), Ok(4));
+    let mut c = settled::<Ring>(5);
     split_two_three(&mut c);
     c.heal();
     // The next announcement lap of 4 converts the other side.
@@ -174,9 +170,7 @@ fn partition_sides_elect_their_own_and_the_higher_leader_unites_the_ring() {
 
 #[test]
 fn a_restarted_leaders_laps_pass_nodes_that_saw_higher_laps_before() {
-    let mut c = cluster::<Ring>(5);
-    c.start_all();
-    assert_eq!(c.settle(), Ok(4));
+    let mut c = settled::<Ring>(5);
     c.run_for(3 * config::<Ring>().announce_every(5));
     // Leader 4 restarts; node 0 misses its election and first announcement and still follows
     // the old incarnation's (higher) lap numbers.

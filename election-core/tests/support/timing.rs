@@ -39,6 +39,15 @@ pub fn config<P: Protocol>() -> ConfigOf<P> {
     Config::new(TIMING)
 }
 
+/// `n` nodes of `P` started together and settled (within the liveness bound) under the highest.
+#[allow(dead_code)] // as above
+pub fn settled<P: Protocol>(n: u32) -> Cluster<P> {
+    let mut c = cluster::<P>(n);
+    c.start_all();
+    assert_eq!(c.settle(), Ok(n - 1));
+    c
+}
+
 /// Splits a settled 5-node cluster into {0, 1} and {2, 3, 4} and checks that, within the
 /// liveness bound, each side is one group under its own highest node.
 #[allow(dead_code)] // as above

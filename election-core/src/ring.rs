@@ -61,9 +61,52 @@
 //!   the one-leader claim inside the synchronous model. `election sim explore --algorithm ring
 //!   --nodes 3 --crashes 1 --recoveries 1` found both runs (15 and 17 steps, one across a
 //!   restart, one within a life) before this rule.
-//! * **Failure detection.** Members `Check` their coordinator every `heartbeat`; a coordinator
-//!   answers `CheckOk` while it is the Normal leader. Without an answer within `timeout` the member
-//!   starts an election, as the report's nodes do.
+//! * **Failure detection.** The report's members poll their coordinator; here the leader sends
+//!   `Alive` to every member each `heartbeat` while it leads, and a follower that hears none for
+//!   [`RingConfig::leader_silence`] (`5/4 (heartbeat + max_delay)`) starts an election. In the
+//!   synchronous model that silence proves the leader crashed (or stopped leading) as surely as an
+//!   unanswered poll, it is noticed about `timeout / 2` sooner, and every follower notices it
+//!   within the same few milliseconds (they heard the same last `Alive`), so the dead leader's
+//!   predecessor on the ring knows before the first candidacy reaches it.
+//! * **Known-silent nodes are skipped — by announcements, and by the candidacy that the
+//!   silence starts.** A follower whose leader falls silent sends its own candidacy past that
+//!   leader at once, and a participant whose hop is still waiting on the leader it followed
+//!   passes the hop on as soon as that leader's silence runs out, not a `timeout` after the hop:
+//!   the silence is the missing `Ack`. A node also remembers the one node it found silent in the
+//!   current election (that leader, or a hop's receiver by its missing `Ack`), and its
+//!   announcements skip it, saving the winner's lap another `timeout`. The mark is dropped as
+//!   soon as the node is heard from or named by a hop, on a membership change about it, and
+//!   when this node has passed the election's announcement on, so a node that recovered is
+//!   reached by the next announcement lap at the latest. *Later candidacies do not skip it*: a
+//!   silent leader may have recovered since, as a participant, and a higher candidacy that
+//!   skipped it would leave it unaware of the higher node, free to win with a stale hop
+//!   timeout beside that node once it leads (`election sim explore --algorithm ring --nodes 4
+//!   --crashes 2 --recoveries 2 --max-epoch 3` finds that run in 18 steps when they do; an
+//!   announcement cannot make a leader, so skipping a live node there costs it a lap at most).
+//! * **Earlier candidacies.** A candidacy names its candidate's *life* (a number drawn at each
+//!   boot) and its number in that life. A node whose earlier candidacy is still travelling —
+//!   one that skipped a node that was down at the time — would otherwise take that candidacy's
+//!   return for its latest one's and lead beside the higher node that led meanwhile, breaking
+//!   the one-leader claim inside the synchronous model. `election sim explore --algorithm ring
+//!   --nodes 3 --crashes 1 --recoveries 1` found both runs (15 and 17 steps, one across a
+//!   restart, one within a life) before this rule.
+//! * **Failure detection.** The report's members poll their coordinator; here the leader sends
+//!   `Alive` to every member each `heartbeat` while it leads, and a follower that hears none for
+//!   [`RingConfig::leader_silence`] (`5/4 (heartbeat + max_delay)`) starts an election. In the
+//!   synchronous model that silence proves the leader crashed (or stopped leading) as surely as an
+//!   unanswered poll, it is noticed about `timeout / 2` sooner, and every follower notices it
+//!   within the same few milliseconds (they heard the same last `Alive`), so the dead leader's
+//!   predecessor on the ring knows before the first candidacy reaches it.
+//! * **Known-silent nodes are skipped.** A node remembers the one node it last found silent (its
+//!   leader, by that silence, or a hop's receiver, by the missing `Ack`) and sends its hops past
+//!   it while an election is under way, instead of waiting a `timeout` per lap for the same
+//!   missing `Ack` again: the candidacy's lap and the winner's announcement each save a timeout.
+//!   The mark is dropped as soon as the node is heard from or named by a hop (a recovered node's
+//!   candidacy passes its predecessor before it can win), on a membership change about it, and
+//!   when this node's election ends (once it has passed the announcement on), so a node that
+//!   recovered is reached by the next announcement lap at the latest. A participant whose hop is
+//!   still waiting on the leader it followed skips it as soon as that leader's silence runs out,
+//!   not a `timeout` after the hop.
 //! * **Stalled elections.** Crashes can swallow the winning candidacy (or leave a dead node as
 //!   some participants' `best`). A participant that sees no `Coordinator` within three laps
 //!   (`election_timeout`) initiates again, which resets its `best`. A participant accepts a
@@ -138,6 +181,18 @@ impl RingConfig {
             .max(self.lap(n))
     }
 
+    /// How long a follower waits for its leader's next `Alive` before it takes the leader for
+    /// dead: `5/4 (heartbeat + max_delay)`. A live leader sends `Alive` every heartbeat and each
+    /// arrives within [`Timing::max_delay`], so two arrive at most `heartbeat + max_delay` apart
+    /// (and the first within that of adopting the leader, which led before it announced itself);
+    /// the quarter more covers the leader's clock running slow and the follower's running fast by
+    /// [`Model::SYNCHRONOUS_DRIFT`](crate::protocol::Model::SYNCHRONOUS_DRIFT) each.
+    ///
+    /// [`Timing::max_delay`]: crate::protocol::Timing::max_delay
+    pub fn leader_silence(&self) -> Time {
+        (self.timing.heartbeat + self.timing.max_delay()) * 5 / 4
+    }
+
     /// How long a participant waits for a `Coordinator` before initiating again: its `Election`
     /// reaches the highest node within a lap, that node's candidacy comes back within another,
     /// and the announcement reaches everyone within a third.
@@ -180,10 +235,8 @@ pub enum Msg {
     Hop(Hop),
     /// The receiver of a hop confirms it, so the sender need not skip it.
     Ack(Hop),
-    /// A member asks its coordinator whether it still leads.
-    Check,
-    /// The coordinator's answer.
-    CheckOk,
+    /// The leader's heartbeat to every member, sent while it leads.
+    Alive,
 }
 
 impl Kind for Msg {
@@ -192,8 +245,7 @@ impl Kind for Msg {
             Msg::Hop(Hop::Election { .. }) => "Election",
             Msg::Hop(Hop::Coordinator { .. }) => "Coordinator",
             Msg::Ack(_) => "Ack",
-            Msg::Check => "Check",
-            Msg::CheckOk => "CheckOk",
+            Msg::Alive => "Alive",
         }
     }
 }
@@ -203,10 +255,10 @@ impl Kind for Msg {
 pub enum Timer {
     /// The pending hop was not acknowledged: skip its receiver.
     HopTimeout,
-    /// Time for a member to check its coordinator.
-    Check,
-    /// The coordinator did not answer the check.
-    CheckTimeout,
+    /// Time for the leader's next `Alive`.
+    Heartbeat,
+    /// The watched leader's `Alive`s stopped for [`RingConfig::leader_silence`].
+    Silence,
     /// No `Coordinator` arrived since this node became participant.
     ElectionTimeout,
     /// Time for the leader's next announcement lap.
@@ -217,8 +269,8 @@ impl Kind for Timer {
     fn kind(&self) -> &'static str {
         match self {
             Timer::HopTimeout => "HopTimeout",
-            Timer::Check => "Check",
-            Timer::CheckTimeout => "CheckTimeout",
+            Timer::Heartbeat => "Heartbeat",
+            Timer::Silence => "Silence",
             Timer::ElectionTimeout => "ElectionTimeout",
             Timer::Announce => "Announce",
         }
@@ -265,6 +317,11 @@ pub struct Ring {
     life: u64,
     /// This life's candidacies so far: tells the latest from an earlier one.
     round: u64,
+    /// The leader whose `Alive`s this node times ([`Timer::Silence`] is armed): its coordinator,
+    /// or the one it followed before an election made it a participant.
+    watching: Option<NodeId>,
+    /// The node this node last found silent, skipped by its hops (see the module docs).
+    silent: Option<NodeId>,
 }
 
 impl Ring {
@@ -283,9 +340,51 @@ impl Ring {
 
     /// Sends `hop` to the next node and waits for its ack. A node keeps at most one hop pending,
     /// the one worth re-sending past a silent node (see `Hop::supersedes`).
+    /// An announcement skips the node found silent in this election; a candidacy does not (see
+    /// the module docs).
     fn send_hop(&mut self, cx: &mut Context<'_>, hop: Hop, out: &mut Out) {
+        let skip = self
+            .silent
+            .filter(|_| matches!(hop, Hop::Coordinator { .. }));
+        let to = self.next_node(cx, skip);
+        self.send_hop_to(cx, to, hop, out);
+    }
+
+    /// The next node on the ring, past `skip` if that is the next one.
+    fn next_node(&self, cx: &Context<'_>, skip: Option<NodeId>) -> NodeId {
         let next = cx.members.next_after(self.me).unwrap_or(self.me);
-        self.send_hop_to(cx, next, hop, out);
+        if Some(next) == skip {
+            cx.members.next_after(next).unwrap_or(self.me)
+        } else {
+            next
+        }
+    }
+
+    /// Starts timing `leader`'s `Alive`s.
+    fn watch(&mut self, leader: NodeId, out: &mut Out) {
+        self.watching = Some(leader);
+        out.set_timer(Timer::Silence, self.config.leader_silence());
+    }
+
+    fn stop_watching(&mut self, out: &mut Out) {
+        self.watching = None;
+        out.cancel_timer(Timer::Silence);
+    }
+
+    /// The watched leader has been silent for [`RingConfig::leader_silence`].
+    fn on_silence(&mut self, cx: &mut Context<'_>, out: &mut Out) {
+        let Some(leader) = self.watching.take() else {
+            return;
+        };
+        self.silent = Some(leader);
+        if self.is_follower() {
+            self.become_participant(cx, out);
+            self.stand(cx, Some(leader), out);
+        } else if self.pending.is_some_and(|p| p.to == leader) {
+            // A hop of this election waits on the same leader: it will not answer.
+            out.cancel_timer(Timer::HopTimeout);
+            self.on_hop_timeout(cx, out);
+        }
     }
 
     fn send_hop_to(&mut self, cx: &mut Context<'_>, to: NodeId, hop: Hop, out: &mut Out) {
@@ -309,18 +408,21 @@ impl Ring {
     /// Initiates an election (again, if already participant).
     fn start_election(&mut self, cx: &mut Context<'_>, out: &mut Out) {
         self.become_participant(cx, out);
-        self.stand(cx, out);
+        self.stand(cx, None, out);
     }
 
-    /// Sends a new candidacy of this node.
-    fn stand(&mut self, cx: &mut Context<'_>, out: &mut Out) {
+    /// Sends a new candidacy of this node, past `skip` (the leader whose silence this node
+    /// has just established) if that is the next node.
+    fn stand(&mut self, cx: &mut Context<'_>, skip: Option<NodeId>, out: &mut Out) {
         self.round += 1;
+        self.best = Some(self.me);
         let hop = Hop::Election {
             candidate: self.me,
             life: self.life,
             round: self.round,
         };
-        self.forward_candidate(cx, hop, out);
+        let to = self.next_node(cx, skip);
+        self.send_hop_to(cx, to, hop, out);
     }
 
     /// Passes on an `Election` hop, this node's own or a better one it received.
@@ -331,13 +433,14 @@ impl Ring {
         self.send_hop(cx, hop, out);
     }
 
+    /// Becomes a participant. A follower keeps timing its leader's `Alive`s (see
+    /// [`Ring::on_silence`]).
     fn become_participant(&mut self, cx: &mut Context<'_>, out: &mut Out) {
         if self.is_leader() {
             out.cancel_timer(Timer::Announce);
+            out.cancel_timer(Timer::Heartbeat);
         }
         self.coordinator = None;
-        out.cancel_timer(Timer::Check);
-        out.cancel_timer(Timer::CheckTimeout);
         out.set_timer(
             Timer::ElectionTimeout,
             self.config.election_timeout(cx.members.len()),
@@ -347,8 +450,12 @@ impl Ring {
     fn become_leader(&mut self, cx: &mut Context<'_>, out: &mut Out) {
         self.best = None;
         self.coordinator = Some(self.me);
+        self.stop_watching(out);
         out.cancel_timer(Timer::ElectionTimeout);
+        out.set_timer(Timer::Heartbeat, self.config.timing.heartbeat);
         self.announce(cx, out);
+        // This election is over here: a node found silent in it is tried again from now on.
+        self.silent = None;
     }
 
     /// Sends the next announcement lap and schedules the one after.
@@ -377,6 +484,7 @@ impl Ring {
         if !cx.members.contains(candidate) {
             return;
         }
+        self.heard_of(candidate);
         if candidate == self.me {
             // Round the whole ring, never beaten: this node is the highest — if this is its
             // latest candidacy, not an earlier one (of this life or before a restart) that
@@ -390,7 +498,7 @@ impl Ring {
         match self.best {
             Some(best) if better <= best => {}
             Some(_) if better == candidate => self.forward_candidate(cx, hop, out),
-            Some(_) => self.stand(cx, out),
+            Some(_) => self.stand(cx, None, out),
             // The leader would win this election: announce the outcome instead of re-running it.
             None if self.is_leader() && candidate < self.me => self.announce(cx, out),
             None => {
@@ -398,7 +506,7 @@ impl Ring {
                 if better == candidate {
                     self.forward_candidate(cx, hop, out);
                 } else {
-                    self.stand(cx, out);
+                    self.stand(cx, None, out);
                 }
             }
         }
@@ -408,6 +516,7 @@ impl Ring {
         if !cx.members.contains(leader) || leader == self.me {
             return;
         }
+        self.heard_of(leader);
         let adopt = match self.coordinator {
             // The winner of an election this node takes part in is at least this node.
             _ if self.is_participant() => leader > self.me,
@@ -421,20 +530,32 @@ impl Ring {
         }
         if self.is_leader() {
             out.cancel_timer(Timer::Announce);
+            out.cancel_timer(Timer::Heartbeat);
         }
         self.best = None;
         self.coordinator = Some(leader);
         self.lap = lap;
         out.cancel_timer(Timer::ElectionTimeout);
-        out.cancel_timer(Timer::CheckTimeout);
-        out.set_timer(Timer::Check, self.config.timing.heartbeat);
+        self.watch(leader, out);
         self.send_hop(cx, Hop::Coordinator { leader, lap }, out);
+        // This election is over here (see `become_leader`).
+        self.silent = None;
+    }
+
+    /// `node` is alive, or was when a hop naming it left: stop skipping it.
+    fn heard_of(&mut self, node: NodeId) {
+        if self.silent == Some(node) {
+            self.silent = None;
+        }
     }
 
     fn on_hop_timeout(&mut self, cx: &mut Context<'_>, out: &mut Out) {
         let Some(Pending { to: silent, hop }) = self.pending.take() else {
             return;
         };
+        if self.is_participant() {
+            self.silent = Some(silent);
+        }
         if matches!(hop, Hop::Election { candidate, .. } if candidate == silent) {
             // The candidate itself is silent: its candidacy can never complete.
             return;
@@ -470,6 +591,8 @@ impl Protocol for Ring {
             pending: None,
             life: 0,
             round: 0,
+            watching: None,
+            silent: None,
         }
     }
 
@@ -501,17 +624,20 @@ impl Protocol for Ring {
     ///    candidacy lost before F, initiates again within `E` of its last (re)initiation, which
     ///    clears that `best`: by F + `timeout/2` + L + E no `best` can block `h`'s candidacy;
     /// 3. `h` is then a participant that re-initiates within another `E` (its own candidacy was
-    ///    lost), or a member that notices its leader gone within `heartbeat` + 2 `timeout` and
-    ///    initiates, or the leader: its next announcement (within `announce_every`) passes every node
-    ///    within a lap, and a stale `Election` arriving after it costs one more election of `h`;
+    ///    lost), or a member that notices its leader gone within `S` =
+    ///    [`leader_silence`](RingConfig::leader_silence) of the crash and initiates, or the leader:
+    ///    its next announcement (within `announce_every`) passes every node within a lap, and a
+    ///    stale `Election` arriving after it costs one more election of `h`; a node skipped as
+    ///    silent after it recovered is reached by that announcement too (the skip ends with the
+    ///    election that set it);
     /// 4. `h`'s candidacy goes round within a lap and its announcement within another.
     ///
-    /// Summed generously: `announce_every + heartbeat + 3·timeout + 4·L + 2·E`.
+    /// Summed generously: `announce_every + S + timeout + 4·L + 2·E`.
     fn liveness_bound(config: &RingConfig, n: usize) -> Time {
         config
             .announce_every(n)
-            .saturating_add(config.timing.heartbeat)
-            .saturating_add(config.timing.timeout.saturating_mul(3))
+            .saturating_add(config.leader_silence())
+            .saturating_add(config.timing.timeout)
             .saturating_add(config.lap(n).saturating_mul(4))
             .saturating_add(config.election_timeout(n).saturating_mul(2))
     }
@@ -557,6 +683,7 @@ impl Protocol for Ring {
         if !self.started || !cx.members.contains(from) {
             return;
         }
+        self.heard_of(from);
         match msg {
             Msg::Hop(hop) => {
                 out.send(from, Msg::Ack(hop));
@@ -571,15 +698,9 @@ impl Protocol for Ring {
                     out.cancel_timer(Timer::HopTimeout);
                 }
             }
-            Msg::Check => {
-                if self.is_leader() {
-                    out.send(from, Msg::CheckOk);
-                }
-            }
-            Msg::CheckOk => {
-                if self.is_follower() && self.coordinator == Some(from) {
-                    out.cancel_timer(Timer::CheckTimeout);
-                    out.set_timer(Timer::Check, self.config.timing.heartbeat);
+            Msg::Alive => {
+                if self.watching == Some(from) {
+                    self.watch(from, out);
                 }
             }
         }
@@ -588,17 +709,13 @@ impl Protocol for Ring {
     fn on_timer(&mut self, cx: &mut Context<'_>, timer: Timer, out: &mut Out) {
         match timer {
             Timer::HopTimeout => self.on_hop_timeout(cx, out),
-            Timer::Check => {
-                if let (true, Some(coordinator)) = (self.is_follower(), self.coordinator) {
-                    out.send(coordinator, Msg::Check);
-                    out.set_timer(Timer::CheckTimeout, self.config.timing.timeout);
+            Timer::Heartbeat => {
+                if self.is_leader() {
+                    out.broadcast(Msg::Alive);
+                    out.set_timer(Timer::Heartbeat, self.config.timing.heartbeat);
                 }
             }
-            Timer::CheckTimeout => {
-                if self.is_follower() {
-                    self.start_election(cx, out);
-                }
-            }
+            Timer::Silence => self.on_silence(cx, out),
             Timer::ElectionTimeout => {
                 if self.is_participant() {
                     self.start_election(cx, out);
@@ -615,9 +732,14 @@ impl Protocol for Ring {
     fn on_membership(&mut self, cx: &mut Context<'_>, change: Membership, out: &mut Out) {
         // A join needs nothing here: the next node comes from the updated table, and the joiner
         // starts its own election.
+        let (Membership::Joined(node) | Membership::Left(node)) = change;
+        self.heard_of(node);
         let Membership::Left(gone) = change else {
             return;
         };
+        if self.watching == Some(gone) {
+            self.stop_watching(out);
+        }
         if self.coordinator == Some(gone) || self.is_participant() {
             self.start_election(cx, out);
         }

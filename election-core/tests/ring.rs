@@ -47,19 +47,28 @@ fn one_initiator_reaching_the_live_leader_costs_d_hops_and_one_announcement_lap(
 }
 
 #[test]
-fn leader_crash_is_detected_by_checks_and_the_dead_node_is_skipped() {
+fn leader_crash_is_detected_by_its_silence_and_the_dead_node_is_skipped() {
     let mut c = settled::<Ring>(5);
+    let crashed_at = c.now();
     c.crash(4);
     c.reset_counts();
     c.step_until(c.liveness_bound(), |c| c.check_one_leader() == Ok(3))
         .unwrap();
-    // Chang-Roberts with one initiator and no leader: node 0's CheckTimeout fires first (the
-    // others' checks are cancelled when its election reaches them). On the n' = 4 live nodes the
-    // election takes n' + d = 4 + 3 hops (d: from 0 to the highest, 3), plus one to the dead 4
-    // that is not acked: 0→1→2→3, 3→4, then 3→0→1→2→3. The announcement takes n' - 1 = 3 hops
-    // plus the one to 4: 3→4, 3→0→1→2.
+    // Every follower heard 4's last Alive at once, so their silences run out at one instant:
+    // 0's fires first and its candidacy makes 1, 2 and 3 participants before theirs do. 3, the
+    // dead node's predecessor, has already sent its candidacy to 4; when its own silence runs
+    // out it passes it on to 0 without waiting for the missing Ack. Hops: 0→1→2→3, 3→4 (not
+    // acked), 3→0→1→2→3; the announcement skips 4, known silent: 3→0→1→2.
     assert_eq!(c.sent("Election"), 8);
-    assert_eq!(c.sent("Coordinator"), 4);
+    assert_eq!(c.sent("Coordinator"), 3);
+    assert_eq!(c.sent("Ack"), 10);
+    let config = config::<Ring>();
+    assert!(
+        c.now() - crashed_at <= config.leader_silence(),
+        "no hop timeout was waited out: took {} µs, silence {} µs",
+        c.now() - crashed_at,
+        config.leader_silence()
+    );
     assert_eq!(c.settle(), Ok(3));
 }
 
@@ -179,11 +188,11 @@ fn a_restarted_leaders_laps_pass_nodes_that_saw_higher_laps_before() {
     c.deliver_all();
     assert!(c.fire(4, Timer::HopTimeout), "election hop to 0 not acked");
     c.deliver_all();
+    // The announcement skips 0, found silent in this election, and the mark ends with it.
     assert!(
-        c.fire(4, Timer::HopTimeout),
-        "announcement hop to 0 not acked"
+        !c.fire(4, Timer::HopTimeout),
+        "announcement sent to the node found silent"
     );
-    c.deliver_all();
     assert_eq!(c.check_one_leader(), Ok(4));
     c.heal();
     c.reset_counts();

@@ -140,6 +140,21 @@ fn the_old_halt_rule_is_caught_with_a_short_counterexample() {
     same_on_two_threads::<Bully>(&report, &options, 3, CRASH_AND_RECOVERY, &limits(1));
 }
 
+/// Invariant: the ring keeps one leader at a time in every state of a staggered boot at n = 4,
+/// two laps deep. A ring whose candidacies also skip the node found silent (not only its
+/// announcements) crowns a node that never saw the higher candidacy: this search finds it in 18
+/// steps (`--nodes 4 --max-epoch 2`, checked when the rule was narrowed).
+#[test]
+fn ring_candidacies_pass_every_node_not_found_silent_by_their_own_hop() {
+    let (_, report) = explore::<election_core::ring::Ring>(&[], 4, Budget::default(), 2);
+    assert!(report.cut.is_none(), "{:?}", report.cut);
+    assert!(
+        report.counterexample.is_none(),
+        "{:?}",
+        report.counterexample.map(|c| c.violation)
+    );
+}
+
 /// A Raft that forgets its term and vote across a crash.
 struct Forgets;
 

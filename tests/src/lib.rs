@@ -182,6 +182,17 @@ pub async fn nodes_of(addr: SocketAddr) -> Vec<NodeView> {
     })
 }
 
+/// `GET /api/blocks` of the logserver at `addr`: the links it blocks now.
+pub async fn blocks_of(addr: SocketAddr) -> Vec<BlockedLink> {
+    let body = http(addr, Method::GET, "/api/blocks", None).await;
+    serde_json::from_slice(&body).unwrap_or_else(|e| {
+        panic!(
+            "bad /api/blocks answer ({e}): {}",
+            String::from_utf8_lossy(&body)
+        )
+    })
+}
+
 /// Both directions of every link between `a` and `b`.
 pub fn cut(a: &[SocketAddr], b: &[SocketAddr]) -> Vec<BlockedLink> {
     let mut links = Vec::new();

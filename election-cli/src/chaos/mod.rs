@@ -373,6 +373,8 @@ struct Cluster {
     paused: BTreeMap<usize, Watchdog>,
     /// Whether the campaign's blocks may be in place.
     blocked: bool,
+    /// The node being stopped (signalled, its exit not yet seen).
+    stopping: Option<usize>,
     logserver: Logserver,
     properties: Properties,
     events: Vec<Event>,
@@ -392,6 +394,7 @@ impl Cluster {
             pids: vec![None; addrs.len()],
             paused: BTreeMap::new(),
             blocked: false,
+            stopping: None,
             logserver,
             properties,
             events: Vec::new(),
@@ -522,25 +525,42 @@ impl Cluster {
         }
     }
 
-    /// Signals a node to stop and waits (bounded) until its process is gone, then SIGKILLs it.
-    async fn stop_node(&mut self, step: usize, node: usize, signal: Signal) {
-        self.signal(node, signal);
-        let exited = tokio::time::timeout(GRACE, async {
+    /// Whether the node's process is gone within `wait`.
+    async fn exited(&self, node: usize, wait: Duration) -> bool {
+        tokio::time::timeout(wait, async {
             while self.pid(node).is_some() {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
         })
-        .await;
-        if exited.is_err() {
-            self.signal(node, Signal::SIGKILL);
-        }
-        self.pids[node] = None;
+        .await
+        .is_ok()
+    }
+
+    /// Signals a node to stop and waits (bounded) until its process is gone, then SIGKILLs it.
+    async fn stop_node(&mut self, step: usize, node: usize, signal: Signal) {
+        // Noted before the signal: a campaign interrupted during the wait (a leave takes up to
+        // a second) finishes the stop in `stop` and so knows to start the node again.
+        self.stopping = Some(node);
+        self.signal(node, signal);
+        self.finish_stop(node).await;
         let addr = self.addrs[node];
         self.log(
             Some(step),
             What::Down { node },
             format!("{addr} is down ({signal})"),
         );
+    }
+
+    /// Waits (at most [`GRACE`]) until the signalled node's process is gone, SIGKILLs it if it
+    /// is not, and notes it down.
+    async fn finish_stop(&mut self, node: usize) {
+        if !self.exited(node, GRACE).await {
+            self.signal(node, Signal::SIGKILL);
+            // Gone before it may be started again on the same port.
+            self.exited(node, GRACE).await;
+        }
+        self.pids[node] = None;
+        self.stopping = None;
     }
 
     async fn set_blocks(&mut self, step: usize, links: Vec<BlockedLink>) -> anyhow::Result<()> {
@@ -707,12 +727,16 @@ impl Cluster {
         ))
     }
 
-    /// Ends the campaign. Paused nodes are continued first. A cluster started here is stopped
-    /// with its logserver; an attached one is left running as it was found: unblocked, and
-    /// every node the campaign stopped started again.
+    /// Ends the campaign, also when a stop signal cut a step short. Paused nodes are continued
+    /// first, and a node interrupted while stopping is waited out. A cluster started here is
+    /// stopped with its logserver; an attached one is left running as it was found: unblocked,
+    /// and every node the campaign stopped started again.
     async fn stop(mut self) {
         for node in self.paused.keys().copied().collect::<Vec<_>>() {
             self.resume(node);
+        }
+        if let Some(node) = self.stopping {
+            self.finish_stop(node).await;
         }
         match (self.starter, self.logserver) {
             (Starter::Own { mut supervisor, .. }, Logserver::Own(server)) => {

@@ -204,7 +204,10 @@ pub(crate) async fn run<P: Protocol>(
         members = shell.view.members().len(), incarnation,
         keys = ?shell.link.keys.as_ref().map(Keyring::ids), "node starting");
     shell.report(ReportEvent::Started, Status::down());
-    shell.input(Input::Start { persisted });
+    // Greet the others before the protocol's first message: a peer drops a message from an
+    // address it does not know, and a restarted node (one that left, or was dropped from the
+    // tables) would take its first hop's receiver for dead — the ring's restarted
+    // second-highest node then skipped the live leader and led beside it (`election chaos`).
     if args.join.is_some() {
         // The welcome told only the admitter's table to this node; the rest of the cluster
         // learns of it through the layer now, and their answers fill in joiners that other
@@ -213,6 +216,8 @@ pub(crate) async fn run<P: Protocol>(
     } else {
         shell.view.hello(&mut shell.effects);
     }
+    shell.carry_effects();
+    shell.input(Input::Start { persisted });
     shell.carry_effects();
 
     let mut datagram = vec![0u8; MAX_DATAGRAM + 1];

@@ -10,7 +10,7 @@
 //! 3. a genuine keyed join, which must still get the highest id (nothing wrapped);
 //! 4. the leader's traffic captured on loopback (AF_PACKET; root only, else SKIPPED), the
 //!    leader SIGKILLed, and its captured datagrams replayed from its own address and port
-//!    together with spoofed answers (`IAmThere{leader}`, `AreYouNormal`, `Pong`, `CheckOk`, `AreYouThereReply`).
+//!    together with spoofed answers (`IAmThere{leader}`, `AreYouNormal`, `Pong`, the ring's `Alive`, `AreYouThereReply`).
 //!
 //! Each must change nothing: the leader stays (agreed in ≥ 90 % of the samples — the rest is a
 //! loaded machine's timing), nobody answers the attacker, the joiners exit with a clear error,
@@ -292,7 +292,18 @@ fn storm_messages(algorithm: Algorithm, leader: NodeId) -> Vec<Value> {
             json(AsyncBullyMsg::Ldr(group)),
             json(AsyncBullyMsg::NormQ(group)),
         ],
-        Algorithm::Ring => vec![json(RingMsg::Check)],
+        Algorithm::Ring => vec![
+            json(RingMsg::Hop(election_core::ring::Hop::Election {
+                candidate: leader,
+                life: u64::MAX,
+                round: u64::MAX,
+            })),
+            json(RingMsg::Hop(election_core::ring::Hop::Coordinator {
+                leader,
+                lap: u64::MAX,
+            })),
+            json(RingMsg::Alive),
+        ],
         Algorithm::Raft => vec![
             json(raft::Msg::AppendEntries { term: u64::MAX }),
             json(raft::Msg::RequestVote { term: u64::MAX }),
@@ -302,7 +313,7 @@ fn storm_messages(algorithm: Algorithm, leader: NodeId) -> Vec<Value> {
 }
 
 /// What a live leader would answer to a follower's poll, or send as its heartbeat (Bully's
-/// members time the coordinator's Check, AreYouNormal).
+/// members time the coordinator's Check, AreYouNormal; the ring's followers its Alive).
 fn leader_answers(algorithm: Algorithm, leader: NodeId, group: Option<GroupId>) -> Vec<Value> {
     use election_core::{bully, invitation, raft};
     match algorithm {
@@ -324,7 +335,7 @@ fn leader_answers(algorithm: Algorithm, leader: NodeId, group: Option<GroupId>) 
             ]
         }
         Algorithm::AsyncBully => vec![json(AsyncBullyMsg::Pong)],
-        Algorithm::Ring => vec![json(RingMsg::CheckOk)],
+        Algorithm::Ring => vec![json(RingMsg::Alive)],
         // A heartbeat of the dead leader's term (the followers' term is at most that high).
         Algorithm::Raft => (0..64)
             .map(|term| json(raft::Msg::AppendEntries { term }))

@@ -33,9 +33,9 @@
 //!
 //! Garcia-Molina's Assertion 1 (any two nodes in `Normal` follow the same coordinator) is *not*
 //! claimed: Chang–Roberts has no halting phase, so a member keeps following its old leader until
-//! its leader's silence runs out or the election lap reaches it, and the leader's periodic announcement
-//! lap can still be travelling when that leader has become a participant — a participant that
-//! adopts it follows a leader that no longer leads while the new one does. The simulator's
+//! that leader's silence runs out or the election lap reaches it, and the leader's periodic
+//! announcement lap can still be travelling when that leader has become a participant — a
+//! participant that adopts it follows a leader that no longer leads while the new one does. The simulator's
 //! synchronous mode finds such instants within a few dozen seeds.
 //!
 //! # Where this departs from the paper, and why
@@ -600,8 +600,8 @@ impl Protocol for Ring {
     /// guarantee that an election elects exactly one process, the maximum: so at most one live
     /// node is the leader at any instant inside the model, and the stable leader is the highest.
     /// Not Garcia-Molina's Assertion 1 (see "What is guaranteed" in the module docs): a member
-    /// keeps following its old leader until its leader's silence runs out or the election lap reaches it, and a
-    /// participant adopts an announcement lap still travelling from a leader that has since
+    /// keeps following its old leader until that leader's silence runs out or the election lap
+    /// reaches it, and a participant adopts an announcement lap still travelling from a leader that has since
     /// become a participant itself.
     fn properties(_config: &RingConfig) -> Properties {
         Properties {

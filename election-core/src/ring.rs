@@ -35,8 +35,8 @@
 //! claimed: Chang–Roberts has no halting phase, so a member keeps following its old leader until
 //! that leader's silence runs out or the election lap reaches it, and the leader's periodic
 //! announcement lap can still be travelling when that leader has become a participant — a
-//! participant that adopts it follows a leader that no longer leads while the new one does. The simulator's
-//! synchronous mode finds such instants within a few dozen seeds.
+//! participant that adopts it follows a leader that no longer leads while the new one does. The
+//! simulator's synchronous mode finds such instants within a few dozen seeds.
 //!
 //! # Where this departs from the paper, and why
 //! * **A leader answers a smaller candidate with an announcement.** Chang–Roberts' leader would

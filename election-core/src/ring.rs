@@ -601,8 +601,8 @@ impl Protocol for Ring {
     /// node is the leader at any instant inside the model, and the stable leader is the highest.
     /// Not Garcia-Molina's Assertion 1 (see "What is guaranteed" in the module docs): a member
     /// keeps following its old leader until that leader's silence runs out or the election lap
-    /// reaches it, and a participant adopts an announcement lap still travelling from a leader that has since
-    /// become a participant itself.
+    /// reaches it, and a participant adopts an announcement lap still travelling from a leader
+    /// that has since become a participant itself.
     fn properties(_config: &RingConfig) -> Properties {
         Properties {
             model: Model::Synchronous,

@@ -648,10 +648,11 @@ impl Protocol for Ring {
     /// `n(n+1)/2` worst case cannot occur:
     /// - boot (all initiate): `2n - 1` Election hops, `n - 1` Coordinator hops, each acked;
     /// - best (n−2 initiates, n−1 dead): one lap of its candidacy past the dead node (`n`
-    ///   hops, `n - 1` acked) and one of its announcement (`n - 1` hops, `n - 2` acked);
+    ///   hops, `n - 1` acked; the hop to the dead node times out) and one of its announcement,
+    ///   which skips the node found silent (`n - 2` hops, each acked);
     /// - worst (0 initiates, n−1 dead): `0`'s candidacy, taken over by each higher node, reaches
     ///   `n - 2` (`n - 2` hops), then `n - 2`'s goes round (`n` hops, one to the dead node), and
-    ///   the announcement lap: `2n - 2` + `n - 1` hops, `3n - 5` acks.
+    ///   the announcement lap past the dead node: `2n - 2` + `n - 2` hops, `3n - 5` acks.
     fn message_bounds(n: u64) -> MessageBounds {
         let n1 = n.saturating_sub(1);
         let n2 = n.saturating_sub(2);
@@ -661,12 +662,12 @@ impl Protocol for Ring {
                 2 * ((2 * n).saturating_sub(1) + n1),
             )),
             best: Some(Bound::exact(
-                "n + (n-1) hops, (n-1) + (n-2) acks",
-                n + n1 + n1 + n2,
+                "n + (n-2) hops, (n-1) + (n-2) acks",
+                n + n2 + n1 + n2,
             )),
             worst: Some(Bound::exact(
-                "(2n-2) + (n-1) hops, (3n-5) acks",
-                (2 * n).saturating_sub(2) + n1 + (3 * n).saturating_sub(5),
+                "(2n-2) + (n-2) hops, (3n-5) acks",
+                (2 * n).saturating_sub(2) + n2 + (3 * n).saturating_sub(5),
             )),
         }
     }

@@ -4,13 +4,15 @@
 //! The node logic follows `Ring`'s handlers: candidacies tagged with the candidate's life and
 //! round, only improving candidates forwarded, a leader answering a smaller candidacy with an
 //! announcement, one acknowledged hop pending per node and skipped past a silent receiver,
-//! members checking their coordinator. Every node is a member throughout (the explorer explores
+//! the leader's `Alive` heartbeat timed by its followers, the silent leader skipped by the
+//! candidacy its silence starts and by the election's announcement. Every node is a member throughout (the explorer explores
 //! no joins or leaves), so a node's next node is simply the next id, up or down.
 //!
 //! Time is modelled as the explorer's synchronous model does it (`election-sim/src/explore.rs`,
 //! "Timing, per model"), rewritten here: one clock for all; a timer is armed for the duration
-//! `Ring` asks for at the explorer's default timing (heartbeat 50 ms, timeout 20 ms); a message
-//! sent now is due within `max_delay` (8 ms); no timer fires before every node has booted once;
+//! `Ring` asks for at the explorer's default timing (heartbeat 50 ms, timeout 20 ms, counted in
+//! half milliseconds so the leader's silence, 72.5 ms, is whole); a message sent now is due
+//! within `max_delay` (8 ms); no timer fires before every node has booted once;
 //! then only the earliest deadline may fire, and only if no message in flight is due before it;
 //! a delivery takes the copy of a message due first and does not move the clock. Every state is
 //! re-based to `now = 0` (deadlines and due times relative to now), as the explorer re-bases its
@@ -64,10 +66,8 @@ pub enum Msg {
     Hop(Hop),
     /// Its acknowledgement.
     Ack(Hop),
-    /// A member asks its coordinator whether it still leads.
-    Check,
-    /// The coordinator's answer.
-    CheckOk,
+    /// The leader's heartbeat.
+    Alive,
 }
 
 /// A message in flight.
@@ -80,24 +80,27 @@ pub struct Envelope {
     due: Ms,
 }
 
-/// Time in ms, relative to the current instant (every state is re-based to `now = 0`).
+/// Time in half milliseconds, relative to the current instant (every state is re-based to
+/// `now = 0`).
 type Ms = u16;
 
-/// The explorer's default timing: heartbeat 50 ms, reply timeout 20 ms, and a message delay of
-/// at most `timeout * 2 / 5` (`Timing::max_delay`).
-const HEARTBEAT: Ms = 50;
-const TIMEOUT: Ms = 20;
+/// The explorer's default timing, in half milliseconds: heartbeat 50 ms, reply timeout 20 ms, a
+/// message delay of at most `timeout * 2 / 5` (`Timing::max_delay`), and the followers' wait for
+/// the leader's next `Alive`, `5/4 (heartbeat + max_delay)` (`RingConfig::leader_silence`).
+const HEARTBEAT: Ms = 100;
+const TIMEOUT: Ms = 40;
 const MAX_DELAY: Ms = TIMEOUT * 2 / 5;
+const SILENCE: Ms = (HEARTBEAT + MAX_DELAY) * 5 / 4;
 
 /// A timer, as an index into [`Node::timers`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Timer {
     /// The pending hop was not acknowledged.
     HopTimeout,
-    /// Time to check the coordinator.
-    Check,
-    /// The coordinator did not answer.
-    CheckTimeout,
+    /// The leader's next `Alive`.
+    Heartbeat,
+    /// The watched leader fell silent.
+    Silence,
     /// No announcement since this node became participant.
     ElectionTimeout,
     /// The leader's next announcement lap.
@@ -106,8 +109,8 @@ pub enum Timer {
 
 const TIMERS: [Timer; 5] = [
     Timer::HopTimeout,
-    Timer::Check,
-    Timer::CheckTimeout,
+    Timer::Heartbeat,
+    Timer::Silence,
     Timer::ElectionTimeout,
     Timer::Announce,
 ];
@@ -121,6 +124,10 @@ pub struct Node {
     pending: Option<(Id, Hop)>,
     life: u8,
     round: u8,
+    /// The leader whose `Alive`s this node times.
+    watching: Option<Id>,
+    /// The node found silent in this election.
+    silent: Option<Id>,
     /// Each timer's deadline, if armed.
     timers: [Option<Ms>; 5],
 }
@@ -195,8 +202,9 @@ impl Cx<'_> {
     fn arm(&mut self, t: Timer) {
         let lap = Ms::from(self.n) * TIMEOUT;
         self.node.timers[t as usize] = Some(match t {
-            Timer::HopTimeout | Timer::CheckTimeout => TIMEOUT,
-            Timer::Check => HEARTBEAT,
+            Timer::HopTimeout => TIMEOUT,
+            Timer::Heartbeat => HEARTBEAT,
+            Timer::Silence => SILENCE,
             Timer::ElectionTimeout => 3 * lap + TIMEOUT,
             Timer::Announce => (10 * HEARTBEAT).max(lap),
         });
@@ -227,9 +235,48 @@ impl Cx<'_> {
         !self.is_participant() && self.node.coordinator.is_some_and(|c| c != self.me)
     }
 
+    /// Announcements skip the node found silent; candidacies do not.
     fn send_hop(&mut self, hop: Hop) {
+        let skip = self
+            .node
+            .silent
+            .filter(|_| matches!(hop, Hop::Coordinator { .. }));
+        let to = self.next_node(skip);
+        self.send_hop_to(to, hop);
+    }
+
+    fn next_node(&self, skip: Option<Id>) -> Id {
         let next = self.next_after(self.me);
-        self.send_hop_to(next, hop);
+        if Some(next) == skip {
+            self.next_after(next)
+        } else {
+            next
+        }
+    }
+
+    fn watch(&mut self, leader: Id) {
+        self.node.watching = Some(leader);
+        self.arm(Timer::Silence);
+    }
+
+    fn heard_of(&mut self, node: Id) {
+        if self.node.silent == Some(node) {
+            self.node.silent = None;
+        }
+    }
+
+    fn on_silence(&mut self) {
+        let Some(leader) = self.node.watching.take() else {
+            return;
+        };
+        self.node.silent = Some(leader);
+        if self.is_follower() {
+            self.become_participant();
+            self.stand(Some(leader));
+        } else if self.node.pending.is_some_and(|(to, _)| to == leader) {
+            self.cancel(Timer::HopTimeout);
+            self.on_hop_timeout();
+        }
     }
 
     fn send_hop_to(&mut self, to: Id, hop: Hop) {
@@ -255,17 +302,19 @@ impl Cx<'_> {
 
     fn start_election(&mut self) {
         self.become_participant();
-        self.stand();
+        self.stand(None);
     }
 
-    fn stand(&mut self) {
+    fn stand(&mut self, skip: Option<Id>) {
         self.node.round = self.node.round.saturating_add(1);
+        self.node.best = Some(self.me);
         let hop = Hop::Election {
             candidate: self.me,
             life: self.node.life,
             round: self.node.round,
         };
-        self.forward_candidate(hop);
+        let to = self.next_node(skip);
+        self.send_hop_to(to, hop);
     }
 
     fn forward_candidate(&mut self, hop: Hop) {
@@ -278,18 +327,21 @@ impl Cx<'_> {
     fn become_participant(&mut self) {
         if self.is_leader() {
             self.cancel(Timer::Announce);
+            self.cancel(Timer::Heartbeat);
         }
         self.node.coordinator = None;
-        self.cancel(Timer::Check);
-        self.cancel(Timer::CheckTimeout);
         self.arm(Timer::ElectionTimeout);
     }
 
     fn become_leader(&mut self) {
         self.node.best = None;
         self.node.coordinator = Some(self.me);
+        self.node.watching = None;
+        self.cancel(Timer::Silence);
         self.cancel(Timer::ElectionTimeout);
+        self.arm(Timer::Heartbeat);
         self.announce();
+        self.node.silent = None;
     }
 
     fn announce(&mut self) {
@@ -311,6 +363,7 @@ impl Cx<'_> {
         else {
             return;
         };
+        self.heard_of(candidate);
         if candidate == self.me {
             // Only this life's latest candidacy coming back wins.
             if self.node.best == Some(self.me) && (life, round) == (self.node.life, self.node.round)
@@ -323,14 +376,14 @@ impl Cx<'_> {
         match self.node.best {
             Some(best) if better <= best => {}
             Some(_) if better == candidate => self.forward_candidate(hop),
-            Some(_) => self.stand(),
+            Some(_) => self.stand(None),
             None if self.is_leader() && candidate < self.me => self.announce(),
             None => {
                 self.become_participant();
                 if better == candidate {
                     self.forward_candidate(hop);
                 } else {
-                    self.stand();
+                    self.stand(None);
                 }
             }
         }
@@ -340,6 +393,7 @@ impl Cx<'_> {
         if leader == self.me {
             return;
         }
+        self.heard_of(leader);
         let adopt = match self.node.coordinator {
             _ if self.is_participant() => leader > self.me,
             Some(current) if current == leader => lap != self.node.lap,
@@ -351,20 +405,24 @@ impl Cx<'_> {
         }
         if self.is_leader() {
             self.cancel(Timer::Announce);
+            self.cancel(Timer::Heartbeat);
         }
         self.node.best = None;
         self.node.coordinator = Some(leader);
         self.node.lap = lap;
         self.cancel(Timer::ElectionTimeout);
-        self.cancel(Timer::CheckTimeout);
-        self.arm(Timer::Check);
+        self.watch(leader);
         self.send_hop(Hop::Coordinator { leader, lap });
+        self.node.silent = None;
     }
 
     fn on_hop_timeout(&mut self) {
         let Some((silent, hop)) = self.node.pending.take() else {
             return;
         };
+        if self.is_participant() {
+            self.node.silent = Some(silent);
+        }
         if matches!(hop, Hop::Election { candidate, .. } if candidate == silent) {
             return;
         }
@@ -373,6 +431,7 @@ impl Cx<'_> {
     }
 
     fn on_message(&mut self, from: Id, msg: Msg) {
+        self.heard_of(from);
         match msg {
             Msg::Hop(hop) => {
                 self.send(from, Msg::Ack(hop));
@@ -387,15 +446,9 @@ impl Cx<'_> {
                     self.cancel(Timer::HopTimeout);
                 }
             }
-            Msg::Check => {
-                if self.is_leader() {
-                    self.send(from, Msg::CheckOk);
-                }
-            }
-            Msg::CheckOk => {
-                if self.is_follower() && self.node.coordinator == Some(from) {
-                    self.cancel(Timer::CheckTimeout);
-                    self.arm(Timer::Check);
+            Msg::Alive => {
+                if self.node.watching == Some(from) {
+                    self.watch(from);
                 }
             }
         }
@@ -405,17 +458,16 @@ impl Cx<'_> {
         self.cancel(timer);
         match timer {
             Timer::HopTimeout => self.on_hop_timeout(),
-            Timer::Check => {
-                if let (true, Some(c)) = (self.is_follower(), self.node.coordinator) {
-                    self.send(c, Msg::Check);
-                    self.arm(Timer::CheckTimeout);
+            Timer::Heartbeat => {
+                if self.is_leader() {
+                    let me = self.me;
+                    for to in (0..self.n).filter(|&to| to != me) {
+                        self.send(to, Msg::Alive);
+                    }
+                    self.arm(Timer::Heartbeat);
                 }
             }
-            Timer::CheckTimeout => {
-                if self.is_follower() {
-                    self.start_election();
-                }
-            }
+            Timer::Silence => self.on_silence(),
             Timer::ElectionTimeout => {
                 if self.is_participant() {
                     self.start_election();
@@ -488,6 +540,8 @@ impl World {
             pending: None,
             life: boots + 1,
             round: 0,
+            watching: None,
+            silent: None,
             timers: [None; 5],
         });
         self.with_node(n, i, |cx| cx.start_election());

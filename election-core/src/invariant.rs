@@ -5,8 +5,9 @@
 //!
 //! - [`Invariant::Agreement`] (Garcia-Molina's Assertion 1): live nodes in `Reorganization` or
 //!   `Normal` within one [`Scope`] follow one coordinator. Over [`Scope::Everyone`] (groupless
-//!   algorithms: Bully, the ring) it holds only inside the algorithm's [`Model`]; per group or
-//!   term in every run, since group ids and terms are never reused. A node in
+//!   algorithms: Bully, the ring) it holds only inside the algorithm's
+//!   [`Model`](crate::protocol::Model); per group or term in every run, since group ids and
+//!   terms are never reused. A node in
 //!   `Reorganization`/`Normal` without the group id or term its scope needs is itself a
 //!   violation (a protocol cannot opt out of its declared check by reporting nothing).
 //! - [`Invariant::UniqueLeader`] (Stoller) and [`Invariant::ElectionSafety`] (Raft): no two live

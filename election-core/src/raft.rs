@@ -207,7 +207,8 @@ pub type RaftConfig = Config<RaftOptions>;
 /// `E / DELAY_FRACTION` is the one-way delay the timing is built for.
 const DELAY_FRACTION: Time = 50;
 
-/// The probability, at most, that the cluster is not settled by [`RaftConfig::liveness_bound`].
+/// The probability, at most, that the cluster is not settled by Raft's
+/// [`liveness_bound`](crate::Protocol::liveness_bound).
 pub const LIVENESS_FAILURE: f64 = 1e-6;
 
 /// Timers on a clock running up to 20 % fast (the house's drift allowance, see

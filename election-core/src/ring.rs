@@ -81,32 +81,8 @@
 //!   silent leader may have recovered since, as a participant, and a higher candidacy that
 //!   skipped it would leave it unaware of the higher node, free to win with a stale hop
 //!   timeout beside that node once it leads (`election sim explore --algorithm ring --nodes 4
-//!   --crashes 2 --recoveries 2 --max-epoch 3` finds that run in 18 steps when they do; an
-//!   announcement cannot make a leader, so skipping a live node there costs it a lap at most).
-//! * **Earlier candidacies.** A candidacy names its candidate's *life* (a number drawn at each
-//!   boot) and its number in that life. A node whose earlier candidacy is still travelling —
-//!   one that skipped a node that was down at the time — would otherwise take that candidacy's
-//!   return for its latest one's and lead beside the higher node that led meanwhile, breaking
-//!   the one-leader claim inside the synchronous model. `election sim explore --algorithm ring
-//!   --nodes 3 --crashes 1 --recoveries 1` found both runs (15 and 17 steps, one across a
-//!   restart, one within a life) before this rule.
-//! * **Failure detection.** The report's members poll their coordinator; here the leader sends
-//!   `Alive` to every member each `heartbeat` while it leads, and a follower that hears none for
-//!   [`RingConfig::leader_silence`] (`5/4 (heartbeat + max_delay)`) starts an election. In the
-//!   synchronous model that silence proves the leader crashed (or stopped leading) as surely as an
-//!   unanswered poll, it is noticed about `timeout / 2` sooner, and every follower notices it
-//!   within the same few milliseconds (they heard the same last `Alive`), so the dead leader's
-//!   predecessor on the ring knows before the first candidacy reaches it.
-//! * **Known-silent nodes are skipped.** A node remembers the one node it last found silent (its
-//!   leader, by that silence, or a hop's receiver, by the missing `Ack`) and sends its hops past
-//!   it while an election is under way, instead of waiting a `timeout` per lap for the same
-//!   missing `Ack` again: the candidacy's lap and the winner's announcement each save a timeout.
-//!   The mark is dropped as soon as the node is heard from or named by a hop (a recovered node's
-//!   candidacy passes its predecessor before it can win), on a membership change about it, and
-//!   when this node's election ends (once it has passed the announcement on), so a node that
-//!   recovered is reached by the next announcement lap at the latest. A participant whose hop is
-//!   still waiting on the leader it followed skips it as soon as that leader's silence runs out,
-//!   not a `timeout` after the hop.
+//!   --max-epoch 2` finds such a run in 18 steps when they do; an announcement cannot make a
+//!   leader, so skipping a live node there costs it a lap at most).
 //! * **Stalled elections.** Crashes can swallow the winning candidacy (or leave a dead node as
 //!   some participants' `best`). A participant that sees no `Coordinator` within three laps
 //!   (`election_timeout`) initiates again, which resets its `best`. A participant accepts a
@@ -338,10 +314,9 @@ impl Ring {
         !self.is_participant() && self.coordinator.is_some_and(|c| c != self.me)
     }
 
-    /// Sends `hop` to the next node and waits for its ack. A node keeps at most one hop pending,
-    /// the one worth re-sending past a silent node (see `Hop::supersedes`).
-    /// An announcement skips the node found silent in this election; a candidacy does not (see
-    /// the module docs).
+    /// Sends `hop` to the next node and waits for its ack; an announcement skips the node found
+    /// silent in this election, a candidacy does not (see the module docs). A node keeps at most
+    /// one hop pending, the one worth re-sending past a silent node (see `Hop::supersedes`).
     fn send_hop(&mut self, cx: &mut Context<'_>, hop: Hop, out: &mut Out) {
         let skip = self
             .silent

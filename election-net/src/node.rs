@@ -218,7 +218,6 @@ pub(crate) async fn run<P: Protocol>(
     }
     shell.carry_effects();
     shell.input(Input::Start { persisted });
-    shell.carry_effects();
 
     let mut datagram = vec![0u8; MAX_DATAGRAM + 1];
     let mut announce = tokio::time::interval(Duration::from_millis(options.announce_ms));

@@ -12,21 +12,27 @@
 //!
 //! The paper's procedures map onto the handlers:
 //! - **Check** (a `Normal` coordinator, every heartbeat, unless a higher coordinator's Check
-//!   reached it lately — see the departures): [`Msg::AreYouCoordinator`] to every node; those that
-//!   are coordinators answer. If any did, the node waits a time that grows with the number of
-//!   higher-priority coordinators found ([`InvitationConfig::merge_step`] each; the highest waits
-//!   not at all), so that the higher coordinator usually invites first, then calls Merge.
+//!   reached it lately — see the departures): [`Msg::AreYouCoordinator`] to every node it does
+//!   not count in `Up` (its members get the heartbeat's [`Msg::Alive`], marked as a Check);
+//!   everyone answers, [`Msg::IAmCoordinator`] or [`Msg::NotCoordinator`]. Once all have (or at
+//!   the timeout), if any coordinator was found, the node waits a time that grows with the
+//!   number of higher-priority coordinators found ([`InvitationConfig::merge_step`] each; the
+//!   highest waits not at all), so that the higher coordinator usually invites first, then
+//!   calls Merge.
 //! - **Merge**: `s = Election`, a fresh group `g = (i, Counter + 1)`, [`Msg::Invitation`] to the
-//!   coordinators found and to the node's own old members, [`Msg::Accept`]s collected into `Up` for
+//!   coordinators found and to the node's own old members, [`Msg::Accept`]s collected into `Up`
+//!   until every invited node and every member they forwarded to has accepted, or for at most
 //!   [`InvitationConfig::accept_window`], then `s = Reorganization`, [`Msg::Ready`] to `Up`,
 //!   `s = Normal`.
 //! - **Invitation** (the receiver, only when `Normal`): a coordinator forwards the invitation to
 //!   its own members; then `s = Election, c = j, g = gn`, Accept to the new coordinator,
 //!   `s = Reorganization`.
 //! - **Ready**: `s = Normal` if `c` and `g` match.
-//! - **Timeout** (a member, every heartbeat): [`Msg::AreYouThere`] with the group id to its
-//!   coordinator, which says yes only if it still coordinates that group and counts the asker in
-//!   `Up`. A "no", or no answer within the timeout, calls Recovery.
+//! - **Timeout** (a member): the paper's member asks its coordinator AreYouThere every period
+//!   and recovers on a "no" or no answer. Here the coordinator pushes instead: [`Msg::Alive`]
+//!   with the group id, every heartbeat, to each member it counts in `Up`; a member that hears
+//!   none for [`InvitationConfig::silence`], or gets a Check from its own coordinator (which
+//!   checks only nodes it does not count), calls Recovery.
 //! - **Recovery** (also on boot): a singleton group with a fresh group id, `s = Normal`; its
 //!   first Check waits by priority ([`InvitationConfig::first_check_delay`]).
 //!
@@ -40,16 +46,29 @@
 //! - Remote procedure calls are asynchronous messages; "no answer" is the [`Timer::Reply`] timeout.
 //! - AreYouCoordinator is answered only by coordinators ([`Msg::IAmCoordinator`]): silence and
 //!   "no" mean the same to the caller, and silence halves the Check traffic.
-//! - Accept has no answer of its own: the paper's "if Accept is not answered, Recovery" is left to
-//!   the member's periodic AreYouThere, which the coordinator answers "no" to anyone not in `Up`.
-//!   While a coordinator still collects Accepts, an AreYouThere about the new group counts as an
-//!   Accept: only a node that accepted asks about that group, and its question may overtake its
-//!   Accept on a reordering network (without this, a member whose heartbeat falls just after its
-//!   Accept was expelled on every merge).
+//! - **The coordinator's heartbeat replaces the members' polls** (failure detection as in the
+//!   ring and Bully here): [`Msg::Alive`] to every member counted in `Up`, each heartbeat, in
+//!   whatever step the coordinator is (merging, kept quiet), and a member that hears none for
+//!   `silence = 5/4 (heartbeat + max_delay)` recovers — as surely as after an unanswered
+//!   AreYouThere (the model is asynchronous: safety never rests on either), about half a timeout
+//!   sooner, and for `n - 1` messages a heartbeat instead of `2(n - 1)` polls and answers. Being
+//!   dropped from `Up` stops the Alives, which is the paper's "no"; a node that gets an Alive for
+//!   a group it is not in answers [`Msg::NotMember`] and the coordinator stops counting it (so
+//!   `Up` is pruned, where the paper's is not). Accept has no answer of its own: the paper's "if
+//!   Accept is not answered, Recovery" is the [`InvitationConfig::first_silence`] a member waits
+//!   after accepting.
+//! - **Rounds end when everyone has answered**, not at their timeout: a Check once every node
+//!   asked has said yes or no (a node found silent is not waited for), the accept window once
+//!   every invited node and every member it forwarded the invitation to (its Accept says how
+//!   many) has accepted. The timeouts remain the bounds, for answers that never come. A member
+//!   whose coordinator is the node the checker found silent will recover from the same silence
+//!   in a moment: it says "no" with whom it follows, the checker keeps waiting for it, and it
+//!   sends the checker IAmCoordinator as it recovers. Without this the first survivor to notice
+//!   a dead leader merged only the nodes that had noticed too, and the rest a heartbeat later.
 //! - A member that does not acknowledge Ready ([`Msg::ReadyAck`]) is dropped from `Up` instead of
 //!   sending the whole group into Recovery: with lossy links and large groups one lost message
-//!   would otherwise dissolve the group on almost every merge. The dropped member learns it from
-//!   its next AreYouThere and recovers; the next merge takes it back.
+//!   would otherwise dissolve the group on almost every merge. The dropped member hears no more
+//!   Alives and recovers; the next merge takes it back.
 //! - The group counter is persisted ([`crate::Command::Persist`]) so that a restarted node never
 //!   reuses a group id (unreadable persisted bytes: see [`Invitation::on_start`]).
 //! - **The wait before merging is `rank × merge_step`**, `rank` being the number of
@@ -70,14 +89,15 @@
 //!   paper's idea that the highest coordinator acts first is applied to the Check as well:
 //!   1. After Recovery (and boot) the first Check waits
 //!      [`first_check_delay`](InvitationConfig::first_check_delay)`(rank)`, `rank` being the
-//!      number of members above the node in its view: zero for the top of the table, else one
+//!      number of members above the node in its view (not counting a coordinator it just found
+//!      silent, so that a dead leader's highest member checks at once): zero for the top, else one
 //!      heartbeat plus one timeout per further rank, capped at `H/T` ranks (at most `2H`). The
 //!      top checks at once; the heartbeat lets a higher coordinator that was already running make
 //!      its periodic Check first; the timeout steps order the next ones if the top is down. The
 //!      ordering is a cost measure only: nodes whose first Checks overlap (drifting clocks,
 //!      members that noticed a dead coordinator at different heartbeats) cost `n` each, and
 //!      safety never depends on it.
-//!   2. A node that receives AreYouCoordinator from a higher-priority node skips its own Checks
+//!   2. A node that receives a Check from a higher-priority node skips its own Checks
 //!      for [`quiet_window`](InvitationConfig::quiet_window) (`3H/2 + T`, more than the
 //!      higher coordinator's period on a clock 20 % slow): that coordinator found it and will
 //!      invite it. It still answers, so it is found.
@@ -93,16 +113,16 @@
 //!
 //! # Cost
 //! Members keep O(1) state; a coordinator keeps `Up` and the coordinators its Check found. Each
-//! heartbeat costs two messages per member (AreYouThere and its reply) and `n - 1` AreYouCoordinator
-//! per coordinator that is not kept quiet plus one answer per other coordinator: `3(n - 1)` once
-//! merged. A cold boot of `n` nodes booting together, with the top of the table up, costs exactly
-//! `6(n - 1)` messages to a stable leader: the top's Check (`n - 1` AreYouCoordinator, `n - 1`
-//! IAmCoordinator) and its one merge (`n - 1` each of Invitation, Accept, Ready, ReadyAck); no
-//! other node Checks, since each hears the top before its own first Check. When the leader
-//! crashes, its members recover and the next node's Check silences the rest the same way (about
-//! `9n` in the simulator's complexity table). After a partition heals, each coordinator that
-//! Checks before hearing a higher one costs `n`, so `k` groups cost about `k·n` once, then
-//! `3(n - 1)` per heartbeat.
+//! heartbeat costs an Alive per member and, per coordinator that is not kept quiet, an
+//! AreYouCoordinator and its answer per node outside its group: `n - 1` once merged (the paper's
+//! polls cost `3(n - 1)`). A cold boot of `n` nodes booting together, with the top of the table
+//! up, costs exactly `6(n - 1)` messages to a stable leader: the top's Check (`n - 1`
+//! AreYouCoordinator, `n - 1` IAmCoordinator) and its one merge (`n - 1` each of Invitation,
+//! Accept, Ready, ReadyAck); no other node Checks, since each hears the top before its own first Check. When the leader
+//! crashes, its members' silences run out and the highest survivor's Check and merge cost
+//! about `6n` (at most `7n`: see [`Invitation::message_bounds`]). After a partition heals, each
+//! coordinator that Checks before hearing a higher one costs `2n`, so `k` groups cost about
+//! `2k·n` once, then `n - 1` per heartbeat.
 
 use std::collections::BTreeSet;
 
@@ -163,6 +183,21 @@ impl InvitationConfig {
     pub fn quiet_window(&self) -> Time {
         self.timing.heartbeat * 3 / 2 + self.timing.timeout
     }
+
+    /// How long a member goes without its coordinator's [`Msg::Alive`] before it takes the
+    /// group as gone and recovers: `5/4 (heartbeat + max_delay)`. The coordinator sends one every
+    /// heartbeat, so between two of them pass at most a heartbeat on a clock 10 % slow plus the
+    /// delay jitter, under this silence on a clock 10 % fast (the ring's leader silence).
+    pub fn silence(&self) -> Time {
+        (self.timing.heartbeat + self.timing.max_delay()) * 5 / 4
+    }
+
+    /// The first silence after a member accepts: its Accept must reach the coordinator (a
+    /// delay) before that one counts it and sends it Alives — one `max_delay` more than
+    /// [`Self::silence`].
+    pub fn first_silence(&self) -> Time {
+        self.silence() + self.timing.max_delay()
+    }
 }
 
 type Out = crate::protocol::Out<Msg, Timer>;
@@ -170,21 +205,32 @@ type Out = crate::protocol::Out<Msg, Timer>;
 /// Invitation's wire messages: the paper's remote calls and their answers.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize, Hash)]
 pub enum Msg {
-    /// Check: "are you a coordinator?"
+    /// Check, to every node the coordinator does not count in `Up`: "are you a coordinator?"
     AreYouCoordinator,
-    /// The "yes" answer to AreYouCoordinator ("no" is not sent).
+    /// The "yes" answer to a Check.
     IAmCoordinator,
-    /// A member's Timeout check: "are you still my coordinator in this group?"
-    AreYouThere {
-        /// The asker's group.
-        group: GroupId,
+    /// The "no" answer to AreYouCoordinator: it lets the Check end once everyone answered.
+    NotCoordinator {
+        /// The answerer's coordinator. If that is the node the checker found silent, the
+        /// answerer's silence is running out too: the checker waits for the IAmCoordinator the
+        /// answerer sends it when it recovers.
+        follows: NodeId,
     },
-    /// The answer to AreYouThere.
-    AreYouThereReply {
-        /// The group asked about.
+    /// The coordinator of `group`, every heartbeat, to each member it counts in `Up`: it still
+    /// coordinates `group` and counts the receiver (the push that replaces the paper's
+    /// AreYouThere polls; see the departures).
+    Alive {
+        /// The sender's group.
         group: GroupId,
-        /// Whether the sender coordinates `group` and counts the asker as a member.
-        member: bool,
+        /// This heartbeat is also the sender's Check: a receiver that is not in `group` treats
+        /// it as AreYouCoordinator.
+        check: bool,
+    },
+    /// The answer of a node that got an Alive for a group it is not in: the sender stops
+    /// counting it.
+    NotMember {
+        /// The group of the Alive.
+        group: GroupId,
     },
     /// Join group `group`, coordinated by `group.origin` (sent by it, or forwarded by the
     /// receiver's coordinator).
@@ -196,6 +242,9 @@ pub enum Msg {
     Accept {
         /// The group accepted.
         group: GroupId,
+        /// To how many of its own members the sender (a coordinator) forwarded the invitation:
+        /// their Accepts are still to come.
+        forwarded: u32,
     },
     /// The merge of `group` is over: resume normal operation.
     Ready {
@@ -214,8 +263,9 @@ impl Kind for Msg {
         match self {
             Msg::AreYouCoordinator => "AreYouCoordinator",
             Msg::IAmCoordinator => "IAmCoordinator",
-            Msg::AreYouThere { .. } => "AreYouThere",
-            Msg::AreYouThereReply { .. } => "AreYouThereReply",
+            Msg::NotCoordinator { .. } => "NotCoordinator",
+            Msg::Alive { .. } => "Alive",
+            Msg::NotMember { .. } => "NotMember",
             Msg::Invitation { .. } => "Invitation",
             Msg::Accept { .. } => "Accept",
             Msg::Ready { .. } => "Ready",
@@ -227,12 +277,14 @@ impl Kind for Msg {
 /// Invitation's timers.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug, Serialize, Deserialize, Hash)]
 pub enum Timer {
-    /// Periodic: a coordinator checks for other coordinators, a member checks its coordinator.
+    /// Periodic, a coordinator's: Alive to its members, and its Check.
     Heartbeat,
     /// The node's outstanding request round is over (answers overdue, or the window closed).
     Reply,
     /// The priority-scaled wait before a merge is over.
     MergeWait,
+    /// A member heard no Alive from its coordinator for [`InvitationConfig::silence`].
+    Silence,
 }
 
 impl Kind for Timer {
@@ -241,6 +293,7 @@ impl Kind for Timer {
             Timer::Heartbeat => "Heartbeat",
             Timer::Reply => "Reply",
             Timer::MergeWait => "MergeWait",
+            Timer::Silence => "Silence",
         }
     }
 }
@@ -250,12 +303,13 @@ impl Kind for Timer {
 enum Step {
     /// Nothing outstanding.
     Idle,
-    /// A member's AreYouThere to its coordinator.
-    Polling,
-    /// A coordinator's AreYouCoordinator; `found` are those that answered.
+    /// A coordinator's Check; `found` are those that answered yes.
     Checking {
         /// Coordinators found so far.
         found: BTreeSet<NodeId>,
+        /// Asked nodes yet to answer (all but a node found silent): the Check ends early once
+        /// none is left.
+        awaiting: BTreeSet<NodeId>,
     },
     /// Waiting (by priority) before merging with `found`.
     MergeWait {
@@ -263,7 +317,13 @@ enum Step {
         found: BTreeSet<NodeId>,
     },
     /// Invitations sent; collecting Accepts into `up`.
-    Accepting,
+    Accepting {
+        /// Directly invited nodes that have not accepted.
+        awaiting: BTreeSet<NodeId>,
+        /// Accepts announced (forwarded invitations) and not yet received; the window closes
+        /// early once this and `awaiting` are spent.
+        owed: i64,
+    },
     /// Ready sent to `up`; `pending` have not answered.
     Readying {
         /// Members of `up` still to answer.
@@ -287,6 +347,11 @@ pub struct Invitation {
     /// Until when this node skips its own Check: a higher-priority coordinator's AreYouCoordinator
     /// arrived recently, and that coordinator will invite it.
     quiet_until: Time,
+    /// The coordinator whose silence made this node recover, until it is heard from again:
+    /// its Checks neither wait for that node's answer nor rank below it.
+    silent: Option<NodeId>,
+    /// The last checker this node, a member, answered "no": it is told when this node recovers.
+    told_no: Option<NodeId>,
 }
 
 impl Invitation {
@@ -330,14 +395,24 @@ impl Invitation {
     }
 
     /// The paper's Recovery: a singleton group led by this node, whose first Check waits by rank
-    /// ([`InvitationConfig::first_check_delay`]).
+    /// ([`InvitationConfig::first_check_delay`]; a coordinator found silent does not count).
     fn recovery(&mut self, cx: &Context<'_>, out: &mut Out) {
+        if let Some(checker) = self.told_no.take() {
+            out.send(checker, Msg::IAmCoordinator);
+        }
         self.stop_round(out);
+        out.cancel_timer(Timer::Silence);
         self.group = Some(self.new_group(cx.id, out));
         self.up.clear();
         self.state = State::Normal;
-        let rank = cx.members.higher_than(cx.id).len();
+        let above = cx.members.higher_than(cx.id);
+        let rank = above.len() - usize::from(self.silent.is_some_and(|s| above.contains(&s)));
         out.set_timer(Timer::Heartbeat, self.config.first_check_delay(rank));
+    }
+
+    /// A member heard its coordinator: the silence starts over.
+    fn heard_coordinator(&mut self, after: Time, out: &mut Out) {
+        out.set_timer(Timer::Silence, after);
     }
 
     /// The paper's Merge: invite the coordinators found and our own members into a new group.
@@ -345,14 +420,44 @@ impl Invitation {
         let group = self.new_group(me, out);
         self.state = State::Election;
         self.group = Some(group);
-        // The old members, as in the paper: `Up` is not pruned between merges, so it may still
-        // name nodes that have since left for another group; they refuse an invitation that
-        // does not come from their own coordinator.
+        // The old members, as in the paper: `Up` may still name nodes that have since left for
+        // another group; they refuse an invitation that does not come from their own
+        // coordinator (and keep the window open to its end).
         let old_members = std::mem::take(&mut self.up);
-        for &j in found.union(&old_members) {
+        let awaiting: BTreeSet<NodeId> = found.union(&old_members).copied().collect();
+        for &j in &awaiting {
             out.send(j, Msg::Invitation { group });
         }
-        self.await_replies(Step::Accepting, self.config.accept_window(), out);
+        let accepting = Step::Accepting { awaiting, owed: 0 };
+        self.await_replies(accepting, self.config.accept_window(), out);
+    }
+
+    /// The Check is over (everyone answered, or the timeout): merge with the coordinators found,
+    /// at once if none outranks this node, else after the priority-scaled wait.
+    fn end_check(&mut self, me: NodeId, found: BTreeSet<NodeId>, out: &mut Out) {
+        self.step = Step::Idle;
+        if found.is_empty() {
+            return;
+        }
+        let higher = found.iter().filter(|&&j| j > me).count() as Time;
+        if higher == 0 {
+            self.merge(me, found, out);
+        } else {
+            self.step = Step::MergeWait { found };
+            out.set_timer(Timer::MergeWait, higher * self.config.merge_step());
+        }
+    }
+
+    /// The accept window is over (everyone invited answered, or the timeout): Ready to `Up`.
+    fn end_accepts(&mut self, out: &mut Out) {
+        let Some(group) = self.group else { return };
+        self.state = State::Reorganization;
+        for &j in &self.up {
+            out.send(j, Msg::Ready { group });
+        }
+        let pending = self.up.clone();
+        self.await_replies(Step::Readying { pending }, self.config.timing.timeout, out);
+        self.finish_if_ready(out);
     }
 
     /// Ends a merge once every member of `Up` acknowledged Ready (or the round timed out).
@@ -363,50 +468,94 @@ impl Invitation {
         }
     }
 
+    /// A coordinator's heartbeat: Alive to every member it counts, and — when `Normal`, idle and
+    /// not kept quiet — its Check of everyone else.
     fn on_heartbeat(&mut self, cx: &Context<'_>, out: &mut Out) {
         out.set_timer(Timer::Heartbeat, self.config.timing.heartbeat);
-        if self.step != Step::Idle {
+        let Some(group) = self.group else { return };
+        if group.origin != cx.id {
             return;
         }
-        let Some(group) = self.group else { return };
-        if group.origin == cx.id {
-            if self.state == State::Normal && cx.now >= self.quiet_until {
-                out.broadcast(Msg::AreYouCoordinator);
-                let check = Step::Checking {
-                    found: BTreeSet::new(),
-                };
-                self.await_replies(check, self.config.timing.timeout, out);
+        let check =
+            self.state == State::Normal && self.step == Step::Idle && cx.now >= self.quiet_until;
+        for &j in &self.up {
+            out.send(j, Msg::Alive { group, check });
+        }
+        if !check {
+            return;
+        }
+        let mut awaiting = BTreeSet::new();
+        for &j in cx.members.all() {
+            if j != cx.id && !self.up.contains(&j) {
+                out.send(j, Msg::AreYouCoordinator);
+                if Some(j) != self.silent {
+                    awaiting.insert(j);
+                }
             }
-        } else {
-            out.send(group.origin, Msg::AreYouThere { group });
-            self.await_replies(Step::Polling, self.config.timing.timeout, out);
+        }
+        if awaiting.is_empty() {
+            return;
+        }
+        let found = BTreeSet::new();
+        self.await_replies(
+            Step::Checking { found, awaiting },
+            self.config.timing.timeout,
+            out,
+        );
+    }
+
+    /// An answer to this node's Check from `from`: yes, or no and whom it follows.
+    fn on_check_answer(&mut self, me: NodeId, from: NodeId, no: Option<NodeId>, out: &mut Out) {
+        let Step::Checking { found, awaiting } = &mut self.step else {
+            return;
+        };
+        match no {
+            None => {
+                found.insert(from);
+            }
+            // It will recover from the same silence, and say so.
+            Some(follows) if Some(follows) == self.silent => return,
+            Some(_) => {}
+        }
+        awaiting.remove(&from);
+        if awaiting.is_empty() {
+            let found = std::mem::take(found);
+            out.cancel_timer(Timer::Reply);
+            self.end_check(me, found, out);
+        }
+    }
+
+    /// A Check from `from` (AreYouCoordinator, or an Alive for a group this node is not in).
+    fn on_check(&mut self, cx: &Context<'_>, from: NodeId, out: &mut Out) {
+        // Our own coordinator checks only nodes it does not count in its group: it has dropped
+        // us, restarted, or moved on to another group without us (the paper's "no").
+        if self.coordinator() == Some(from) {
+            self.recovery(cx, out);
+        }
+        // One above us has found us (we answer if we coordinate) and will invite us: our own
+        // Check would only repeat its broadcast.
+        if from > cx.id {
+            self.quiet_until = cx.now.saturating_add(self.config.quiet_window());
+        }
+        match self.coordinator() {
+            Some(c) if c == cx.id && self.state == State::Normal => {
+                out.send(from, Msg::IAmCoordinator)
+            }
+            coordinator => {
+                let follows = coordinator.unwrap_or(cx.id);
+                if follows != cx.id {
+                    self.told_no = Some(from);
+                }
+                out.send(from, Msg::NotCoordinator { follows });
+            }
         }
     }
 
     fn on_reply_timeout(&mut self, cx: &Context<'_>, out: &mut Out) {
         match std::mem::replace(&mut self.step, Step::Idle) {
             Step::Idle | Step::MergeWait { .. } => {}
-            Step::Polling => self.recovery(cx, out),
-            Step::Checking { found } if found.is_empty() => {}
-            Step::Checking { found } => {
-                let higher = found.iter().filter(|&&j| j > cx.id).count() as Time;
-                if higher == 0 {
-                    self.merge(cx.id, found, out);
-                } else {
-                    self.step = Step::MergeWait { found };
-                    out.set_timer(Timer::MergeWait, higher * self.config.merge_step());
-                }
-            }
-            Step::Accepting => {
-                self.state = State::Reorganization;
-                let Some(group) = self.group else { return };
-                for &j in &self.up {
-                    out.send(j, Msg::Ready { group });
-                }
-                let pending = self.up.clone();
-                self.await_replies(Step::Readying { pending }, self.config.timing.timeout, out);
-                self.finish_if_ready(out);
-            }
+            Step::Checking { found, .. } => self.end_check(cx.id, found, out),
+            Step::Accepting { .. } => self.end_accepts(out),
             Step::Readying { pending } => {
                 // Members that did not acknowledge are dropped (see the module docs).
                 for j in &pending {
@@ -427,15 +576,39 @@ impl Invitation {
             return;
         }
         self.stop_round(out);
+        let mut forwarded = 0;
         if was_coordinator {
-            for &j in &self.up {
+            out.cancel_timer(Timer::Heartbeat);
+            for &j in self.up.iter().filter(|&&j| j != group.origin) {
                 out.send(j, Msg::Invitation { group });
+                forwarded += 1;
             }
         }
         self.up.clear();
         self.group = Some(group);
-        out.send(group.origin, Msg::Accept { group });
+        out.send(group.origin, Msg::Accept { group, forwarded });
         self.state = State::Reorganization;
+        self.heard_coordinator(self.config.first_silence(), out);
+    }
+
+    /// An Accept of this node's forming group from `from`, which forwarded the invitation to
+    /// `forwarded` members of its own.
+    fn on_accept(&mut self, from: NodeId, group: GroupId, forwarded: u32, out: &mut Out) {
+        let Step::Accepting { awaiting, owed } = &mut self.step else {
+            return;
+        };
+        if self.group != Some(group) {
+            return;
+        }
+        if awaiting.remove(&from) {
+            *owed += i64::from(forwarded);
+            self.up.insert(from);
+        } else if self.up.insert(from) {
+            *owed -= 1;
+        }
+        if awaiting.is_empty() && *owed <= 0 {
+            self.end_accepts(out);
+        }
     }
 }
 
@@ -465,6 +638,8 @@ impl Protocol for Invitation {
             up: BTreeSet::new(),
             step: Step::Idle,
             quiet_until: 0,
+            silent: None,
+            told_no: None,
         }
     }
 
@@ -481,14 +656,15 @@ impl Protocol for Invitation {
         }
     }
 
-    /// `2·(H + T) + 4·(3H + W + 7T)` for heartbeat `H`, timeout `T` and quiet window
-    /// `W = 3H/2 + T` ([`InvitationConfig::quiet_window`]): `20H + 34T`, independent of `n`
-    /// (every round sends in parallel).
+    /// `2·F + 4·(3H + W + 7T)` for heartbeat `H`, timeout `T`, quiet window `W = 3H/2 + T`
+    /// ([`InvitationConfig::quiet_window`]) and first silence `F`
+    /// ([`InvitationConfig::first_silence`]), independent of `n` (every round sends in
+    /// parallel).
     ///
-    /// Every request is answered within `T`. Within `H + T` of the last fault every member whose
-    /// coordinator is gone, or does not count it in `Up`, has polled and recovered; a member can
-    /// lose its group later only through a merge that passed it by, which recovers it within
-    /// another `H + T` (hence `2(H + T)`). A merge *round* of the highest-priority coordinator `A`
+    /// Every request is answered within `T`. Within `F` of the last fault every member whose
+    /// coordinator is gone, or does not count it in `Up`, has missed its Alives and recovered; a
+    /// member can lose its group later only through a merge that passed it by, which recovers it
+    /// within another `F` (hence `2F`). A merge *round* of the highest-priority coordinator `A`
     /// of a component that is not kept quiet takes at most `3H + W + 7T`: `A` may be finishing a
     /// merge (`3T`: accept window and Ready); its next Check comes within `2H` (a heartbeat, or
     /// [`InvitationConfig::first_check_delay`] after a Recovery) plus `W` if an AreYouCoordinator
@@ -509,29 +685,32 @@ impl Protocol for Invitation {
             config.timing.timeout,
             config.quiet_window(),
         );
-        2 * (h + t) + 4 * (3 * h + w + 7 * t)
+        2 * config.first_silence() + 4 * (3 * h + w + 7 * t)
     }
 
-    /// The complexity table's scenarios, counted exactly as the simulator counts them (every
-    /// message until the last status change):
+    /// The complexity table's scenarios, counted as the simulator counts them (every message
+    /// until the last status change):
     /// - boot: only the top Checks (`n - 1` AreYouCoordinator, `n - 1` answers), then one merge
     ///   (Invitation, Accept, Ready, ReadyAck to each of the `n - 1` others);
-    /// - best (n−2 restarts as the leader crashes): the `n - 2` members poll the dead leader and
-    ///   recover as singletons, `n - 2` Checks (`n - 1` asked, `n - 2` answer) and merges them;
-    /// - worst (node 0 restarts): as best, but node 0's first Check comes before `n - 2`'s (another
-    ///   `n - 1` asked, `n - 2` answers), and one member's poll during the merge is answered.
+    /// - best (`n - 2` restarts as the leader crashes): the `n - 2` members' silences run out and
+    ///   they recover as singletons before the restarted `n - 2` runs its first Check (a
+    ///   heartbeat after its boot): `n - 1` asked, `n - 2` answer, and one merge of `n - 2`;
+    /// - worst (node 0 restarts): the highest member, `n - 2`, checks the moment its silence runs
+    ///   out, when the other members' silences may not have (their last Alive arrived a little
+    ///   later): each of those says "no" first and "yes" when it recovers — at most `n - 2` more
+    ///   answers, hence a bound, not a count.
     fn message_bounds(n: u64) -> MessageBounds {
         let n1 = n.saturating_sub(1);
         let n2 = n.saturating_sub(2);
         MessageBounds {
             boot: Some(Bound::exact("2(n-1) check+answers + 4(n-1) merge", 6 * n1)),
             best: Some(Bound::exact(
-                "(n-2) polls + (n-1)+(n-2) check + 4(n-2) merge",
-                n2 + n1 + n2 + 4 * n2,
+                "(n-1)+(n-2) check + 4(n-2) merge",
+                n1 + n2 + 4 * n2,
             )),
-            worst: Some(Bound::exact(
-                "(n-2)+2 polls/reply + 2(n-1)+2(n-2) checks + 4(n-2) merge",
-                n2 + 2 + 2 * n1 + 2 * n2 + 4 * n2,
+            worst: Some(Bound::at_most(
+                "(n-1)+2(n-2) check + 4(n-2) merge",
+                n1 + 2 * n2 + 4 * n2,
             )),
         }
     }
@@ -556,54 +735,40 @@ impl Protocol for Invitation {
         if from == cx.id || !cx.members.contains(from) {
             return;
         }
+        if self.silent == Some(from) {
+            self.silent = None;
+        }
         match msg {
-            Msg::AreYouCoordinator => {
-                // This comes from a Normal coordinator's Check. One above us has found us (we
-                // answer below if we coordinate) and will invite us: our own Check would only
-                // repeat its broadcast.
-                if from > cx.id {
-                    self.quiet_until = cx.now.saturating_add(self.config.quiet_window());
-                }
-                if self.state == State::Normal && self.is_coordinator(cx.id) {
-                    out.send(from, Msg::IAmCoordinator);
-                }
+            Msg::AreYouCoordinator => self.on_check(cx, from, out),
+            Msg::IAmCoordinator => self.on_check_answer(cx.id, from, None, out),
+            Msg::NotCoordinator { follows } => {
+                self.on_check_answer(cx.id, from, Some(follows), out)
             }
-            Msg::IAmCoordinator => {
-                if let Step::Checking { found } = &mut self.step {
-                    found.insert(from);
-                }
-            }
-            Msg::AreYouThere { group } => {
-                let ours = self.group == Some(group) && self.is_coordinator(cx.id);
-                // A node asks about a group only after accepting it, and on a reordering network
-                // the question may overtake its Accept: while Accepts are still welcome, it
-                // counts as one.
-                if ours && self.step == Step::Accepting {
-                    self.up.insert(from);
-                }
-                let member = ours && self.up.contains(&from);
-                out.send(from, Msg::AreYouThereReply { group, member });
-            }
-            Msg::AreYouThereReply { group, member } => {
-                if self.step == Step::Polling && self.group == Some(group) {
-                    if member {
-                        self.stop_round(out);
-                    } else {
-                        self.recovery(cx, out);
+            Msg::Alive { group, check } => {
+                if self.group == Some(group) && group.origin == from {
+                    // Our coordinator lives: a checker we told "no" hears no more from us.
+                    self.told_no = None;
+                    self.heard_coordinator(self.config.silence(), out);
+                } else {
+                    out.send(from, Msg::NotMember { group });
+                    if check {
+                        self.on_check(cx, from, out);
                     }
                 }
             }
-            Msg::Invitation { group } => self.on_invitation(cx, from, group, out),
-            Msg::Accept { group } => {
-                if self.step == Step::Accepting && self.group == Some(group) {
-                    self.up.insert(from);
+            Msg::NotMember { group } => {
+                if self.group == Some(group) && self.is_coordinator(cx.id) {
+                    self.up.remove(&from);
                 }
             }
+            Msg::Invitation { group } => self.on_invitation(cx, from, group, out),
+            Msg::Accept { group, forwarded } => self.on_accept(from, group, forwarded, out),
             Msg::Ready { group } => {
                 let ours = self.group == Some(group) && group.origin == from;
                 if ours && matches!(self.state, State::Reorganization | State::Normal) {
                     self.state = State::Normal;
                     out.send(from, Msg::ReadyAck { group });
+                    self.heard_coordinator(self.config.silence(), out);
                 }
             }
             Msg::ReadyAck { group } => {
@@ -627,6 +792,10 @@ impl Protocol for Invitation {
                     self.merge(cx.id, found, out);
                 }
             }
+            Timer::Silence => {
+                self.silent = self.coordinator();
+                self.recovery(cx, out);
+            }
         }
     }
 
@@ -639,15 +808,31 @@ impl Protocol for Invitation {
             return self.recovery(cx, out);
         }
         self.up.remove(&gone);
+        if self.silent == Some(gone) {
+            self.silent = None;
+        }
         match &mut self.step {
-            Step::Checking { found } | Step::MergeWait { found } => {
+            Step::Checking { found, awaiting } => {
                 found.remove(&gone);
+                if awaiting.remove(&gone) && awaiting.is_empty() {
+                    let found = std::mem::take(found);
+                    out.cancel_timer(Timer::Reply);
+                    self.end_check(cx.id, found, out);
+                }
+            }
+            Step::MergeWait { found } => {
+                found.remove(&gone);
+            }
+            Step::Accepting { awaiting, owed } => {
+                if awaiting.remove(&gone) && awaiting.is_empty() && *owed <= 0 {
+                    self.end_accepts(out);
+                }
             }
             Step::Readying { pending } => {
                 pending.remove(&gone);
                 self.finish_if_ready(out);
             }
-            Step::Idle | Step::Polling | Step::Accepting => {}
+            Step::Idle => {}
         }
     }
 

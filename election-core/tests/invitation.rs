@@ -92,23 +92,21 @@ fn a_cold_boot_costs_six_messages_per_node() {
         ] {
             assert_eq!(c.sent(kind), m, "{kind} with n = {n}");
         }
-        // n(n-2)'s first heartbeat (at H, inside the accept window) is already a member's poll.
-        assert_eq!(c.sent("AreYouThere"), 1);
-        assert_eq!(c.sent("AreYouThereReply"), 1);
+        // Every Accept came in at once, so the window closed before the leader's first heartbeat
+        // (at H, inside the 3T run): that one is its Check of a merged group, an Alive to each
+        // member and nothing else.
+        assert_eq!(c.sent("Alive"), m);
         let total: usize = c.sent_by_kind().values().sum();
-        assert_eq!(total, 6 * m + 2, "n = {n}: {:?}", c.sent_by_kind());
-        assert!(total < 7 * n as usize);
+        assert_eq!(total, 7 * m, "n = {n}: {:?}", c.sent_by_kind());
 
-        // Once the staggered first heartbeats (at most 2H) are past, a heartbeat costs 3(n - 1):
-        // the leader's Check and every member's poll with its answer.
+        // From then on a heartbeat costs n - 1: the leader's Alives, which no member answers
+        // (the paper's polls cost 3(n - 1)).
         c.run_for(2 * TIMING.heartbeat);
         c.reset_counts();
         c.run_for(TIMING.heartbeat);
-        assert_eq!(c.sent("AreYouCoordinator"), m);
-        assert_eq!(c.sent("AreYouThere"), m);
-        assert_eq!(c.sent("AreYouThereReply"), m);
+        assert_eq!(c.sent("Alive"), m);
         let total: usize = c.sent_by_kind().values().sum();
-        assert_eq!(total, 3 * m, "n = {n}: {:?}", c.sent_by_kind());
+        assert_eq!(total, m, "n = {n}: {:?}", c.sent_by_kind());
         assert_eq!(c.check_one_leader(), Ok(n - 1), "n = {n}");
     }
 }
@@ -141,9 +139,10 @@ fn without_the_top_node_the_next_checks_first_and_the_rest_stay_quiet() {
     );
     c.run_for(1 + 3 * TIMING.timeout);
     assert_eq!(c.check_one_leader(), Ok(3), "{}", c.describe(&c.live()));
-    // n3's broadcast reaches the down n4 too.
-    assert_eq!(c.sent("AreYouCoordinator"), 4, "{:?}", c.sent_by_kind());
-    for kind in ["IAmCoordinator", "Invitation", "Accept", "Ready"] {
+    // n3's Check asks the down n4 too and waits out its timeout for it; its next one (at 2H),
+    // of the merged group, asks only n4 and sends its three members an Alive.
+    assert_eq!(c.sent("AreYouCoordinator"), 4 + 1, "{:?}", c.sent_by_kind());
+    for kind in ["IAmCoordinator", "Invitation", "Accept", "Ready", "Alive"] {
         assert_eq!(c.sent(kind), 3, "{kind}: {:?}", c.sent_by_kind());
     }
 }
@@ -157,10 +156,11 @@ fn a_coordinator_that_hears_a_higher_check_stays_quiet() {
     c.partition(&[&[0], &[1, 2]]);
     c.run_for(bound());
     assert_eq!(c.check_group(&[0]), Ok(0));
-    // n2 checks n0's side as well, but the partition drops it: n0 checks every heartbeat.
+    // n2 checks n0's side as well (its member n1 gets an Alive), but the partition drops it:
+    // n0 checks both every heartbeat.
     c.reset_counts();
     c.run_for(TIMING.heartbeat);
-    assert_eq!(c.sent("AreYouCoordinator"), 2 + 2, "{:?}", c.sent_by_kind());
+    assert_eq!(c.sent("AreYouCoordinator"), 1 + 2, "{:?}", c.sent_by_kind());
     // Let only n2's Check through to n0: n0 answers, and skips its own next Check.
     c.heal();
     c.cut_one_way(0, 2);
@@ -174,7 +174,7 @@ fn a_coordinator_that_hears_a_higher_check_stays_quiet() {
     );
     assert_eq!(
         c.sent("AreYouCoordinator"),
-        2,
+        1,
         "only n2 checks: {:?}",
         c.sent_by_kind()
     );
@@ -222,10 +222,12 @@ fn a_partition_gives_one_group_per_side_and_healing_merges_them() {
     c.reset_counts();
     c.run_for(bound());
     assert_eq!(c.check_one_leader(), Ok(4), "{}", c.describe(&c.live()));
-    // n4 invited the other coordinator and its own members as of before the partition (n0 to
-    // n3; n0 refuses, its coordinator is now n1), and n1 forwarded the invitation to its member
-    // n0; four nodes accepted.
-    assert_eq!(c.sent("Invitation"), 5);
+    // n4's first Alives after the heal reach n0 and n1, which it still counted: they answer
+    // that they are no longer its members, and n4 stops counting them. Its next Check finds n1
+    // and invites it and its members n2, n3; n1 forwards the invitation to its member n0; four
+    // nodes accepted.
+    assert_eq!(c.sent("NotMember"), 2, "{:?}", c.sent_by_kind());
+    assert_eq!(c.sent("Invitation"), 4);
     assert_eq!(c.sent("Accept"), 4);
     assert_eq!(c.sent("Ready"), 4);
 }
@@ -268,68 +270,128 @@ fn the_leader_leaving_triggers_recovery_without_a_timeout() {
     c.run_for(bound());
     assert_eq!(c.check_one_leader(), Ok(3), "{}", c.describe(&c.live()));
 
-    // A crash, by contrast, is only noticed when a member's AreYouThere times out.
+    // A crash, by contrast, is only noticed when the coordinator's Alives stop.
     let mut c = settled();
     c.crash(4);
     c.deliver_all();
     assert_eq!(c.status(2).coordinator, Some(NodeId(4)));
-    assert!(c.fire(2, Timer::Heartbeat));
-    c.deliver_all();
-    assert_eq!(c.status(2).coordinator, Some(NodeId(4)));
-    assert!(c.fire(2, Timer::Reply));
+    assert!(c.fire(2, Timer::Silence));
     assert_eq!(c.status(2).coordinator, Some(NodeId(2)));
 }
 
+/// A restarted coordinator checks at once, and its Check tells its old members that it no longer
+/// counts them (the paper's "no" to AreYouThere): they recover on the spot, answer "yes" as
+/// singletons, and are merged into its new group, all without a timer.
 #[test]
-fn a_member_the_coordinator_forgot_is_told_no_and_recovers() {
+fn a_member_the_coordinator_forgot_is_told_by_its_check_and_recovers() {
     let mut c = settled();
-    // The coordinator restarts, so the group n2 asks about is no longer coordinated by anyone.
+    let before = group_of(&c, 0);
     c.crash(4);
     c.recover(4);
     c.reset_counts();
-    assert!(c.fire(2, Timer::Heartbeat));
+    let restarted = c.now();
+    assert!(
+        c.fire(4, Timer::Heartbeat),
+        "the top of the table checks at once"
+    );
     c.deliver_all();
-    assert_eq!(c.sent("AreYouThereReply"), 1);
-    assert_eq!(
-        c.status(2).coordinator,
-        Some(NodeId(2)),
-        "a \"no\" recovers at once"
+    assert_eq!(c.now(), restarted);
+    assert_eq!(c.sent("AreYouCoordinator"), 4, "{:?}", c.sent_by_kind());
+    assert_eq!(c.sent("IAmCoordinator"), 4, "{:?}", c.sent_by_kind());
+    assert_eq!(c.check_one_leader(), Ok(4), "{}", c.describe(&c.live()));
+    let after = group_of(&c, 0);
+    assert!(
+        after.origin == NodeId(4) && after != before,
+        "{after} after {before}"
     );
 }
 
-/// A member's AreYouThere about the group being formed counts as its Accept: the Accept may be
-/// lost or overtaken, and the question proves the member accepted.
+/// When the leader crashes, the members' silences run out within moments of each other. The
+/// first to notice, the highest survivor, ranks itself first (the silent leader does not count)
+/// and checks at once; the others, still following the dead leader, say "no", and the checker
+/// waits for them, because each tells it "yes" as it recovers. The Check then ends without a
+/// timeout, and so does the merge's window (everyone invited accepted): the whole failover is
+/// the silence plus message delays.
 #[test]
-fn a_poll_about_the_forming_group_counts_as_an_accept() {
-    let mut c = cluster::<Invitation>(2);
-    c.start_all();
-    assert!(c.fire(0, Timer::Heartbeat));
-    assert!(c.fire(1, Timer::Heartbeat));
+fn a_failover_waits_for_the_silence_and_no_timeout() {
+    let mut c = settled();
+    c.crash(4);
+    let crashed = c.now();
     c.deliver_all();
-    assert!(
-        c.fire(1, Timer::Reply),
-        "n1 found n0 and, being higher, merges at once"
-    );
-    assert!(c.fire(0, Timer::Reply), "n0 found n1 and waits");
-    assert!(c.timer_set(0, &Timer::MergeWait));
-    c.cut_one_way(0, 1);
-    c.deliver_all();
+    assert!(c.fire(3, Timer::Silence), "n3 was watching n4");
     assert_eq!(
-        c.status(0).coordinator,
-        Some(NodeId(1)),
-        "n0 accepted; its Accept was lost"
+        c.deadline(3, &Timer::Heartbeat),
+        Some(crashed),
+        "n3 ranks first"
     );
-    assert!(
-        !c.timer_set(0, &Timer::MergeWait),
-        "accepting ends n0's own merge wait"
-    );
-    c.heal();
-    assert!(c.fire(0, Timer::Heartbeat));
+    assert!(c.fire(3, Timer::Heartbeat));
     c.deliver_all();
-    assert!(c.fire(1, Timer::Reply), "the accept window closes");
+    assert!(c.timer_set(3, &Timer::Reply), "n3 waits for n0..n2");
+    for id in [2, 1, 0] {
+        assert!(c.fire(id, Timer::Silence), "n{id} was watching n4");
+    }
     c.deliver_all();
-    assert_eq!(c.check_one_leader(), Ok(1), "{}", c.describe(&c.live()));
-    assert!(c.node(1).unwrap().protocol().up().contains(&NodeId(0)));
+    assert_eq!(c.now(), crashed, "no timer past the silences fired");
+    assert_eq!(c.check_one_leader(), Ok(3), "{}", c.describe(&c.live()));
+    assert!(!c.timer_set(3, &Timer::Reply), "{}", c.describe(&c.live()));
+    let up: Vec<_> = c.node(3).unwrap().protocol().up().iter().copied().collect();
+    assert_eq!(up, [NodeId(0), NodeId(1), NodeId(2)]);
+}
+
+/// The accept window closes once every invited node and every member they forwarded the
+/// invitation to accepted (a coordinator's Accept says how many it forwarded), and not before.
+#[test]
+fn the_accept_window_closes_when_every_announced_accept_is_in() {
+    for lost in [false, true] {
+        let mut c = cluster::<Invitation>(3);
+        c.partition(&[&[0, 1], &[2]]);
+        c.start_all();
+        c.run_for(bound());
+        assert_eq!(c.check_group(&[0, 1]), Ok(1), "{}", c.describe(&c.live()));
+        c.heal();
+        if c.timer_set(2, &Timer::Reply) {
+            assert!(
+                c.fire(2, Timer::Reply),
+                "n2's Check of the cut-off side lapses"
+            );
+        }
+        if lost {
+            // n0's "no" and its Accept never reach n2.
+            c.cut_one_way(0, 2);
+        }
+        let start = c.now();
+        assert!(c.fire(2, Timer::Heartbeat));
+        c.deliver_all();
+        if lost {
+            assert!(
+                c.fire(2, Timer::Reply),
+                "n2's Check waits its timeout for n0"
+            );
+            c.deliver_all();
+            assert_eq!(
+                c.status(0).coordinator,
+                Some(NodeId(2)),
+                "n0 accepted via n1"
+            );
+            assert_eq!(
+                c.status(2).state,
+                State::Election,
+                "n2 still waits for n0's Accept"
+            );
+            assert!(c.fire(2, Timer::Reply), "the window closes at its timeout");
+            c.deliver_all();
+        }
+        assert_eq!(c.now(), start);
+        let up: Vec<_> = c.node(2).unwrap().protocol().up().iter().copied().collect();
+        let expected: &[NodeId] = if lost {
+            &[NodeId(1)]
+        } else {
+            &[NodeId(0), NodeId(1)]
+        };
+        assert_eq!(up, expected, "{}", c.describe(&c.live()));
+        assert_eq!(c.status(2).state, State::Normal);
+        assert!(!c.timer_set(2, &Timer::Reply), "{}", c.describe(&c.live()));
+    }
 }
 
 fn group(origin: u32, counter: u64) -> GroupId {
@@ -345,15 +407,16 @@ fn any_input() -> impl Strategy<Value = InputOf<Invitation>> {
     let any_msg = prop_oneof![
         Just(Msg::AreYouCoordinator),
         Just(Msg::IAmCoordinator),
-        any_group
-            .clone()
-            .prop_map(|group| Msg::AreYouThere { group }),
-        (any_group.clone(), any::<bool>())
-            .prop_map(|(group, member)| Msg::AreYouThereReply { group, member }),
+        (0u32..5).prop_map(|id| Msg::NotCoordinator {
+            follows: NodeId(id)
+        }),
+        (any_group.clone(), any::<bool>()).prop_map(|(group, check)| Msg::Alive { group, check }),
+        any_group.clone().prop_map(|group| Msg::NotMember { group }),
         any_group
             .clone()
             .prop_map(|group| Msg::Invitation { group }),
-        any_group.clone().prop_map(|group| Msg::Accept { group }),
+        (any_group.clone(), 0u32..3)
+            .prop_map(|(group, forwarded)| Msg::Accept { group, forwarded }),
         any_group.clone().prop_map(|group| Msg::Ready { group }),
         any_group.prop_map(|group| Msg::ReadyAck { group }),
     ];
@@ -362,7 +425,8 @@ fn any_input() -> impl Strategy<Value = InputOf<Invitation>> {
         prop_oneof![
             Just(Timer::Heartbeat),
             Just(Timer::Reply),
-            Just(Timer::MergeWait)
+            Just(Timer::MergeWait),
+            Just(Timer::Silence)
         ],
     )
 }

@@ -10,7 +10,8 @@
 //! 3. a genuine keyed join, which must still get the highest id (nothing wrapped);
 //! 4. the leader's traffic captured on loopback (AF_PACKET; root only, else SKIPPED), the
 //!    leader SIGKILLed, and its captured datagrams replayed from its own address and port
-//!    together with spoofed answers (`IAmThere{leader}`, `AreYouNormal`, `Pong`, the ring's `Alive`, `AreYouThereReply`).
+//!    together with spoofed answers (`IAmThere{leader}`, `AreYouNormal`, `Pong`, the ring's and
+//!    Invitation's `Alive`).
 //!
 //! Each must change nothing: the leader stays (agreed in ≥ 90 % of the samples — the rest is a
 //! loaded machine's timing), nobody answers the attacker, the joiners exit with a clear error,
@@ -313,7 +314,8 @@ fn storm_messages(algorithm: Algorithm, leader: NodeId) -> Vec<Value> {
 }
 
 /// What a live leader would answer to a follower's poll, or send as its heartbeat (Bully's
-/// members time the coordinator's Check, AreYouNormal; the ring's followers its Alive).
+/// members time the coordinator's Check, AreYouNormal; the ring's and Invitation's followers
+/// their leader's Alive).
 fn leader_answers(algorithm: Algorithm, leader: NodeId, group: Option<GroupId>) -> Vec<Value> {
     use election_core::{bully, invitation, raft};
     match algorithm {
@@ -327,9 +329,9 @@ fn leader_answers(algorithm: Algorithm, leader: NodeId, group: Option<GroupId>) 
                 counter: 1,
             });
             vec![
-                json(invitation::Msg::AreYouThereReply {
+                json(invitation::Msg::Alive {
                     group,
-                    member: true,
+                    check: false,
                 }),
                 json(invitation::Msg::IAmCoordinator),
             ]

@@ -41,7 +41,7 @@ impl fmt::Display for NodeId {
 ///
 /// Drivers own this table and update it before delivering a [`Membership`] change, so that a
 /// simulator can share one table among all nodes instead of keeping a copy per node.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Members {
     sorted: Vec<NodeId>,
 }
@@ -132,7 +132,7 @@ impl Members {
 }
 
 /// A membership change delivered to every member after the driver updated its [`Members`] table.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, serde::Serialize, serde::Deserialize)]
 pub enum Membership {
     /// A node joined the cluster (the peer-to-peer report's PUT of a new address).
     Joined(NodeId),

@@ -319,6 +319,13 @@ pub struct ExploreArgs {
     /// Messages a path may duplicate in flight.
     #[arg(long, default_value_t = 0)]
     pub duplicates: u8,
+    /// New nodes a path may admit, each with the next id above all (algorithms that support
+    /// membership changes).
+    #[arg(long, default_value_t = 0)]
+    pub joins: u8,
+    /// Graceful leaves of a member a path may contain (likewise).
+    #[arg(long, default_value_t = 0)]
+    pub leaves: u8,
     /// Stop after this many distinct states (the result is then incomplete).
     #[arg(long, default_value_t = crate::explore::Limits::default().max_states)]
     pub max_states: usize,
@@ -887,6 +894,8 @@ fn explore<P: Explorable>(args: &ExploreArgs) -> Result<ExitCode, String> {
         partitions: args.partitions,
         losses: args.losses,
         duplicates: args.duplicates,
+        joins: args.joins,
+        leaves: args.leaves,
     };
     let model = P::properties(&config).model;
     let explorer = Explorer::<P>::new(config, args.nodes, budget, args.seed)?

@@ -9,8 +9,24 @@
 //! From a state, every enabled choice is a branch: a node that has not booted boots; any message
 //! in flight is delivered (to a node that is down or behind the partition it is dropped); a
 //! timer fires; and, while the [`Budget`] allows, a live node crashes, a crashed node recovers
-//! (with what it persisted), the nodes split into two sides, a message is lost or duplicated.
-//! A partition heals at any time.
+//! (with what it persisted), the nodes split into two sides, a message is lost or duplicated,
+//! a new node joins or a member leaves. A partition heals at any time.
+//!
+//! # Membership changes
+//!
+//! For the protocols that declare [`Properties::membership`], `--joins` and `--leaves` add the
+//! membership layer's outcomes as choices: a join admits the next free id above every node (as
+//! the real layer does: a joiner gets the highest id), boots it with the whole current table, and
+//! queues the change at every other live member; a leave stops a live member for good (it
+//! persists nothing) and queues its departure at the others. Each node learns its queued
+//! changes one at a time, in order, each as a step of its own that interleaves with everything
+//! else — so every run in which some nodes know of a change and others do not yet is explored,
+//! messages from a joiner may reach a node before it learned of the joiner (the protocols drop
+//! those), and a leaver's messages still in flight may reach a node that learned of its leave.
+//! What the layer's own gossip does (retries, tables exchanged) is abstracted away: it is tested
+//! on its own (`election-core/src/membership.rs`) and in the simulator. A node that recovers
+//! boots with the current table (a restarted real node greets first and learns it before it
+//! starts). Learning is a fair step, like a delivery.
 //!
 //! # Timing, per model
 //!
@@ -86,16 +102,15 @@
 //! report and every counterexample are the same for any number of threads.
 //!
 //! Nodes are not symmetric (the id is the priority), so there is no symmetry reduction; the
-//! network is canonicalised (messages in flight as a sorted multiset). Membership changes (joins
-//! and leaves) are not explored.
+//! network is canonicalised (messages in flight as a sorted multiset).
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::time::Instant;
 
 use election_core::{
-    Command, ConfigOf, Context, Explorable, Input, InputOf, Kind, Members, Model, Node, NodeId,
-    Out, Properties, Protocol, Reclock, State, Status, Time,
+    Command, ConfigOf, Context, Explorable, Input, InputOf, Kind, Members, Membership, Model, Node,
+    NodeId, Out, Properties, Protocol, Reclock, State, Status, Time,
 };
 use foldhash::fast::FixedState;
 use rand::SeedableRng;
@@ -125,6 +140,10 @@ pub struct Budget {
     pub losses: u8,
     /// Messages duplicated in flight.
     pub duplicates: u8,
+    /// New nodes admitted (protocols with [`Properties::membership`] only).
+    pub joins: u8,
+    /// Graceful leaves of a member (likewise).
+    pub leaves: u8,
 }
 
 /// Where the search stops short of the whole state space.
@@ -213,6 +232,21 @@ pub enum Step {
         to: u32,
         /// The message.
         msg: serde_json::Value,
+    },
+    /// A new node joins with this id.
+    Join {
+        /// The joiner.
+        node: u32,
+    },
+    /// A live member leaves.
+    Leave {
+        /// The leaver.
+        node: u32,
+    },
+    /// A live node learns the next membership change queued for it.
+    Learn {
+        /// Which node.
+        node: u32,
     },
 }
 
@@ -313,6 +347,9 @@ enum Action {
     Heal,
     Lose { from: u32, to: u32, msg: u64 },
     Duplicate { from: u32, to: u32, msg: u64 },
+    Join(u32),
+    Leave(u32),
+    Learn(u32),
 }
 
 impl Action {
@@ -325,6 +362,8 @@ impl Action {
                 | Action::Split(_)
                 | Action::Lose { .. }
                 | Action::Duplicate { .. }
+                | Action::Join(_)
+                | Action::Leave(_)
         )
     }
 }
@@ -378,12 +417,19 @@ struct Slot<P: Explorable> {
     /// Armed timers and their deadlines, in timer order.
     timers: Vec<(P::Timer, Time)>,
     clock: Time,
+    /// The members this node knows of (its `Context::members`).
+    view: Members,
+    /// Membership changes this node has yet to learn, oldest first.
+    pending: Vec<Membership>,
 }
 
 /// A global state.
 #[derive(Clone, Debug, Hash)]
 struct World<P: Explorable> {
+    /// The initial nodes, then a slot per join the budget allows.
     slots: Vec<Slot<P>>,
+    /// The members as the membership layer has them: who has joined and not left.
+    members: Members,
     flights: Vec<Flight<P::Msg>>,
     budget: Budget,
     /// The side of node 0 while partitioned (a bit per node).
@@ -394,16 +440,20 @@ struct World<P: Explorable> {
 
 impl<P: Explorable> World<P> {
     fn boot(nodes: u32, budget: Budget) -> Self {
+        let members = Members::first(nodes);
         World {
-            slots: (0..nodes)
+            slots: (0..nodes + u32::from(budget.joins))
                 .map(|_| Slot {
                     node: None,
                     boots: 0,
                     persisted: None,
                     timers: Vec::new(),
                     clock: BASE,
+                    view: members.clone(),
+                    pending: Vec::new(),
                 })
                 .collect(),
+            members,
             flights: Vec::new(),
             budget,
             cut: None,
@@ -493,7 +543,7 @@ pub struct Explorer<P: Explorable> {
     properties: Properties,
     /// `max_delay` in the synchronous model; `None` in the asynchronous one.
     due: Option<Time>,
-    members: Members,
+    /// The nodes at boot (ids `0..nodes`); joiners take the ids above.
     nodes: u32,
     budget: Budget,
     seed: u64,
@@ -509,22 +559,35 @@ impl<P: Explorable> Explorer<P> {
     /// An explorer of `nodes` nodes (at most 32) under `budget`; `seed` picks the protocols'
     /// random draws.
     pub fn new(config: ConfigOf<P>, nodes: u32, budget: Budget, seed: u64) -> Result<Self, String> {
-        if !(1..=32).contains(&nodes) {
-            return Err(format!("--nodes {nodes}: the explorer takes 1 to 32 nodes"));
+        if !(1..=32).contains(&(nodes + u32::from(budget.joins))) {
+            return Err(format!(
+                "--nodes {nodes} with --joins {}: the explorer takes 1 to 32 nodes in all",
+                budget.joins
+            ));
         }
         let properties = P::properties(&config);
+        if !properties.membership && budget.joins + budget.leaves > 0 {
+            return Err(format!(
+                "--joins/--leaves: {} does not support membership changes",
+                P::NAME
+            ));
+        }
         let due = (properties.model == Model::Synchronous).then(|| P::max_delay(&config));
         Ok(Explorer {
             config,
             properties,
             due,
-            members: Members::first(nodes),
             nodes,
             budget,
             seed,
             max_in_flight: MAX_IN_FLIGHT,
             pool: Self::threads(1)?,
         })
+    }
+
+    /// Every slot: the nodes at boot and one per join in the budget.
+    fn universe(&self) -> u32 {
+        self.nodes + u32::from(self.budget.joins)
     }
 
     /// Expands states on `jobs` threads (default 1). The report is the same for any number,
@@ -739,10 +802,19 @@ impl<P: Explorable> Explorer<P> {
     /// The choices enabled in `w`, in a fixed order.
     fn actions(&self, w: &World<P>) -> Vec<Action> {
         let mut actions = Vec::new();
-        let unbooted = w.slots.iter().any(|s| s.boots == 0);
-        for (i, slot) in w.slots.iter().enumerate() {
+        let unbooted = w
+            .slots
+            .iter()
+            .take(self.nodes as usize)
+            .any(|s| s.boots == 0);
+        for (i, slot) in w.slots.iter().enumerate().take(self.nodes as usize) {
             if slot.boots == 0 {
                 actions.push(Action::Start(i as u32));
+            }
+        }
+        for (i, slot) in w.slots.iter().enumerate() {
+            if slot.node.is_some() && !slot.pending.is_empty() {
+                actions.push(Action::Learn(i as u32));
             }
         }
         let mut deliveries: Vec<(u32, u32, u64)> =
@@ -784,16 +856,30 @@ impl<P: Explorable> Explorer<P> {
             if b.crashes > 0 && slot.node.is_some() {
                 actions.push(Action::Crash(i as u32));
             }
-            if b.recoveries > 0 && slot.boots > 0 && slot.node.is_none() {
+            let member = w.members.contains(NodeId(i as u32));
+            if b.recoveries > 0 && slot.boots > 0 && slot.node.is_none() && member {
                 actions.push(Action::Recover(i as u32));
             }
+            if b.leaves > 0 && slot.node.is_some() && member && w.members.len() > 1 {
+                actions.push(Action::Leave(i as u32));
+            }
         }
-        if b.partitions > 0 && w.cut.is_none() && self.nodes > 1 {
+        // The next free id joins, admitted by a live member.
+        let joiner = w
+            .slots
+            .iter()
+            .skip(self.nodes as usize)
+            .position(|s| s.boots == 0);
+        if let Some(k) = joiner.filter(|_| b.joins > 0 && w.live().next().is_some()) {
+            actions.push(Action::Join(self.nodes + k as u32));
+        }
+        let universe = self.universe();
+        if b.partitions > 0 && w.cut.is_none() && universe > 1 {
             // Node 0's side names the split: each bipartition once.
-            let all = if self.nodes == 32 {
+            let all = if universe == 32 {
                 u32::MAX
             } else {
-                (1u32 << self.nodes) - 1
+                (1u32 << universe) - 1
             };
             for side in (1..all).filter(|s| s & 1 == 1) {
                 actions.push(Action::Split(side));
@@ -890,6 +976,7 @@ impl<P: Explorable> Explorer<P> {
                 let slot = &mut w.slots[i as usize];
                 slot.node = None;
                 slot.timers.clear();
+                slot.pending.clear();
                 let down = Status::down();
                 self.emit(tracer, now, || Ev::Status {
                     node: i,
@@ -908,7 +995,7 @@ impl<P: Explorable> Explorer<P> {
                 w.cut = Some(side);
                 self.left_model(w);
                 let (a, b): (Vec<u32>, Vec<u32>) =
-                    (0..self.nodes).partition(|i| side >> i & 1 == 1);
+                    (0..self.universe()).partition(|i| side >> i & 1 == 1);
                 let fault = Fault::Partition { groups: vec![a, b] };
                 self.emit(tracer, now_of(w), || Ev::Fault { fault: &fault });
             }
@@ -931,6 +1018,44 @@ impl<P: Explorable> Explorer<P> {
                         reason: "lost",
                     });
                 }
+            }
+            Action::Join(j) => {
+                w.budget.joins -= 1;
+                w.members.insert(NodeId(j));
+                self.tell_others(w, j, Membership::Joined(NodeId(j)));
+                let fault = Fault::Join { via: None };
+                self.emit(tracer, now_of(w), || Ev::Fault { fault: &fault });
+                self.boot(w, j, tracer);
+            }
+            Action::Leave(i) => {
+                w.budget.leaves -= 1;
+                w.members.remove(NodeId(i));
+                self.tell_others(w, i, Membership::Left(NodeId(i)));
+                let now = w.slots[i as usize].clock;
+                let fault = Fault::Leave { node: i };
+                self.emit(tracer, now, || Ev::Fault { fault: &fault });
+                let slot = &mut w.slots[i as usize];
+                slot.node = None;
+                slot.timers.clear();
+                slot.pending.clear();
+                slot.persisted = None;
+                let down = Status::down();
+                self.emit(tracer, now, || Ev::Status {
+                    node: i,
+                    status: &down,
+                });
+            }
+            Action::Learn(i) => {
+                let slot = &mut w.slots[i as usize];
+                if slot.pending.is_empty() {
+                    return;
+                }
+                let change = slot.pending.remove(0);
+                match change {
+                    Membership::Joined(id) => slot.view.insert(id),
+                    Membership::Left(id) => slot.view.remove(id),
+                };
+                self.input(w, i, Input::Membership(change), tracer);
             }
             Action::Duplicate { from, to, msg } => {
                 w.budget.duplicates -= 1;
@@ -962,9 +1087,20 @@ impl<P: Explorable> Explorer<P> {
         }
     }
 
-    /// Boots node `i` with what it persisted.
+    /// Queues `change` (about node `about`) at every other live member.
+    fn tell_others(&self, w: &mut World<P>, about: u32, change: Membership) {
+        for (k, slot) in w.slots.iter_mut().enumerate() {
+            if k as u32 != about && slot.node.is_some() {
+                slot.pending.push(change);
+            }
+        }
+    }
+
+    /// Boots node `i` with what it persisted and the current member table.
     fn boot(&self, w: &mut World<P>, i: u32, tracer: &mut Option<Tracer>) {
         let slot = &mut w.slots[i as usize];
+        slot.view = w.members.clone();
+        slot.pending.clear();
         slot.node = Some(Node::new(P::new(&self.config)));
         slot.boots = slot.boots.saturating_add(1);
         let persisted = slot.persisted.clone();
@@ -974,28 +1110,34 @@ impl<P: Explorable> Explorer<P> {
 
     /// Feeds one input to node `i` and carries out its commands.
     fn input(&self, w: &mut World<P>, i: u32, input: InputOf<P>, tracer: &mut Option<Tracer>) {
-        let slot = &mut w.slots[i as usize];
-        let Some(node) = slot.node.as_mut() else {
+        let Slot {
+            node,
+            view,
+            clock,
+            boots,
+            ..
+        } = &mut w.slots[i as usize];
+        let Some(node) = node.as_mut() else {
             return;
         };
-        let now = slot.clock;
+        let now = *clock;
         let mut rng = ChaCha8Rng::seed_from_u64(
-            self.seed
-                ^ (u64::from(i) << 8 | u64::from(slot.boots)).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+            self.seed ^ (u64::from(i) << 8 | u64::from(*boots)).wrapping_mul(0x9e37_79b9_7f4a_7c15),
         );
         let mut cx = Context {
             id: NodeId(i),
             now,
-            members: &self.members,
+            members: view,
             rng: &mut rng,
         };
         let mut out = Out::new();
         let changed = node.handle(&mut cx, input, &mut out);
+        let known: Vec<u32> = view.all().iter().map(|id| id.0).collect();
         for command in out.drain() {
             match command {
                 Command::Send { to, msg } => self.send(w, i, to.0, msg, tracer),
                 Command::Broadcast { msg } => {
-                    for to in (0..self.nodes).filter(|&to| to != i) {
+                    for &to in known.iter().filter(|&&to| to != i) {
                         self.send(w, i, to, msg.clone(), tracer);
                     }
                 }
@@ -1031,7 +1173,7 @@ impl<P: Explorable> Explorer<P> {
     }
 
     fn send(&self, w: &mut World<P>, from: u32, to: u32, msg: P::Msg, tracer: &mut Option<Tracer>) {
-        if to >= self.nodes {
+        if to >= self.universe() {
             return;
         }
         let now = w.slots[from as usize].clock;
@@ -1123,7 +1265,7 @@ impl<P: Explorable> Explorer<P> {
     /// without a live majority for a quorum protocol): what liveness must make inevitable.
     fn settled(&self, w: &World<P>) -> bool {
         let live: Vec<(u32, &Status)> = w.live().map(|(i, n)| (i, n.status())).collect();
-        if self.properties.quorum && live.len() * 2 <= self.nodes as usize {
+        if self.properties.quorum && live.len() * 2 <= w.members.len() {
             return true;
         }
         let Some(&(_, first)) = live.first() else {
@@ -1313,7 +1455,9 @@ impl<P: Explorable> Explorer<P> {
             Action::Crash(node) => Step::Crash { node },
             Action::Recover(node) => Step::Recover { node },
             Action::Split(side) => Step::Split {
-                side: (0..self.nodes).filter(|i| side >> i & 1 == 1).collect(),
+                side: (0..self.universe())
+                    .filter(|i| side >> i & 1 == 1)
+                    .collect(),
             },
             Action::Heal => Step::Heal,
             Action::Lose { from, to, msg: h } => Step::Lose {
@@ -1326,6 +1470,9 @@ impl<P: Explorable> Explorer<P> {
                 to,
                 msg: msg(from, to, h),
             },
+            Action::Join(node) => Step::Join { node },
+            Action::Leave(node) => Step::Leave { node },
+            Action::Learn(node) => Step::Learn { node },
         }
     }
 
@@ -1342,10 +1489,13 @@ impl<P: Explorable> Explorer<P> {
                 .ok_or_else(|| format!("no message {msg} from {from} to {to} is in flight"))
         };
         let node = |n: u32| {
-            if n < self.nodes {
+            if n < self.universe() {
                 Ok(n)
             } else {
-                Err(format!("node {n} is not one of the {} nodes", self.nodes))
+                Err(format!(
+                    "node {n} is not one of the {} nodes",
+                    self.universe()
+                ))
             }
         };
         Ok(match step {
@@ -1387,6 +1537,9 @@ impl<P: Explorable> Explorer<P> {
                 to: *to,
                 msg: flight(*from, *to, msg)?,
             },
+            Step::Join { node: n } => Action::Join(node(*n)?),
+            Step::Leave { node: n } => Action::Leave(node(*n)?),
+            Step::Learn { node: n } => Action::Learn(node(*n)?),
         })
     }
 

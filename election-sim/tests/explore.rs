@@ -5,6 +5,7 @@
 use election_core::bully::Bully;
 use election_core::harness::{Mutant, Mutation};
 use election_core::raft::Raft;
+use election_core::ring::Ring;
 use election_core::{ConfigOf, Explorable, NodeId, Protocol, State, Status};
 use election_sim::explore::{Budget, Counterexample, Explorer, Limits, Report};
 use election_sim::{Invariant, Plan, Spec, TraceSink};
@@ -60,6 +61,8 @@ const CRASH_AND_RECOVERY: Budget = Budget {
     partitions: 0,
     losses: 0,
     duplicates: 0,
+    joins: 0,
+    leaves: 0,
 };
 
 /// Re-runs a counterexample through the trace header `replay` reads, twice: the same hash, and
@@ -281,4 +284,30 @@ fn a_state_cap_makes_the_search_incomplete() {
     assert!(!report.complete() && !report.liveness_checked);
     assert!(report.cut.as_ref().unwrap().contains("1000 states"));
     same_on_two_threads::<Bully>(&report, &[], 3, CRASH_AND_RECOVERY, &capped);
+}
+
+/// Joins and leaves are explored for protocols that support membership changes: a node admitted
+/// with the next id and a member leaving, each learned by every other node at a step of its
+/// own. The ring (whose candidacies and announcements must pass a joiner that some nodes do not
+/// know yet) stays safe and live; the search is larger than without them (the changes really
+/// are branches), and a protocol without membership support refuses the budget.
+#[test]
+fn joins_and_leaves_are_explored_where_the_protocol_supports_them() {
+    let plain = explore::<Ring>(&[], 2, Budget::default(), 1).1;
+    let budget = Budget {
+        joins: 1,
+        leaves: 1,
+        ..Budget::default()
+    };
+    let (_, report) = explore::<Ring>(&[], 2, budget, 1);
+    assert!(report.complete(), "{:?}", report.cut);
+    assert!(report.counterexample.is_none() && report.liveness_checked);
+    assert!(
+        report.states > plain.states,
+        "{} vs {}",
+        report.states,
+        plain.states
+    );
+    let refused = Explorer::<Raft>::new(config::<Raft>(&[]), 3, budget, 0).err();
+    assert!(refused.is_some_and(|e| e.contains("does not support membership")));
 }

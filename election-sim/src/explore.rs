@@ -69,7 +69,8 @@
 //!
 //! - **Safety** — exactly the simulator's ([`crate::check`]), per the protocol's declared
 //!   [`Properties`]: Assertion 1 within its scope (for [`Scope::Everyone`] only while no loss,
-//!   duplication or partition has happened in a synchronous-model protocol), one leader per
+//!   duplication, partition, join or leave has happened in a synchronous-model protocol: the
+//!   simulator's rule, as Garcia-Molina's processes are a fixed set), one leader per
 //!   election / term. Evaluated in every state; the first violation found is at the smallest
 //!   depth (breadth-first search), and its path is the shortest counterexample.
 //! - **Liveness** — on the graph of every reachable state with only the fault-free steps
@@ -1021,6 +1022,11 @@ impl<P: Explorable> Explorer<P> {
             }
             Action::Join(j) => {
                 w.budget.joins -= 1;
+                // As in the simulator (`Fault::Join`): Garcia-Molina's processes are a fixed set
+                // every process knows; while the others learn of the joiner one by one, a node
+                // that has not may drop the joiner's Halt and keep its old leader. Outside the
+                // synchronous model; settling (liveness) is still judged.
+                self.left_model(w);
                 w.members.insert(NodeId(j));
                 self.tell_others(w, j, Membership::Joined(NodeId(j)));
                 let fault = Fault::Join { via: None };
@@ -1029,6 +1035,8 @@ impl<P: Explorable> Explorer<P> {
             }
             Action::Leave(i) => {
                 w.budget.leaves -= 1;
+                // Outside the synchronous model for the same reason as a join.
+                self.left_model(w);
                 w.members.remove(NodeId(i));
                 self.tell_others(w, i, Membership::Left(NodeId(i)));
                 let now = w.slots[i as usize].clock;

@@ -98,6 +98,8 @@ fn scenario<P: Protocol>(label: &str, n: u32, restart: Option<u32>) {
     let heap_before = heap_bytes();
     let started = Instant::now();
     let mut sim = Sim::<P>::new(spec, None).expect("valid spec");
+    // What the nodes cost before any event: slots, protocol state, the queue's fixed wheel.
+    let built = heap_bytes().saturating_sub(heap_before) / u64::from(n);
     let mut t = 0;
     let mut phases = Vec::new();
     let mut memory = Vec::new();
@@ -127,6 +129,7 @@ fn scenario<P: Protocol>(label: &str, n: u32, restart: Option<u32>) {
         memory.push((
             rss_bytes().saturating_sub(before) / u64::from(n),
             heap_bytes().saturating_sub(heap_before) / u64::from(n),
+            sim.queue_len(),
         ));
     }
     let wall = started.elapsed();
@@ -138,7 +141,7 @@ fn scenario<P: Protocol>(label: &str, n: u32, restart: Option<u32>) {
         .map(|(t, e)| format!("settled by t={:.0}s after {e} events", *t as f64 / 1e6))
         .collect();
     println!(
-        "{label}: n={n} | {} | wall {:.2}s, {events} events, {:.2} M events/s | {} messages ({}){} | per node after each settle (RSS, live heap): {:?} B",
+        "{label}: n={n} | {} | wall {:.2}s, {events} events, {:.2} M events/s | {} messages ({}){} | live heap per node when built {built} B; after each settle (RSS B, live heap B, events queued): {:?}",
         shown.join("; "),
         wall.as_secs_f64(),
         events as f64 / wall.as_secs_f64() / 1e6,

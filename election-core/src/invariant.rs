@@ -108,8 +108,10 @@ pub type Broken = (Invariant, Option<NodeId>, String);
 /// step stays cheap.
 pub struct Safety {
     properties: Properties,
-    /// Per key: coordinator → number of live nodes in Reorganization/Normal following it.
-    coordinators: BTreeMap<Key, BTreeMap<NodeId, u32>>,
+    /// Per key: coordinator → number of live nodes in Reorganization/Normal following it,
+    /// sorted by coordinator. A vector: a scope has one coordinator unless it is broken, and a
+    /// map per scope (one per node while an Invitation cluster boots) cost 104 bytes a node.
+    coordinators: BTreeMap<Key, Vec<(NodeId, u32)>>,
     /// Per key of the unique-leader scope: the Normal leader.
     leaders: BTreeMap<Key, NodeId>,
 }
@@ -161,10 +163,10 @@ impl Safety {
         }
         if let Some((k, c)) = self.following(old) {
             if let Some(coords) = self.coordinators.get_mut(&k) {
-                if let Some(count) = coords.get_mut(&c) {
-                    *count -= 1;
-                    if *count == 0 {
-                        coords.remove(&c);
+                if let Ok(at) = coords.binary_search_by_key(&c, |&(o, _)| o) {
+                    coords[at].1 -= 1;
+                    if coords[at].1 == 0 {
+                        coords.remove(at);
                     }
                 }
                 if coords.is_empty() {
@@ -214,9 +216,12 @@ impl Safety {
         }
         if let Some((k, c)) = self.following(new) {
             let coords = self.coordinators.entry(k).or_default();
-            *coords.entry(c).or_default() += 1;
+            match coords.binary_search_by_key(&c, |&(o, _)| o) {
+                Ok(at) => coords[at].1 += 1,
+                Err(at) => coords.insert(at, (c, 1)),
+            }
             if Self::applies(agreement.expect("following"), inside_model) {
-                if let Some(&other) = coords.keys().find(|&&o| o != c) {
+                if let Some(&(other, _)) = coords.iter().find(|&&(o, _)| o != c) {
                     broken.get_or_insert((
                         Invariant::Agreement,
                         Some(other),

@@ -188,8 +188,10 @@ struct Slot<P: Protocol> {
     drift: f64,
     persisted: Option<Box<[u8]>>,
     /// The node's member table (runs with the membership layer; `None` while down or joining).
-    view: Option<View<u32>>,
-    joining: Option<Joining<u32>>,
+    /// Boxed, as are `joining`'s: a slot without the layer holds two pointers, not 250 bytes
+    /// (the 100,000-node scale runs).
+    view: Option<Box<View<u32>>>,
+    joining: Option<Box<Joining<u32>>>,
     /// Bumped at every boot and stop: queued membership actions of an earlier life are stale.
     life: u32,
     /// Join requests sent so far (a retry of an answered one is stale).
@@ -523,7 +525,7 @@ impl<P: Protocol> Sim<P> {
 
     /// Node `node`'s member table (runs with joins or leaves; `None` while it is down or joining).
     pub fn view(&self, node: u32) -> Option<&View<u32>> {
-        self.slots.get(node as usize)?.view.as_ref()
+        self.slots.get(node as usize)?.view.as_deref()
     }
 
     /// Nodes so far (booted and joined, live or not).
@@ -841,7 +843,7 @@ impl<P: Protocol> Sim<P> {
         view.restore(&slot.table);
         let mut effects = Vec::new();
         view.hello(&mut effects);
-        slot.view = Some(view);
+        slot.view = Some(Box::new(view));
         slot.life += 1;
         let life = slot.life;
         let (quiet, every) = (
@@ -872,7 +874,7 @@ impl<P: Protocol> Sim<P> {
         let slot = &mut self.slots[node as usize];
         slot.life += 1;
         let joining = Joining::new(node, slot.contact, JOIN_TRIES, layer.config);
-        slot.joining = Some(joining.claiming(slot.claim));
+        slot.joining = Some(Box::new(joining.claiming(slot.claim)));
         self.join_request(node);
     }
 
@@ -940,7 +942,7 @@ impl<P: Protocol> Sim<P> {
         let slot = &mut self.slots[node as usize];
         slot.joining = None;
         slot.claim = Some(id);
-        slot.view = Some(view);
+        slot.view = Some(Box::new(view));
         let life = slot.life;
         let (quiet, every) = (
             slot.stretch(layer.quiet),

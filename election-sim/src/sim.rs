@@ -118,14 +118,16 @@ pub enum SimError {
 #[serde(untagged)]
 pub(crate) enum Wire<M> {
     Protocol(M),
-    Control(Control<u32>),
+    /// Boxed: a control message is rare and up to 32 bytes, a protocol message usually a few,
+    /// and every queued delivery is as large as the largest.
+    Control(Box<Control<u32>>),
 }
 
 impl<M: Kind> Wire<M> {
     fn kind(&self) -> &'static str {
         match self {
             Wire::Protocol(m) => m.kind(),
-            Wire::Control(c) => match c {
+            Wire::Control(c) => match c.as_ref() {
                 Control::Join { .. } => "join",
                 Control::Welcome { .. } => "welcome",
                 Control::Refused { .. } => "refused",
@@ -690,7 +692,7 @@ impl<P: Protocol> Sim<P> {
         self.emit(|| Ev::Deliver { id, from, to, kind });
         match msg {
             Wire::Protocol(msg) => self.input(to, Input::Message { from: sender, msg }),
-            Wire::Control(msg) => self.on_control(to, from, msg),
+            Wire::Control(msg) => self.on_control(to, from, *msg),
         }
     }
 
@@ -895,7 +897,7 @@ impl<P: Protocol> Sim<P> {
                 };
                 let at = self.now + slot.stretch(timeout);
                 self.push(at, retry);
-                self.post(node, to, Wire::Control(msg));
+                self.post(node, to, Wire::Control(Box::new(msg)));
             }
             Err(_) => {
                 slot.joining = None;
@@ -984,7 +986,7 @@ impl<P: Protocol> Sim<P> {
         }
         for effect in effects {
             match effect {
-                Effect::Send { to, msg } => self.post(node, to, Wire::Control(msg)),
+                Effect::Send { to, msg } => self.post(node, to, Wire::Control(Box::new(msg))),
                 Effect::Change(change) => self.input(node, Input::Membership(change)),
                 Effect::PersistAssigned(id) => {
                     self.emit(|| Ev::Persist {

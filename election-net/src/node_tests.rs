@@ -411,7 +411,7 @@ async fn boot_messages_are_sent() {
             let Ok(opened) = wire::open(&buf[..len], &expect, None) else {
                 continue;
             };
-            if let Ok(Body::Control(Control::Hello { id })) = opened.body::<MaxMsg>() {
+            if let Ok(Body::Control(Control::Hello { id, .. })) = opened.body::<MaxMsg>() {
                 return id == NodeId(0);
             }
         }

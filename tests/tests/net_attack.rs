@@ -410,7 +410,13 @@ async fn forge_while_leading(
                         members: vec![(NodeId(u32::MAX), me)],
                     }),
                 ));
-                bodies.push((me, Body::Control(Control::Hello { id: NodeId(4) })));
+                bodies.push((
+                    me,
+                    Body::Control(Control::Hello {
+                        id: NodeId(4),
+                        digest: None,
+                    }),
+                ));
                 bodies
             };
             let mut round = 0;

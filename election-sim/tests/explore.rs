@@ -102,19 +102,24 @@ fn replays<P: Explorable>(
 
 /// Invariant: a complete search of every algorithm at n = 2 with a crash and a recovery finds
 /// no violation and decides liveness (n = 3 and partitions: `.ci/run`, in release).
+/// The search finished, judged liveness and found no violation.
+fn passed<P: Explorable>(report: &Report) {
+    assert!(report.complete(), "{}: {:?}", P::NAME, report.cut);
+    assert!(report.liveness_checked, "{}", P::NAME);
+    assert!(
+        report.counterexample.is_none(),
+        "{}: {:?}",
+        P::NAME,
+        report.counterexample.as_ref().map(|c| &c.violation)
+    );
+}
+
 #[test]
 fn every_algorithm_passes_a_search_at_two_nodes() {
     for &algorithm in election_core::Algorithm::ALL {
         election_core::with_protocol!(algorithm, P => {
             let (_, report) = explore::<P>(&[], 2, CRASH_AND_RECOVERY, 1);
-            assert!(report.cut.is_none(), "{}: {:?}", P::NAME, report.cut);
-            assert!(report.liveness_checked, "{}", P::NAME);
-            assert!(
-                report.counterexample.is_none(),
-                "{}: {:?}",
-                P::NAME,
-                report.counterexample.map(|c| c.violation)
-            );
+            passed::<P>(&report);
             assert!(report.states > 100, "{}: {} states", P::NAME, report.states);
         })
     }
@@ -308,14 +313,7 @@ fn joins_and_leaves_are_explored_where_the_protocol_supports_them() {
     fn passes<P: Explorable>(nodes: u32, budget: Budget) {
         let plain = explore::<P>(&[], nodes, Budget::default(), 1).1;
         let (_, report) = explore::<P>(&[], nodes, budget, 1);
-        assert!(report.complete(), "{}: {:?}", P::NAME, report.cut);
-        assert!(report.liveness_checked, "{}", P::NAME);
-        assert!(
-            report.counterexample.is_none(),
-            "{}: {:?}",
-            P::NAME,
-            report.counterexample.map(|c| c.violation)
-        );
+        passed::<P>(&report);
         assert!(report.states > plain.states, "{}", P::NAME);
     }
     passes::<Ring>(2, budget);

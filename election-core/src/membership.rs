@@ -113,8 +113,9 @@ pub enum Control<A> {
         /// Members that may admit (for [`Refusal::NotAnAdmitter`]).
         admitters: Vec<A>,
     },
-    /// Members the sender holds: a new member right after its admission, or the whole table
-    /// periodically.
+    /// Members the sender holds: a new member right after its admission, the answer to a
+    /// [`Control::Digest`] or [`Control::Hello`] that differs from the receiver's table, or
+    /// the answer to a table that lacks some of the receiver's members.
     Announce {
         /// The entries.
         members: Vec<(NodeId, A)>,
@@ -127,6 +128,12 @@ pub enum Control<A> {
         /// digest does not answer with its table (absent from older senders: always answered).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         digest: Option<u64>,
+    },
+    /// Periodic: the [`View::digest`] of the sender's table. A member whose table differs
+    /// answers with its whole table (and the sender answers that if it lacks members of its).
+    Digest {
+        /// The sender's table digest.
+        digest: u64,
     },
     /// The sender leaves gracefully.
     Left,
@@ -422,8 +429,10 @@ impl<A: Clone + Ord + Debug + Serialize> View<A> {
         self.send_all(Control::Left, None, effects);
     }
 
-    /// Periodic re-announcement: the whole table to one other member chosen at random, so a
-    /// member removed by mistake, or missed by a lost announcement, comes back.
+    /// Periodic anti-entropy: this table's digest to one other member chosen at random, who
+    /// answers with its table if it differs, so a member removed by mistake, or missed by a lost
+    /// announcement, comes back. A digest, not the table: a steady cluster of n members used to
+    /// exchange n tables of n entries every period.
     pub fn on_tick(&mut self, rng: &mut dyn Rng, effects: &mut Vec<Effect<A>>) {
         self.answered.clear();
         let others: Vec<&A> = self.others().collect();
@@ -431,7 +440,12 @@ impl<A: Clone + Ord + Debug + Serialize> View<A> {
             return;
         }
         let to = others[rng.next_u64() as usize % others.len()].clone();
-        self.announce_to(&to, effects);
+        effects.push(Effect::Send {
+            to,
+            msg: Control::Digest {
+                digest: self.digest,
+            },
+        });
     }
 
     /// Right after a welcome: the whole table to every other member, whose answers (they answer
@@ -508,6 +522,15 @@ impl<A: Clone + Ord + Debug + Serialize> View<A> {
                 // cluster that boots at once was n² tables of n entries (most of the 1,000-node
                 // simulation's time).
                 if digest != Some(self.digest) {
+                    self.announce_to(from, effects);
+                }
+            }
+            Control::Digest { digest } => {
+                if sender.is_none() && !self.config.authenticated {
+                    return reject(from, Rejection::UnknownSender, effects);
+                }
+                // Once per sender per period, like the answers to tables.
+                if digest != self.digest && self.answered.insert(from.clone()) {
                     self.announce_to(from, effects);
                 }
             }
@@ -1244,6 +1267,48 @@ mod tests {
             &mut effects,
         );
         assert_eq!(sends(&effects), vec![]);
+    }
+
+    /// Invariant: the periodic message is a digest; a member answers it with its table only if
+    /// the tables differ, once per sender per period.
+    #[test]
+    fn a_differing_digest_is_answered_with_the_table_once_per_period() {
+        let all = lines(3);
+        let mut a0 = View::from_config(&all, &all[0], None, CONFIG).unwrap();
+        let mut a1 = View::from_config(&all, &all[1], None, CONFIG).unwrap();
+        let mut effects = Vec::new();
+        a1.on_tick(&mut ChaCha8Rng::seed_from_u64(1), &mut effects);
+        let [(_, digest)] = sends(&effects)[..].to_owned().try_into().unwrap();
+        assert_eq!(
+            digest,
+            Control::Digest {
+                digest: a1.digest()
+            }
+        );
+        effects.clear();
+        a0.on_control(&all[1], digest.clone(), &mut effects);
+        assert_eq!(sends(&effects), vec![], "same table, no answer");
+        a0.on_control(
+            &"j".to_string(),
+            Control::Join { claim: None },
+            &mut effects,
+        );
+        effects.clear();
+        a0.on_control(&all[1], digest.clone(), &mut effects);
+        let table = Control::Announce {
+            members: a0.entries(),
+        };
+        assert_eq!(sends(&effects), vec![(all[1].clone(), table.clone())]);
+        effects.clear();
+        a0.on_control(&all[1], digest.clone(), &mut effects);
+        assert_eq!(sends(&effects), vec![], "once per period");
+        a0.on_tick(&mut ChaCha8Rng::seed_from_u64(1), &mut effects);
+        effects.clear();
+        a0.on_control(&all[1], digest, &mut effects);
+        assert_eq!(sends(&effects), vec![(all[1].clone(), table.clone())]);
+        // The answer brings a1 the joiner.
+        a1.on_control(&all[0], table, &mut effects);
+        assert_eq!(a1.digest(), a0.digest());
     }
 
     #[test]

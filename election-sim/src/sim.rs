@@ -133,6 +133,7 @@ impl<M: Kind> Wire<M> {
                 Control::Refused { .. } => "refused",
                 Control::Announce { .. } => "announce",
                 Control::Hello { .. } => "hello",
+                Control::Digest { .. } => "digest",
                 Control::Left => "left",
             },
         }
